@@ -1,0 +1,173 @@
+//! The `user.created` event, version 1: the contract between create-user (publisher) and
+//! send-email (consumer). The same JSON bytes travel as the SNS message and, with raw delivery,
+//! as the SQS body; with the SNS envelope they sit in its `Message` field.
+//!
+//! The event carries the public user only. There is no field for a password or its hash, so no
+//! code path can put one in an event.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The value of `event_type`, in the body and in the SNS message attribute of the same name.
+pub const EVENT_TYPE: &str = "user.created";
+/// The contract version this crate reads and writes.
+pub const VERSION: u32 = 1;
+
+/// SNS message attribute names; the subscription's filter policy selects on `event_type`.
+pub mod attributes {
+    pub const EVENT_TYPE: &str = "event_type";
+    pub const VERSION: &str = "version";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCreated {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub user: PublicUser,
+}
+
+/// What other services may know about a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicUser {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl UserCreated {
+    pub fn new(event_id: Uuid, occurred_at: OffsetDateTime, user: PublicUser) -> Self {
+        Self {
+            event_id,
+            event_type: EVENT_TYPE.to_owned(),
+            version: VERSION,
+            occurred_at,
+            user,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an event of strings, numbers and uuids always serialises")
+    }
+}
+
+/// Why one SQS message could not be read as a `user.created` v1 event. Each is a failure of
+/// that message only.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("body is not JSON: {0}")]
+    NotJson(String),
+    #[error("SNS envelope without a string Message")]
+    BadEnvelope,
+    #[error("event_type is {0:?}, not {EVENT_TYPE:?}")]
+    WrongEventType(String),
+    #[error("unsupported version {0} (this consumer reads version {VERSION})")]
+    UnsupportedVersion(String),
+    #[error("not a valid user.created event: {0}")]
+    Invalid(String),
+}
+
+/// Decodes an SQS body that is either the SNS envelope (`Type: Notification`, the event in
+/// `Message`) or the event itself (raw delivery). Unknown fields are ignored.
+pub fn decode_sqs_body(body: &str) -> Result<UserCreated, DecodeError> {
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    let event = if value.get("Type").and_then(|t| t.as_str()) == Some("Notification") {
+        let message = value
+            .get("Message")
+            .and_then(|m| m.as_str())
+            .ok_or(DecodeError::BadEnvelope)?;
+        serde_json::from_str(message).map_err(|e| DecodeError::NotJson(e.to_string()))?
+    } else {
+        value
+    };
+    match event.get("event_type") {
+        Some(serde_json::Value::String(t)) if t == EVENT_TYPE => {}
+        other => {
+            return Err(DecodeError::WrongEventType(
+                other.map(|v| v.to_string()).unwrap_or_default(),
+            ));
+        }
+    }
+    match event.get("version") {
+        Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
+        other => {
+            return Err(DecodeError::UnsupportedVersion(
+                other.map(|v| v.to_string()).unwrap_or_default(),
+            ));
+        }
+    }
+    serde_json::from_value(event).map_err(|e| DecodeError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    fn sample() -> UserCreated {
+        UserCreated::new(
+            Uuid::from_u128(1),
+            datetime!(2026-11-27 10:00:00 UTC),
+            PublicUser {
+                id: Uuid::from_u128(2),
+                name: "Ann".into(),
+                email: "ann@example.com".into(),
+                created_at: datetime!(2026-11-27 10:00:00 UTC),
+            },
+        )
+    }
+
+    #[test]
+    fn serialises_to_the_documented_shape() {
+        let json: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        assert_eq!(
+            json,
+            json!({"event_id": "00000000-0000-0000-0000-000000000001", "event_type": "user.created", "version": 1,
+                   "occurred_at": "2026-11-27T10:00:00Z",
+                   "user": {"id": "00000000-0000-0000-0000-000000000002", "name": "Ann", "email": "ann@example.com",
+                            "created_at": "2026-11-27T10:00:00Z"}})
+        );
+    }
+
+    #[test]
+    fn decodes_raw_delivery_and_the_sns_envelope_alike() {
+        let raw = sample().to_json();
+        let envelope = json!({"Type": "Notification", "MessageId": "m", "TopicArn": "arn", "Message": raw}).to_string();
+        assert_eq!(decode_sqs_body(&raw), Ok(sample()));
+        assert_eq!(decode_sqs_body(&envelope), Ok(sample()));
+    }
+
+    #[test]
+    fn ignores_unknown_fields() {
+        let mut value: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        value["added_later"] = json!({"x": 1});
+        value["user"]["plan"] = json!("pro");
+        assert_eq!(decode_sqs_body(&value.to_string()), Ok(sample()));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_v1_user_created_event() {
+        let mut v2: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        v2["version"] = json!(2);
+        assert!(matches!(decode_sqs_body(&v2.to_string()), Err(DecodeError::UnsupportedVersion(v)) if v == "2"));
+        let mut other: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        other["event_type"] = json!("user.deleted");
+        assert!(matches!(
+            decode_sqs_body(&other.to_string()),
+            Err(DecodeError::WrongEventType(_))
+        ));
+        assert!(matches!(decode_sqs_body("Message Body"), Err(DecodeError::NotJson(_))));
+        assert_eq!(
+            decode_sqs_body(r#"{"Type":"Notification","Message":7}"#),
+            Err(DecodeError::BadEnvelope)
+        );
+        let no_user = json!({"event_type": "user.created", "version": 1, "event_id": "x"}).to_string();
+        assert!(matches!(decode_sqs_body(&no_user), Err(DecodeError::Invalid(_))));
+    }
+}

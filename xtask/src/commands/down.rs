@@ -1,0 +1,35 @@
+//! `cargo xtask down`: stop exactly the processes `up` started, by pid, and free their ports.
+
+use crate::layout::Layout;
+use crate::process::{self, ServiceRecord};
+use crate::services;
+use anyhow::{Result, bail};
+use std::time::Duration;
+
+pub fn run(layout: &Layout) -> Result<()> {
+    let run_dir = layout.run_dir();
+    let mut problems = Vec::new();
+    let mut stopped = 0;
+    for name in services::ALL {
+        let Some(record) = ServiceRecord::load(&run_dir, name) else {
+            continue;
+        };
+        match process::stop(&record, Duration::from_secs(15)) {
+            Ok(()) => {
+                eprintln!("stopped {name} (pid {}, port {})", record.pid, record.port);
+                ServiceRecord::forget(&run_dir, name);
+                stopped += 1;
+            }
+            Err(err) => problems.push(format!("{err:#}")),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    // The coordinates point at nothing now.
+    let _ = std::fs::remove_file(layout.stack_env());
+    if stopped == 0 {
+        eprintln!("nothing to stop");
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! One module per `cargo xtask` command.
+
+pub mod down;
+pub mod generate;
+pub mod lint;
+pub mod status;
+pub mod test;
+pub mod up;

@@ -1,0 +1,68 @@
+//! `cargo xtask up`: install (once), start and provision the local stack; write stack.env.
+
+use crate::layout::Layout;
+use crate::provision::{self, Endpoints, Settings};
+use crate::template::Template;
+use crate::{env_file, install, services, ui};
+use anyhow::Result;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// LocalStack's port (default: 4566 if free, else any free port).
+    #[arg(long, env = "LOCALSTACK_PORT")]
+    pub localstack_port: Option<u16>,
+    /// DynamoDB Local's port (default: 8000 if free, else any free port).
+    #[arg(long, env = "DYNAMODB_PORT")]
+    pub dynamodb_port: Option<u16>,
+    /// Sender of the welcome email (verified in LocalStack's SES).
+    #[arg(long, env = "EMAIL_FROM", default_value = provision::DEFAULT_EMAIL_FROM)]
+    pub email_from: String,
+}
+
+pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
+    // A broken template should fail before anything is installed or started.
+    let template = Template::load(&layout.template())?;
+    install::ensure_localstack(layout)?;
+    let dynamodb_dir = install::ensure_dynamodb_local(layout)?;
+
+    let localstack = services::ensure_localstack(layout, args.localstack_port)?;
+    let dynamodb = services::ensure_dynamodb(layout, &dynamodb_dir, args.dynamodb_port)?;
+    let endpoints = Endpoints::on_ports(localstack.port, dynamodb.port);
+
+    let settings = Settings {
+        email_from: args.email_from.clone(),
+    };
+    let entries = ui::step(
+        "Provisioning template.yaml's resources (LocalStack + DynamoDB Local)",
+        |_| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(provision::provision(&template, &endpoints, &settings))
+        },
+    )?;
+    let stack_env = layout.stack_env();
+    env_file::write(
+        &stack_env,
+        "Written by `cargo xtask up`: the local stack's coordinates. Do not edit.",
+        &entries,
+    )?;
+
+    eprintln!("\nLocal stack is up.");
+    eprintln!(
+        "  LocalStack      {}   log: {}",
+        endpoints.localstack,
+        localstack.log.display()
+    );
+    eprintln!(
+        "  DynamoDB Local  {}   log: {}",
+        endpoints.dynamodb,
+        dynamodb.log.display()
+    );
+    eprintln!("  Coordinates     {}", stack_env.display());
+    eprintln!(
+        "Load them in a shell with `set -a; . {}; set +a`; stop with `cargo xtask down`.",
+        stack_env.display()
+    );
+    Ok(())
+}

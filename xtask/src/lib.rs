@@ -1,0 +1,13 @@
+//! `cargo xtask`: the project's automation, one module per concern. The binary (`main.rs`)
+//! is the CLI; the library is also used by xtask's own tests.
+
+pub mod commands;
+pub mod env_file;
+pub mod install;
+pub mod layout;
+pub mod probe;
+pub mod process;
+pub mod provision;
+pub mod services;
+pub mod template;
+pub mod ui;

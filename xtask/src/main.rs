@@ -1,0 +1,66 @@
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use xtask::commands::{down, generate, lint, status, test, up};
+use xtask::layout::Layout;
+
+/// Project automation for the sign-up pipeline.
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    /// Show details of each step.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// Keep this stack's run state (pids, logs, stack.env) here instead of .local/, to run a
+    /// second stack beside the first.
+    #[arg(long, global = true, env = "XTASK_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install (once), start and provision LocalStack + DynamoDB Local; write .local/stack.env.
+    Up(up::UpArgs),
+    /// Stop everything `up` started.
+    Down,
+    /// Show what runs where.
+    Status,
+    /// Run the whole test suite against the local stack (starting it if needed).
+    Test {
+        #[command(flatten)]
+        up: up::UpArgs,
+        /// Passed on to `cargo test`.
+        #[arg(last = true)]
+        cargo_test_args: Vec<String>,
+    },
+    /// cargo fmt --check, clippy -D warnings, sam validate --lint, cfn-lint.
+    Lint,
+    /// Regenerate committed files derived from template.yaml (localstack/stack.yaml).
+    Gen,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    xtask::ui::set_verbose(cli.verbose);
+    let state_dir = cli
+        .state_dir
+        .map(|dir| std::path::absolute(dir).expect("current dir is readable"));
+    let layout = Layout::new(Layout::workspace_root(), state_dir);
+    let result = match &cli.command {
+        Command::Up(args) => up::run(&layout, args),
+        Command::Down => down::run(&layout),
+        Command::Status => status::run(&layout),
+        Command::Test { up, cargo_test_args } => test::run(&layout, up, cargo_test_args),
+        Command::Lint => lint::run(&layout),
+        Command::Gen => generate::run(&layout),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

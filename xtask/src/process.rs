@@ -1,0 +1,189 @@
+//! Background services that outlive the `xtask` process that started them.
+//!
+//! Each one runs in its own process group (so stopping it also stops whatever it forked) and
+//! leaves a record with its pid, the kernel's start time of that pid, its port and its log.
+//! The start time is what makes `down` safe: a recycled pid never matches it, so we only ever
+//! signal processes this project started.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceRecord {
+    pub name: String,
+    pub pid: i32,
+    pub start_ticks: u64,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl ServiceRecord {
+    fn path(run_dir: &Path, name: &str) -> PathBuf {
+        run_dir.join(format!("{name}.json"))
+    }
+
+    pub fn load(run_dir: &Path, name: &str) -> Option<Self> {
+        let text = fs::read_to_string(Self::path(run_dir, name)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn save(&self, run_dir: &Path) -> Result<()> {
+        fs::create_dir_all(run_dir)?;
+        fs::write(Self::path(run_dir, &self.name), serde_json::to_string_pretty(self)?)?;
+        Ok(())
+    }
+
+    pub fn forget(run_dir: &Path, name: &str) {
+        let _ = fs::remove_file(Self::path(run_dir, name));
+    }
+
+    /// True while the very process we started is alive (not merely its pid).
+    pub fn is_running(&self) -> bool {
+        matches!(proc_stat(self.pid), Some(stat) if stat.start_ticks == self.start_ticks && !stat.zombie)
+    }
+
+    /// Live processes in the service's process group: the service and anything it forked.
+    pub fn group_members(&self) -> Vec<i32> {
+        match proc_stat(self.pid) {
+            // The pid now belongs to someone else; the kernel never reuses a pid while a
+            // process group of that id lives, so nothing of ours is left.
+            Some(stat) if stat.start_ticks != self.start_ticks => Vec::new(),
+            _ => group_of(self.pid),
+        }
+    }
+}
+
+/// Starts `cmd` detached from our terminal in a new process group, output appended to `log`.
+pub fn spawn_service(name: &str, mut cmd: Command, port: u16, log: &Path) -> Result<ServiceRecord> {
+    if let Some(dir) = log.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let child = cmd
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("starting {name}: {cmd:?}"))?;
+    let pid = child.id() as i32;
+    let start_ticks = proc_stat(pid)
+        .map(|s| s.start_ticks)
+        .with_context(|| format!("{name} exited at once; see {}", log.display()))?;
+    Ok(ServiceRecord {
+        name: name.to_string(),
+        pid,
+        start_ticks,
+        port,
+        log: log.to_path_buf(),
+    })
+}
+
+/// SIGTERM to the whole group, then SIGKILL if it has not gone after `grace`.
+pub fn stop(record: &ServiceRecord, grace: Duration) -> Result<()> {
+    if record.group_members().is_empty() {
+        return Ok(());
+    }
+    signal_group(record.pid, libc::SIGTERM);
+    if wait_group_gone(record, grace) {
+        return Ok(());
+    }
+    signal_group(record.pid, libc::SIGKILL);
+    if wait_group_gone(record, Duration::from_secs(5)) {
+        return Ok(());
+    }
+    bail!(
+        "{} (pid {}) did not stop: members {:?}",
+        record.name,
+        record.pid,
+        record.group_members()
+    )
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid addresses the group.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+fn wait_group_gone(record: &ServiceRecord, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        reap(record.pid);
+        if record.group_members().is_empty() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Collects the exit status if the service is our own child (when one xtask process both
+/// starts and stops it); otherwise a harmless ECHILD.
+fn reap(pid: i32) {
+    // SAFETY: waitpid with WNOHANG and a null status pointer only inspects our children.
+    unsafe {
+        libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+    }
+}
+
+struct ProcStat {
+    pgrp: i32,
+    start_ticks: u64,
+    zombie: bool,
+}
+
+fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid pgrp ... starttime(22) ...`; comm may hold spaces and parens.
+    let after_comm = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    Some(ProcStat {
+        zombie: fields.first()? == &"Z",
+        pgrp: fields.get(2)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+fn group_of(pgid: i32) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| matches!(proc_stat(pid), Some(s) if s.pgrp == pgid && !s.zombie))
+        .collect()
+}
+
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// `wanted` if given (and free), else `preferred` if free, else any free port.
+pub fn choose_port(service: &str, wanted: Option<u16>, preferred: u16) -> Result<u16> {
+    match wanted {
+        Some(port) if port_is_free(port) => Ok(port),
+        Some(port) => bail!(
+            "port {port} for {service} is taken by another process; free it (`ss -ltnp 'sport = :{port}'` \
+             shows who holds it) or choose another port"
+        ),
+        None if port_is_free(preferred) => Ok(preferred),
+        None => Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port()),
+    }
+}
+
+/// The last `n` lines of a log, to quote when a service fails.
+pub fn log_tail(log: &Path, n: usize) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -1,0 +1,343 @@
+//! Provisions the template's resources on the running emulators through the AWS SDK: the
+//! CloudFormation stack on LocalStack, the table on DynamoDB Local, the SES sender identity
+//! and the JWT secret in SSM.
+
+use crate::template::{LocalStackMode, TableSpec, Template};
+use crate::ui;
+use anyhow::{Context, Result, bail};
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub const REGION: &str = "us-east-1";
+pub const STACK_NAME: &str = "user-signup";
+pub const TABLE_NAME: &str = "user-signup-users";
+pub const DEFAULT_EMAIL_FROM: &str = "welcome@example.com";
+
+/// Where the emulators listen.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub localstack: String,
+    pub dynamodb: String,
+}
+
+impl Endpoints {
+    pub fn on_ports(localstack: u16, dynamodb: u16) -> Self {
+        Self {
+            localstack: format!("http://127.0.0.1:{localstack}"),
+            dynamodb: format!("http://127.0.0.1:{dynamodb}"),
+        }
+    }
+}
+
+/// SDK configuration for the emulators: fixed test credentials, the local region, LocalStack
+/// as the endpoint of every service (DynamoDB's is overridden per client).
+pub async fn sdk_config(endpoints: &Endpoints) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "local-stack",
+        ))
+        .endpoint_url(&endpoints.localstack)
+        .load()
+        .await
+}
+
+pub fn dynamodb_client(config: &SdkConfig, endpoints: &Endpoints) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::config::Builder::from(config)
+        .endpoint_url(&endpoints.dynamodb)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+pub struct Settings {
+    pub email_from: String,
+}
+
+/// Provisions everything and returns the coordinates for `stack.env`.
+pub async fn provision(
+    template: &Template,
+    endpoints: &Endpoints,
+    settings: &Settings,
+) -> Result<Vec<(String, String)>> {
+    let config = sdk_config(endpoints).await;
+    let outputs = deploy_stack(&config, template, settings).await?;
+    let (_, table) = template.table()?;
+    create_table(&dynamodb_client(&config, endpoints), TABLE_NAME, &table).await?;
+    aws_sdk_ses::Client::new(&config)
+        .verify_email_identity()
+        .email_address(&settings.email_from)
+        .send()
+        .await
+        .context("verifying the SES sender identity")?;
+    let jwt_param = template
+        .parameter_default("JwtSecretParameterName")
+        .context("template has no JwtSecretParameterName default")?;
+    ensure_jwt_secret(&aws_sdk_ssm::Client::new(&config), &jwt_param).await?;
+
+    let output = |key: &str| {
+        outputs
+            .get(key)
+            .cloned()
+            .with_context(|| format!("stack output {key} missing"))
+    };
+    Ok(vec![
+        ("AWS_ENDPOINT_URL".into(), endpoints.localstack.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoints.dynamodb.clone()),
+        // AWS CLI v1 sends SQS calls to its legacy global endpoint unless told per service.
+        ("AWS_ENDPOINT_URL_SQS".into(), endpoints.localstack.clone()),
+        ("AWS_REGION".into(), REGION.into()),
+        ("AWS_DEFAULT_REGION".into(), REGION.into()),
+        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+        (
+            "LOCALSTACK_HOST".into(),
+            endpoints.localstack.trim_start_matches("http://").into(),
+        ),
+        ("USERS_TABLE".into(), TABLE_NAME.into()),
+        ("USER_CREATED_TOPIC_ARN".into(), output("UserCreatedTopicArn")?),
+        ("EMAIL_QUEUE_URL".into(), output("EmailQueueUrl")?),
+        ("EMAIL_DLQ_URL".into(), output("EmailDlqUrl")?),
+        ("EMAIL_FROM".into(), settings.email_from.clone()),
+        ("JWT_SECRET_PARAM".into(), jwt_param),
+        (
+            "JWT_ISSUER".into(),
+            template.parameter_default("JwtIssuer").unwrap_or_default(),
+        ),
+    ])
+}
+
+/// Creates or updates the LocalStack stack and returns its outputs.
+async fn deploy_stack(config: &SdkConfig, template: &Template, settings: &Settings) -> Result<HashMap<String, String>> {
+    let cfn = aws_sdk_cloudformation::Client::new(config);
+    let body = template.for_localstack(LocalStackMode::Host)?;
+    let params = vec![
+        Parameter::builder()
+            .parameter_key("SenderEmail")
+            .parameter_value(&settings.email_from)
+            .build(),
+    ];
+    let status = stack_status(&cfn).await?;
+    ui::detail(format!("stack {STACK_NAME}: {status:?}"));
+    let create = match status {
+        None => true,
+        Some(StackStatus::RollbackComplete | StackStatus::CreateFailed | StackStatus::DeleteComplete) => {
+            cfn.delete_stack().stack_name(STACK_NAME).send().await?;
+            wait_stack(&cfn, true).await?;
+            true
+        }
+        Some(_) => false,
+    };
+    let capabilities = [Capability::CapabilityIam, Capability::CapabilityAutoExpand];
+    if create {
+        cfn.create_stack()
+            .stack_name(STACK_NAME)
+            .template_body(body)
+            .set_parameters(Some(params))
+            .set_capabilities(Some(capabilities.to_vec()))
+            .send()
+            .await
+            .context("CreateStack")?;
+    } else {
+        let update = cfn
+            .update_stack()
+            .stack_name(STACK_NAME)
+            .template_body(body)
+            .set_parameters(Some(params))
+            .set_capabilities(Some(capabilities.to_vec()))
+            .send()
+            .await;
+        if let Err(err) = update {
+            let text = format!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&err));
+            if !text.contains("No updates are to be performed") {
+                bail!("UpdateStack: {text}");
+            }
+        }
+    }
+    wait_stack(&cfn, false).await?;
+    let stack = cfn
+        .describe_stacks()
+        .stack_name(STACK_NAME)
+        .send()
+        .await?
+        .stacks
+        .unwrap_or_default();
+    Ok(stack
+        .first()
+        .and_then(|s| s.outputs.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| Some((o.output_key?, o.output_value?)))
+        .collect())
+}
+
+async fn stack_status(cfn: &aws_sdk_cloudformation::Client) -> Result<Option<StackStatus>> {
+    match cfn.describe_stacks().stack_name(STACK_NAME).send().await {
+        Ok(out) => Ok(out
+            .stacks
+            .unwrap_or_default()
+            .first()
+            .and_then(|s| s.stack_status.clone())),
+        Err(err)
+            if format!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&err)).contains("does not exist") =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err).context("DescribeStacks"),
+    }
+}
+
+/// Polls until the stack settles (LocalStack takes seconds, so poll often); fails with the
+/// reasons CloudFormation gave.
+async fn wait_stack(cfn: &aws_sdk_cloudformation::Client, deleting: bool) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let status = stack_status(cfn).await?;
+        let text = status
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|| "DELETE_COMPLETE".into());
+        if !text.ends_with("IN_PROGRESS") {
+            let ok = if deleting {
+                text == "DELETE_COMPLETE"
+            } else {
+                matches!(text.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE")
+            };
+            if ok {
+                return Ok(());
+            }
+            bail!("stack {STACK_NAME} ended in {text}: {}", failure_reasons(cfn).await);
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            bail!("stack {STACK_NAME} still {text} after 180 s");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn failure_reasons(cfn: &aws_sdk_cloudformation::Client) -> String {
+    let Ok(out) = cfn.describe_stack_events().stack_name(STACK_NAME).send().await else {
+        return String::new();
+    };
+    out.stack_events
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            e.resource_status
+                .as_ref()
+                .is_some_and(|s| s.as_str().ends_with("FAILED"))
+        })
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.logical_resource_id.unwrap_or_default(),
+                e.resource_status_reason.unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Creates the table on DynamoDB Local from the template's properties. Point-in-time recovery
+/// and encryption at rest are left to AWS: an in-memory emulator has neither to offer.
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, spec: &TableSpec) -> Result<()> {
+    if ddb.describe_table().table_name(name).send().await.is_ok() {
+        ui::detail(format!("table {name} exists"));
+        return Ok(());
+    }
+    let key_schema = |elements: &[crate::template::KeySchemaElement]| -> Result<Vec<KeySchemaElement>> {
+        elements
+            .iter()
+            .map(|k| {
+                Ok(KeySchemaElement::builder()
+                    .attribute_name(&k.attribute_name)
+                    .key_type(KeyType::from(k.key_type.as_str()))
+                    .build()?)
+            })
+            .collect()
+    };
+    let mut create = ddb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::from(
+            spec.billing_mode.as_deref().unwrap_or("PAY_PER_REQUEST"),
+        ))
+        .set_key_schema(Some(key_schema(&spec.key_schema)?));
+    for attr in &spec.attribute_definitions {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&attr.attribute_name)
+                .attribute_type(ScalarAttributeType::from(attr.attribute_type.as_str()))
+                .build()?,
+        );
+    }
+    for gsi in &spec.global_secondary_indexes {
+        create = create.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(&gsi.index_name)
+                .set_key_schema(Some(key_schema(&gsi.key_schema)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(gsi.projection.projection_type.as_str()))
+                        .set_non_key_attributes(
+                            (!gsi.projection.non_key_attributes.is_empty())
+                                .then(|| gsi.projection.non_key_attributes.clone()),
+                        )
+                        .build(),
+                )
+                .build()?,
+        );
+    }
+    create
+        .send()
+        .await
+        .with_context(|| format!("creating table {name} on DynamoDB Local"))?;
+    if let Some(ttl) = &spec.time_to_live_specification {
+        ddb.update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(&ttl.attribute_name)
+                    .enabled(ttl.enabled)
+                    .build()?,
+            )
+            .send()
+            .await
+            .context("enabling TTL on DynamoDB Local")?;
+    }
+    Ok(())
+}
+
+/// A random signing secret, created once per stack; an existing one is kept so tokens issued
+/// earlier stay valid while the stack runs.
+async fn ensure_jwt_secret(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<()> {
+    if ssm.get_parameter().name(name).send().await.is_ok() {
+        return Ok(());
+    }
+    ssm.put_parameter()
+        .name(name)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(random_hex(32)?)
+        .description("JWT signing secret of the local stack (cargo xtask up)")
+        .send()
+        .await
+        .context("storing the JWT secret in SSM")?;
+    Ok(())
+}
+
+/// `bytes` random bytes from the kernel, hex-encoded.
+fn random_hex(bytes: usize) -> Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}

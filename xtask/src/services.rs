@@ -1,0 +1,148 @@
+//! The two emulators: how each is started, and how we know it is ready.
+
+use crate::layout::Layout;
+use crate::probe::http_status;
+use crate::process::{self, ServiceRecord};
+use crate::ui;
+use anyhow::{Result, bail};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const LOCALSTACK: &str = "localstack";
+pub const DYNAMODB: &str = "dynamodb-local";
+/// Every service `up` starts, in the order `down` stops them.
+pub const ALL: &[&str] = &[DYNAMODB, LOCALSTACK];
+
+pub const LOCALSTACK_DEFAULT_PORT: u16 = 4566;
+pub const DYNAMODB_DEFAULT_PORT: u16 = 8000;
+
+pub fn localstack_ready(port: u16) -> bool {
+    http_status(port, "/_localstack/health") == Some(200)
+}
+
+/// DynamoDB Local answers any HTTP request (a GET gets a 400) once it serves the API.
+pub fn dynamodb_ready(port: u16) -> bool {
+    http_status(port, "/").is_some()
+}
+
+/// The running LocalStack of this state dir, or a new one on `wanted_port` (or a free port).
+pub fn ensure_localstack(layout: &Layout, wanted_port: Option<u16>) -> Result<ServiceRecord> {
+    ensure(
+        layout,
+        LOCALSTACK,
+        wanted_port,
+        LOCALSTACK_DEFAULT_PORT,
+        localstack_ready,
+        |port| {
+            let venv = layout.localstack_venv();
+            let mut cmd = Command::new(venv.join("bin/python"));
+            cmd.args(["-m", "localstack.runtime.main"])
+                .current_dir(&layout.state)
+                .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+                // Queue URLs then read http://127.0.0.1:<port>/queue/<region>/<account>/<name>,
+                // instead of a *.localstack.cloud name that needs public DNS.
+                .env("LOCALSTACK_HOST", format!("127.0.0.1:{port}"))
+                .env("SQS_ENDPOINT_STRATEGY", "path")
+                // Some machines (this project's CI among them) have /.dockerenv; without this,
+                // LocalStack believes it runs in its container and writes to /var/lib/localstack.
+                .env("OVERRIDE_IN_DOCKER", "0")
+                .env("FILESYSTEM_ROOT", layout.localstack_root())
+                // No analytics: without it, SIGTERM hangs for half a minute trying to flush them.
+                .env("DISABLE_EVENTS", "1")
+                .env("SKIP_SSL_CERT_DOWNLOAD", "1")
+                // plux caches entry points per user; keep that cache with the venv it describes.
+                .env("XDG_CACHE_HOME", venv.join("cache"));
+            // The emulator must not talk to itself through a shell's stack.env or a real profile.
+            for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+                cmd.env_remove(key);
+            }
+            cmd
+        },
+    )
+}
+
+pub fn ensure_dynamodb(layout: &Layout, install_dir: &Path, wanted_port: Option<u16>) -> Result<ServiceRecord> {
+    ensure(
+        layout,
+        DYNAMODB,
+        wanted_port,
+        DYNAMODB_DEFAULT_PORT,
+        dynamodb_ready,
+        |port| {
+            let mut cmd = Command::new("java");
+            cmd.arg(format!(
+                "-Djava.library.path={}",
+                install_dir.join("DynamoDBLocal_lib").display()
+            ))
+            .arg("-jar")
+            .arg(install_dir.join("DynamoDBLocal.jar"))
+            // -sharedDb: one database whatever the credentials and region of the caller.
+            .args(["-inMemory", "-sharedDb", "-port", &port.to_string()])
+            .current_dir(&layout.state);
+            cmd
+        },
+    )
+}
+
+fn ensure(
+    layout: &Layout,
+    name: &str,
+    wanted_port: Option<u16>,
+    default_port: u16,
+    ready: fn(u16) -> bool,
+    command: impl FnOnce(u16) -> Command,
+) -> Result<ServiceRecord> {
+    let run_dir = layout.run_dir();
+    if let Some(record) = ServiceRecord::load(&run_dir, name) {
+        if record.is_running() {
+            if wanted_port.is_some_and(|p| p != record.port) {
+                bail!(
+                    "{name} already runs on port {}; `cargo xtask down` first to move it",
+                    record.port
+                );
+            }
+            ui::detail(format!(
+                "{name} already running (pid {}, port {})",
+                record.pid, record.port
+            ));
+            return wait_ready(record, ready);
+        }
+        ServiceRecord::forget(&run_dir, name);
+    }
+    let port = process::choose_port(name, wanted_port, default_port)?;
+    let log = layout.logs_dir().join(format!("{name}.log"));
+    ui::step(&format!("Starting {name} on 127.0.0.1:{port}"), |_| {
+        std::fs::create_dir_all(&layout.state)?;
+        let record = process::spawn_service(name, command(port), port, &log)?;
+        record.save(&run_dir)?;
+        wait_ready(record, ready)
+    })
+}
+
+/// Waits until the service answers; if it dies or hangs, stops it and quotes its log.
+fn wait_ready(record: ServiceRecord, ready: fn(u16) -> bool) -> Result<ServiceRecord> {
+    const TIMEOUT: Duration = Duration::from_secs(90);
+    let started = Instant::now();
+    loop {
+        if ready(record.port) {
+            return Ok(record);
+        }
+        let problem = if !record.is_running() {
+            "exited"
+        } else if started.elapsed() > TIMEOUT {
+            "did not answer within 90 s"
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        let _ = process::stop(&record, Duration::from_secs(5));
+        bail!(
+            "{} {problem} (port {}). Its log: {}\n--- last lines ---\n{}",
+            record.name,
+            record.port,
+            record.log.display(),
+            process::log_tail(&record.log, 20)
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! Terminal output: quiet by default, one line per step, progress on anything slow.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
+/// A detail shown only with `-v`.
+pub fn detail(msg: impl AsRef<str>) {
+    if verbose() {
+        eprintln!("    {}", msg.as_ref());
+    }
+}
+
+/// A step the user waits for: prints its label, then `done (N.N s)` or `failed`.
+pub fn step<T>(label: &str, f: impl FnOnce(&mut Progress) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    eprintln!("==> {label}");
+    let mut progress = Progress {
+        started: Instant::now(),
+        last_report: 0,
+    };
+    let result = f(&mut progress);
+    let secs = progress.started.elapsed().as_secs_f64();
+    match &result {
+        Ok(_) => eprintln!("    done ({secs:.1} s)"),
+        Err(_) => eprintln!("    failed after {secs:.1} s"),
+    }
+    result
+}
+
+/// Handed to a step's body; call [`Progress::tick`] while waiting so long waits show life.
+pub struct Progress {
+    started: Instant,
+    last_report: u64,
+}
+
+impl Progress {
+    /// Prints the elapsed time every 5 s.
+    pub fn tick(&mut self, what: &str) {
+        let secs = self.started.elapsed().as_secs();
+        if secs >= self.last_report + 5 {
+            self.last_report = secs - secs % 5;
+            eprintln!("    ... {what} ({secs} s)");
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The local stack, end to end and isolated from the developer's: `up` on its own state dir
+//! and free ports, every resource checked against template.yaml itself, a message through
+//! topic -> queue (and one the filter policy drops), then `down` leaving no process behind.
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use xtask::env_file;
+use xtask::layout::Layout;
+use xtask::process::{ServiceRecord, port_is_free};
+use xtask::provision::{Endpoints, dynamodb_client, sdk_config};
+use xtask::services;
+use xtask::template::Template;
+
+fn xtask(state: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .env_remove("LOCALSTACK_PORT")
+        .env_remove("DYNAMODB_PORT")
+        .output()
+        .expect("xtask runs")
+}
+
+fn state_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Brings the isolated stack down even when an assertion fails half-way.
+struct StackGuard(PathBuf);
+impl Drop for StackGuard {
+    fn drop(&mut self) {
+        xtask(&self.0, &["down"]);
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_clean() {
+    let state = state_dir("stack");
+    let _guard = StackGuard(state.clone());
+    let up = xtask(&state, &["up"]);
+    assert!(up.status.success(), "up failed:\n{}", stderr(&up));
+    let again = xtask(&state, &["up"]);
+    assert!(
+        again.status.success(),
+        "a second up must be harmless:\n{}",
+        stderr(&again)
+    );
+
+    let env = env_file::read(&state.join("stack.env")).unwrap();
+    let var = |key: &str| {
+        env_file::get(&env, key)
+            .unwrap_or_else(|| panic!("{key} missing from stack.env"))
+            .to_owned()
+    };
+    for key in [
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "EMAIL_FROM",
+        "JWT_SECRET_PARAM",
+    ] {
+        assert!(!var(key).is_empty(), "{key} is empty");
+    }
+    let endpoints = Endpoints {
+        localstack: var("AWS_ENDPOINT_URL"),
+        dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB"),
+    };
+    let config = sdk_config(&endpoints).await;
+    let template = Template::load(&Layout::workspace_root().join("template.yaml")).unwrap();
+
+    check_table(&dynamodb_client(&config, &endpoints), &var("USERS_TABLE"), &template).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let sns = aws_sdk_sns::Client::new(&config);
+    let (queue_url, topic_arn) = (var("EMAIL_QUEUE_URL"), var("USER_CREATED_TOPIC_ARN"));
+    check_queues(&sqs, &queue_url, &var("EMAIL_DLQ_URL"), &topic_arn, &template).await;
+    check_subscription(&sns, &topic_arn, &queue_arn(&sqs, &queue_url).await, &template).await;
+    check_secret_and_sender(&config, &var("JWT_SECRET_PARAM"), &var("EMAIL_FROM")).await;
+    check_filtered_delivery(&sns, &sqs, &topic_arn, &queue_url).await;
+
+    let records: Vec<ServiceRecord> = services::ALL
+        .iter()
+        .map(|n| ServiceRecord::load(&state.join("run"), n).expect("a record per service"))
+        .collect();
+    let down = xtask(&state, &["down"]);
+    assert!(down.status.success(), "down failed:\n{}", stderr(&down));
+    for record in records {
+        assert!(
+            record.group_members().is_empty(),
+            "{} left processes behind",
+            record.name
+        );
+        assert!(
+            port_is_free(record.port),
+            "{}'s port {} still taken",
+            record.name,
+            record.port
+        );
+    }
+    assert!(
+        !state.join("stack.env").exists(),
+        "down must remove the stale coordinates"
+    );
+}
+
+async fn check_table(ddb: &aws_sdk_dynamodb::Client, name: &str, template: &Template) {
+    let (_, spec) = template.table().unwrap();
+    let table = ddb
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let keys: Vec<(String, String)> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned()))
+        .collect();
+    let want: Vec<(String, String)> = spec
+        .key_schema
+        .iter()
+        .map(|k| (k.attribute_name.clone(), k.key_type.clone()))
+        .collect();
+    assert_eq!(keys, want, "key schema");
+    let attrs: Vec<(String, String)> = table
+        .attribute_definitions()
+        .iter()
+        .map(|a| (a.attribute_name().to_owned(), a.attribute_type().as_str().to_owned()))
+        .collect();
+    let want: Vec<(String, String)> = spec
+        .attribute_definitions
+        .iter()
+        .map(|a| (a.attribute_name.clone(), a.attribute_type.clone()))
+        .collect();
+    assert_eq!(attrs, want, "attribute definitions");
+    let billing = table
+        .billing_mode_summary()
+        .and_then(|b| b.billing_mode())
+        .map(|m| m.as_str().to_owned());
+    assert_eq!(billing, spec.billing_mode, "billing mode");
+
+    let ttl = ddb
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    let want = spec.time_to_live_specification.expect("the template enables TTL");
+    assert_eq!(
+        ttl.attribute_name(),
+        Some(want.attribute_name.as_str()),
+        "TTL attribute"
+    );
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED"),
+        "TTL status"
+    );
+}
+
+async fn queue_attributes(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> std::collections::HashMap<QueueAttributeName, String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default()
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    queue_attributes(sqs, url).await[&QueueAttributeName::QueueArn].clone()
+}
+
+/// A template property as a string, the way SQS reports attributes.
+fn property(template: &Template, id: &str, name: &str) -> String {
+    match &template.properties(id).unwrap()[name] {
+        serde_yaml::Value::Number(n) => n.to_string(),
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        other => panic!("{id}.{name} is not a literal: {other:?}"),
+    }
+}
+
+async fn check_queues(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str, topic_arn: &str, template: &Template) {
+    let attrs = queue_attributes(sqs, queue).await;
+    let dlq_attrs = queue_attributes(sqs, dlq).await;
+    assert_eq!(
+        attrs[&QueueAttributeName::VisibilityTimeout],
+        property(template, "EmailQueue", "VisibilityTimeout")
+    );
+    assert_eq!(
+        attrs[&QueueAttributeName::SqsManagedSseEnabled],
+        "true",
+        "queue encryption"
+    );
+    assert_eq!(
+        dlq_attrs[&QueueAttributeName::SqsManagedSseEnabled],
+        "true",
+        "DLQ encryption"
+    );
+    assert_eq!(
+        dlq_attrs[&QueueAttributeName::MessageRetentionPeriod],
+        property(template, "EmailDeadLetterQueue", "MessageRetentionPeriod")
+    );
+
+    let redrive: Value = serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+    assert_eq!(
+        redrive["deadLetterTargetArn"],
+        json!(dlq_attrs[&QueueAttributeName::QueueArn])
+    );
+    let max_receive = template.parameter_default("EmailMaxReceiveCount").unwrap();
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string(),
+        max_receive,
+        "redrive maxReceiveCount"
+    );
+
+    // Only the topic may send: one statement, for SNS, SendMessage, conditioned on the topic.
+    let policy: Value = serde_json::from_str(&attrs[&QueueAttributeName::Policy]).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "queue policy: {policy}");
+    let statement = &statements[0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Principal"], json!({"Service": "sns.amazonaws.com"}));
+    assert_eq!(statement["Action"], "sqs:SendMessage");
+    assert_eq!(statement["Resource"], json!(attrs[&QueueAttributeName::QueueArn]));
+    assert_eq!(
+        statement["Condition"],
+        json!({"ArnEquals": {"aws:SourceArn": topic_arn}})
+    );
+}
+
+async fn check_subscription(sns: &aws_sdk_sns::Client, topic_arn: &str, queue_arn: &str, template: &Template) {
+    let subs = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic_arn)
+        .send()
+        .await
+        .unwrap();
+    let subs = subs.subscriptions();
+    assert_eq!(subs.len(), 1, "one subscription on the topic: {subs:?}");
+    assert_eq!(subs[0].endpoint(), Some(queue_arn));
+    assert_eq!(subs[0].protocol(), Some("sqs"));
+    let attrs = sns
+        .get_subscription_attributes()
+        .subscription_arn(subs[0].subscription_arn().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    let props = template.properties("EmailSubscription").unwrap();
+    let want: Value = serde_json::to_value(&props["FilterPolicy"]).unwrap();
+    let got: Value = serde_json::from_str(&attrs["FilterPolicy"]).unwrap();
+    assert_eq!(got, want, "filter policy");
+    assert_eq!(
+        attrs.get("FilterPolicyScope").map(String::as_str),
+        props["FilterPolicyScope"].as_str()
+    );
+    assert_eq!(
+        attrs["RawMessageDelivery"],
+        property(template, "EmailSubscription", "RawMessageDelivery")
+    );
+}
+
+async fn check_secret_and_sender(config: &aws_config::SdkConfig, param: &str, sender: &str) {
+    let ssm = aws_sdk_ssm::Client::new(config);
+    let p = ssm
+        .get_parameter()
+        .name(param)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .unwrap();
+    assert_eq!(p.r#type().map(|t| t.as_str()), Some("SecureString"));
+    assert!(
+        p.value().unwrap().len() >= 32,
+        "the JWT secret must hold at least 32 bytes"
+    );
+    let ses = aws_sdk_ses::Client::new(config);
+    let identities = ses.list_identities().send().await.unwrap();
+    assert!(
+        identities.identities().iter().any(|i| i == sender),
+        "{sender} verified in SES"
+    );
+}
+
+async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, sqs: &aws_sdk_sqs::Client, topic: &str, queue: &str) {
+    let string = |v: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .unwrap()
+    };
+    // Published first, so it would arrive first if the filter let it through.
+    sns.publish()
+        .topic_arn(topic)
+        .message(r#"{"filtered":true}"#)
+        .send()
+        .await
+        .unwrap();
+    sns.publish()
+        .topic_arn(topic)
+        .message(r#"{"event_type":"user.created"}"#)
+        .message_attributes("event_type", string("user.created"))
+        .send()
+        .await
+        .unwrap();
+
+    let received = sqs
+        .receive_message()
+        .queue_url(queue)
+        .wait_time_seconds(10)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = received.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(
+        bodies,
+        [r#"{"event_type":"user.created"}"#],
+        "raw delivery of the matching message only"
+    );
+    let attrs = received.messages()[0].message_attributes().unwrap();
+    assert_eq!(attrs["event_type"].string_value(), Some("user.created"));
+
+    let later = sqs
+        .receive_message()
+        .queue_url(queue)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        later.messages().is_empty(),
+        "the message without event_type must be filtered out: {later:?}"
+    );
+}
+
+#[test]
+fn a_taken_port_is_refused_with_a_clear_message() {
+    let holder = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let state = state_dir("taken-port");
+    let out = xtask(&state, &["up", "--localstack-port", &port]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("port {port}")) && err.contains("taken"),
+        "unclear message:\n{err}"
+    );
+    assert!(
+        ServiceRecord::load(&state.join("run"), services::LOCALSTACK).is_none(),
+        "nothing may be started"
+    );
+}
