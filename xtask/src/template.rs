@@ -88,8 +88,9 @@ impl Template {
         let parameters: BTreeSet<String> = keys(&self.section("Parameters"));
 
         let mut resources = self.section("Resources");
-        let hosted =
-            |t: &str| !NOT_ON_LOCALSTACK.contains(&t) && !(mode == LocalStackMode::Host && t == "AWS::DynamoDB::Table");
+        let elsewhere =
+            |t: &str| NOT_ON_LOCALSTACK.contains(&t) || (mode == LocalStackMode::Host && t == "AWS::DynamoDB::Table");
+        let hosted = |t: &str| !elsewhere(t);
         resources.retain(|_, r| r.get("Type").and_then(Value::as_str).is_none_or(hosted));
         loop {
             let known: BTreeSet<String> = keys(&resources).union(&parameters).cloned().collect();
