@@ -1,0 +1,4 @@
+//! The ports' AWS implementations.
+
+pub mod dynamodb;
+pub mod sns;

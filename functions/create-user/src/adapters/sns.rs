@@ -1,0 +1,41 @@
+//! Publishes `user.created` to SNS with the message attributes subscriptions filter on.
+
+use crate::domain::signup::{EventPublisher, PublishError};
+use aws_sdk_sns::Client;
+use aws_sdk_sns::error::DisplayErrorContext;
+use aws_sdk_sns::types::MessageAttributeValue;
+use user_events::{UserCreated, attributes};
+
+pub struct SnsPublisher {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsPublisher {
+    pub fn new(client: Client, topic_arn: String) -> Self {
+        Self { client, topic_arn }
+    }
+}
+
+fn attribute(data_type: &str, value: String) -> Result<MessageAttributeValue, PublishError> {
+    MessageAttributeValue::builder()
+        .data_type(data_type)
+        .string_value(value)
+        .build()
+        .map_err(|e| PublishError(e.to_string()))
+}
+
+impl EventPublisher for SnsPublisher {
+    async fn publish(&self, event: &UserCreated) -> Result<(), PublishError> {
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(event.to_json())
+            .message_attributes(attributes::EVENT_TYPE, attribute("String", event.event_type.clone())?)
+            .message_attributes(attributes::VERSION, attribute("Number", event.version.to_string())?)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| PublishError(DisplayErrorContext(&e).to_string()))
+    }
+}

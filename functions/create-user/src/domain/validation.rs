@@ -1,0 +1,268 @@
+//! Validates a sign-up request and reports every problem at once, by field.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// bcrypt reads at most 72 bytes of a password; longer ones are refused, never truncated.
+pub const PASSWORD_MAX_BYTES: usize = 72;
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const NAME_MAX_CHARS: usize = 100;
+/// RFC 5321 limits: the whole path, the local part, one domain label, the domain.
+pub const EMAIL_MAX: usize = 254;
+pub const EMAIL_LOCAL_MAX: usize = 64;
+pub const EMAIL_LABEL_MAX: usize = 63;
+pub const EMAIL_DOMAIN_MAX: usize = 253;
+
+/// A request that passed validation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignUpRequest {
+    /// Trimmed.
+    pub name: String,
+    /// Trimmed, as the user typed it (shown back and used to send mail).
+    pub email: String,
+    /// As typed; never logged (see the Debug impl).
+    pub password: String,
+}
+
+impl SignUpRequest {
+    /// The form two emails are compared in: `Ann@X.io` and `ann@x.io` are one account.
+    pub fn email_key(&self) -> String {
+        self.email.to_lowercase()
+    }
+}
+
+impl std::fmt::Debug for SignUpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignUpRequest")
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Field name -> what is wrong with it.
+pub type FieldErrors = BTreeMap<String, String>;
+
+const FIELDS: [&str; 3] = ["name", "email", "password"];
+
+/// Checks a parsed JSON body: an object with exactly `name`, `email` and `password`, each a
+/// string that passes its rules.
+pub fn validate(body: &Value) -> Result<SignUpRequest, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let Some(object) = body.as_object() else {
+        errors.insert(
+            "body".into(),
+            "must be a JSON object with name, email and password".into(),
+        );
+        return Err(errors);
+    };
+    for key in object.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
+        errors.insert(truncate(key, 64), "unknown field".into());
+    }
+    let name = string_field(object, "name", &mut errors).map(|n| n.trim().to_owned());
+    let email = string_field(object, "email", &mut errors).map(|e| e.trim().to_owned());
+    let password = string_field(object, "password", &mut errors).map(str::to_owned);
+    let checks = [
+        ("name", name.as_deref().and_then(check_name)),
+        ("email", email.as_deref().and_then(check_email)),
+        ("password", password.as_deref().and_then(check_password)),
+    ];
+    for (field, problem) in checks {
+        if let Some(problem) = problem {
+            errors.insert(field.into(), problem.into());
+        }
+    }
+    match (name, email, password) {
+        (Some(name), Some(email), Some(password)) if errors.is_empty() => Ok(SignUpRequest { name, email, password }),
+        _ => Err(errors),
+    }
+}
+
+fn string_field<'a>(object: &'a Map<String, Value>, field: &str, errors: &mut FieldErrors) -> Option<&'a str> {
+    match object.get(field) {
+        Some(Value::String(s)) => Some(s),
+        None | Some(Value::Null) => {
+            errors.insert(field.into(), "is required".into());
+            None
+        }
+        Some(_) => {
+            errors.insert(field.into(), "must be a string".into());
+            None
+        }
+    }
+}
+
+/// Characters that render as nothing or reorder text: a name made of them looks empty or
+/// spoofs another, so they are refused like control characters.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+fn check_name(name: &str) -> Option<&'static str> {
+    let chars = name.chars().count();
+    if chars == 0 {
+        Some("must not be empty")
+    } else if chars > NAME_MAX_CHARS {
+        Some("must be at most 100 characters")
+    } else if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+        Some("must not contain control or invisible characters")
+    } else {
+        None
+    }
+}
+
+/// A practical check, not RFC 5322's full grammar: one `@`, a dot-atom local part, a domain of
+/// LDH labels with a dot, and RFC 5321's length limits.
+fn check_email(email: &str) -> Option<&'static str> {
+    if email.is_empty() {
+        return Some("must not be empty");
+    }
+    if email.len() > EMAIL_MAX {
+        return Some("must be at most 254 characters");
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return Some("must contain @");
+    };
+    if domain.contains('@') {
+        return Some("must contain exactly one @");
+    }
+    if local.is_empty() || local.len() > EMAIL_LOCAL_MAX {
+        return Some("the part before @ must be 1-64 characters");
+    }
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    if local.split('.').any(|atom| atom.is_empty() || !atom.chars().all(atext)) {
+        return Some("the part before @ has an invalid character or dot");
+    }
+    if domain.len() > EMAIL_DOMAIN_MAX || !domain.contains('.') {
+        return Some("the domain must be a name like example.com");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= EMAIL_LABEL_MAX
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !domain.split('.').all(label_ok) {
+        return Some("the domain has an invalid label");
+    }
+    None
+}
+
+fn check_password(password: &str) -> Option<&'static str> {
+    if password.chars().count() < PASSWORD_MIN_CHARS {
+        Some("must be at least 8 characters")
+    } else if password.len() > PASSWORD_MAX_BYTES {
+        Some("must be at most 72 bytes (bcrypt's limit; it is never truncated)")
+    } else if password.contains('\0') {
+        Some("must not contain NUL")
+    } else {
+        None
+    }
+}
+
+/// Echoing a hostile key back whole would let a client make our error body huge.
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors(body: Value) -> FieldErrors {
+        validate(&body).expect_err("should be invalid")
+    }
+
+    #[test]
+    fn accepts_a_good_request_and_trims() {
+        let ok =
+            validate(&json!({"name": "  Ann Lee ", "email": " Ann@Example.io ", "password": "correct horse"})).unwrap();
+        assert_eq!(ok.name, "Ann Lee");
+        assert_eq!(ok.email, "Ann@Example.io");
+        assert_eq!(ok.email_key(), "ann@example.io");
+        assert_eq!(ok.password, "correct horse");
+        assert!(
+            !format!("{ok:?}").contains("correct horse"),
+            "Debug must not show the password"
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let e = errors(json!({"name": "", "email": "nope", "password": "short", "admin": true}));
+        assert_eq!(e.keys().collect::<Vec<_>>(), ["admin", "email", "name", "password"]);
+    }
+
+    #[test]
+    fn missing_null_and_wrongly_typed_fields() {
+        let e = errors(json!({"name": null, "email": 7}));
+        assert_eq!(e["name"], "is required");
+        assert_eq!(e["email"], "must be a string");
+        assert_eq!(e["password"], "is required");
+        assert!(errors(json!([1, 2])).contains_key("body"));
+        assert!(errors(json!("text")).contains_key("body"));
+    }
+
+    #[test]
+    fn name_rules() {
+        let with = |name: &str| validate(&json!({"name": name, "email": "a@b.io", "password": "12345678"}));
+        assert!(with(&"é".repeat(100)).is_ok(), "100 characters, 200 bytes");
+        assert!(with(&"a".repeat(101)).is_err());
+        assert!(with("   ").is_err());
+        assert!(with("Ann\u{0007}").is_err());
+        assert!(with("Ann\u{200B}Lee").is_err());
+        assert!(with("\u{202E}nnA").is_err());
+    }
+
+    #[test]
+    fn email_rules() {
+        let with = |email: &str| validate(&json!({"name": "A", "email": email, "password": "12345678"})).is_ok();
+        for good in [
+            "a@b.io",
+            "first.last+tag@sub.example.co",
+            "o'neil@x-y.org",
+            &format!("{}@b.io", "a".repeat(64)),
+        ] {
+            assert!(with(good), "{good} should pass");
+        }
+        let long_domain = format!("a@{}.io", vec!["b".repeat(63); 4].join("."));
+        for bad in [
+            "",
+            "a",
+            "@b.io",
+            "a@",
+            "a@b",
+            "a@@b.io",
+            "a@b@c.io",
+            ".a@b.io",
+            "a..b@c.io",
+            "a b@c.io",
+            "a@-b.io",
+            "a@b_.io",
+            "a@b..io",
+            "ä@b.io",
+            &format!("{}@b.io", "a".repeat(65)),
+            &format!("a@{}.io", "b".repeat(64)),
+            &long_domain,
+        ] {
+            assert!(!with(bad), "{bad} should fail");
+        }
+    }
+
+    #[test]
+    fn password_rules_count_bytes_for_bcrypt() {
+        let with = |pw: &str| validate(&json!({"name": "A", "email": "a@b.io", "password": pw})).is_ok();
+        assert!(with(&"x".repeat(72)));
+        assert!(
+            !with(&"x".repeat(73)),
+            "73 bytes: bcrypt would silently drop the last one"
+        );
+        assert!(!with(&"é".repeat(37)), "37 characters but 74 bytes");
+        assert!(!with("1234567"));
+        assert!(with("  spaces  "), "passwords are not trimmed");
+        assert!(!with("12345678\0"));
+    }
+}

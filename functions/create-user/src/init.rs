@@ -1,0 +1,57 @@
+//! Everything built once per execution environment: SDK clients, the JWT key, the use case.
+
+use crate::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
+use crate::config::{Config, SecretSource};
+use crate::domain::signup::SignUp;
+use crate::token::JwtIssuer;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub type LambdaSignUp = SignUp<DynamoUserStore, SnsPublisher>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("reading the JWT secret from SSM parameter {name}: {cause}")]
+    Secret { name: String, cause: String },
+    #[error("JWT: {0}")]
+    Token(#[from] crate::token::TokenError),
+}
+
+/// Builds the use case from the environment. Endpoints (LocalStack, DynamoDB Local) come from
+/// `AWS_ENDPOINT_URL[_DYNAMODB]`, which aws-config reads itself.
+pub async fn from_env() -> Result<LambdaSignUp, InitError> {
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    build(&config, &sdk).await
+}
+
+pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, InitError> {
+    let secret = match &config.jwt_secret {
+        SecretSource::Value(secret) => secret.clone(),
+        SecretSource::SsmParameter(name) => read_secret(sdk, name).await?,
+    };
+    Ok(SignUp {
+        store: DynamoUserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.users_table.clone()),
+        publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone()),
+        tokens: JwtIssuer::new(secret.as_bytes(), config.jwt_issuer.clone(), config.jwt_ttl_seconds)?,
+        bcrypt_cost: config.bcrypt_cost,
+    })
+}
+
+async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<String, InitError> {
+    let error = |cause: String| InitError::Secret {
+        name: name.to_owned(),
+        cause,
+    };
+    let out = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| error(aws_sdk_ssm::error::DisplayErrorContext(&e).to_string()))?;
+    out.parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| error("parameter has no value".into()))
+}

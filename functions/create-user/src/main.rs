@@ -1,0 +1,16 @@
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON logs when Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON; level from AWS_LAMBDA_LOG_LEVEL.
+    lambda_runtime::tracing::init_default_subscriber();
+    let signup = create_user::init::from_env()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
+    let signup = &signup;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        create_user::handler::handle(signup, event)
+    }))
+    .await
+}
