@@ -1,23 +1,37 @@
-//! Readiness probes: a bare HTTP/1.0 GET on loopback, enough to ask an emulator whether it
-//! answers, without pulling an HTTP client into xtask.
+//! Plain HTTP/1.0 on loopback, enough to ask a local service whether it answers and to invoke a
+//! function through cargo lambda, without pulling an HTTP client into xtask.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// The status code of `GET path` on 127.0.0.1:port, or None if nothing answers.
-pub fn http_status(port: u16, path: &str) -> Option<u16> {
+/// Sends one request and returns the status code and body.
+pub fn http(port: u16, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> io::Result<(u16, String)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
-    let mut head = [0u8; 32];
-    let n = stream.read(&mut head).ok()?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(timeout))?;
+    let body = body.unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     // "HTTP/1.1 200 OK"
-    std::str::from_utf8(&head[..n])
-        .ok()?
+    let status = head
         .split_whitespace()
-        .nth(1)?
-        .parse()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no HTTP status line"))?;
+    Ok((status, body.to_owned()))
+}
+
+/// The status code of `GET path`, or None if nothing answers.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    http(port, "GET", path, None, Duration::from_secs(3))
         .ok()
+        .map(|(status, _)| status)
 }

@@ -1,4 +1,5 @@
-//! The two emulators: how each is started, and how we know it is ready.
+//! The services `up` starts: the two emulators and `cargo lambda watch`, how each is started,
+//! and how we know it is ready.
 
 use crate::layout::Layout;
 use crate::probe::http_status;
@@ -11,18 +12,20 @@ use std::time::{Duration, Instant};
 
 pub const LOCALSTACK: &str = "localstack";
 pub const DYNAMODB: &str = "dynamodb-local";
+pub const WATCH: &str = "cargo-lambda-watch";
 /// Every service `up` starts, in the order `down` stops them.
-pub const ALL: &[&str] = &[DYNAMODB, LOCALSTACK];
+pub const ALL: &[&str] = &[WATCH, DYNAMODB, LOCALSTACK];
 
 pub const LOCALSTACK_DEFAULT_PORT: u16 = 4566;
 pub const DYNAMODB_DEFAULT_PORT: u16 = 8000;
+pub const WATCH_DEFAULT_PORT: u16 = 9000;
 
 pub fn localstack_ready(port: u16) -> bool {
     http_status(port, "/_localstack/health") == Some(200)
 }
 
-/// DynamoDB Local answers any HTTP request (a GET gets a 400) once it serves the API.
-pub fn dynamodb_ready(port: u16) -> bool {
+/// DynamoDB Local (and cargo lambda watch) answer any HTTP request once they serve.
+pub fn answers_http(port: u16) -> bool {
     http_status(port, "/").is_some()
 }
 
@@ -68,7 +71,7 @@ pub fn ensure_dynamodb(layout: &Layout, install_dir: &Path, wanted_port: Option<
         DYNAMODB,
         wanted_port,
         DYNAMODB_DEFAULT_PORT,
-        dynamodb_ready,
+        answers_http,
         |port| {
             let mut cmd = Command::new("java");
             cmd.arg(format!(
@@ -83,6 +86,62 @@ pub fn ensure_dynamodb(layout: &Layout, install_dir: &Path, wanted_port: Option<
             cmd
         },
     )
+}
+
+/// `cargo lambda watch` serving every function of the workspace, with the stack's coordinates
+/// from `stack_env` and `extra_env` on top. Functions compile on their first invocation.
+pub fn ensure_watch(
+    layout: &Layout,
+    wanted_port: Option<u16>,
+    stack_env: &Path,
+    extra_env: &[(String, String)],
+) -> Result<ServiceRecord> {
+    ensure(layout, WATCH, wanted_port, WATCH_DEFAULT_PORT, answers_http, |port| {
+        let mut cmd = Command::new(layout.tools_bin().join("cargo-lambda"));
+        cmd.args([
+            "lambda",
+            "watch",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .arg("--env-file")
+        .arg(stack_env)
+        .current_dir(&layout.root);
+        for (key, value) in extra_env {
+            cmd.arg("--env-var").arg(format!("{key}={value}"));
+        }
+        // cargo lambda runs cargo; the functions get their endpoints from the env file only.
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+            cmd.env_remove(key);
+        }
+        cmd
+    })
+}
+
+/// Invokes each function once with a request that changes nothing, so they compile now rather
+/// than on the user's first request, and a function that cannot start fails `up` here.
+pub fn warm_up_functions(watch: &ServiceRecord, progress: &mut ui::Progress) -> Result<()> {
+    let checks = [("create-user", "GET", "/lambda-url/create-user/", None, 404)];
+    for (function, method, path, body, expected) in checks {
+        let port = watch.port;
+        let call = std::thread::spawn(move || crate::probe::http(port, method, path, body, Duration::from_secs(1800)));
+        while !call.is_finished() {
+            progress.tick(&format!("compiling and starting {function}"));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        match call.join().expect("the probe thread does not panic") {
+            Ok((status, _)) if status == expected => {}
+            outcome => bail!(
+                "{function} did not start: {method} {path} gave {outcome:?}, expected {expected}.\n\
+                 Its build and logs are in {}\n--- last lines ---\n{}",
+                watch.log.display(),
+                process::log_tail(&watch.log, 25)
+            ),
+        }
+    }
+    Ok(())
 }
 
 fn ensure(

@@ -296,6 +296,21 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_events_are_valid_sign_ups() {
+        let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        for (file, transport) in [
+            ("create-user.json", Transport::HttpApiV2),
+            ("create-user-direct.json", Transport::Direct),
+        ] {
+            let event: Value = serde_json::from_str(&std::fs::read_to_string(events.join(file)).unwrap()).unwrap();
+            let (got, body) = parse_event(event);
+            assert_eq!(got, transport, "{file}");
+            let body = body.unwrap_or_else(|r| panic!("{file}: {r:?}"));
+            assert!(crate::domain::validation::validate(&body).is_ok(), "{file}");
+        }
+    }
+
+    #[test]
     fn aws_fixture_events_get_json_errors() {
         let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/aws");
         let cases = [

@@ -13,32 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The stack's coordinates: the process environment (set by `cargo xtask test`), else
-/// `.local/stack.env`.
-fn stack() -> HashMap<String, String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local/stack.env");
-    let mut vars: HashMap<String, String> = std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect();
-    for key in [
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "USERS_TABLE",
-        "USER_CREATED_TOPIC_ARN",
-    ] {
-        if let Ok(v) = std::env::var(key) {
-            vars.insert(key.to_owned(), v);
-        }
-    }
-    assert!(
-        vars.contains_key("AWS_ENDPOINT_URL"),
-        "no local stack: run `cargo xtask test`, or `cargo xtask up` before `cargo test`"
-    );
-    vars
-}
+mod common;
+use common::stack;
 
 struct Harness {
     signup: SignUp<DynamoUserStore, SnsPublisher>,

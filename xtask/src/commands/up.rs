@@ -14,6 +14,12 @@ pub struct UpArgs {
     /// DynamoDB Local's port (default: 8000 if free, else any free port).
     #[arg(long, env = "DYNAMODB_PORT")]
     pub dynamodb_port: Option<u16>,
+    /// cargo lambda watch's port (default: 9000 if free, else any free port).
+    #[arg(long, env = "FUNCTIONS_PORT")]
+    pub functions_port: Option<u16>,
+    /// bcrypt cost of the local create-user (default: the function's own, 12).
+    #[arg(long, env = "BCRYPT_COST")]
+    pub bcrypt_cost: Option<u32>,
     /// Sender of the welcome email (verified in LocalStack's SES).
     #[arg(long, env = "EMAIL_FROM", default_value = provision::DEFAULT_EMAIL_FROM)]
     pub email_from: String,
@@ -24,6 +30,7 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
     let template = Template::load(&layout.template())?;
     install::ensure_localstack(layout)?;
     let dynamodb_dir = install::ensure_dynamodb_local(layout)?;
+    install::ensure_tools(layout)?;
 
     let localstack = services::ensure_localstack(layout, args.localstack_port)?;
     let dynamodb = services::ensure_dynamodb(layout, &dynamodb_dir, args.dynamodb_port)?;
@@ -41,11 +48,27 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
                 .block_on(provision::provision(&template, &endpoints, &settings))
         },
     )?;
+    let mut entries = entries;
     let stack_env = layout.stack_env();
-    env_file::write(
-        &stack_env,
-        "Written by `cargo xtask up`: the local stack's coordinates. Do not edit.",
-        &entries,
+    let header = "Written by `cargo xtask up`: the local stack's coordinates. Do not edit.";
+    // cargo lambda watch reads the file when it starts; its own URL is added afterwards.
+    env_file::write(&stack_env, header, &entries)?;
+    let extra_env: Vec<(String, String)> = args
+        .bcrypt_cost
+        .iter()
+        .map(|cost| ("BCRYPT_COST".to_owned(), cost.to_string()))
+        .collect();
+    let watch = services::ensure_watch(layout, args.functions_port, &stack_env, &extra_env)?;
+    let functions_url = format!("http://127.0.0.1:{}", watch.port);
+    entries.push(("FUNCTIONS_URL".into(), functions_url.clone()));
+    entries.push((
+        "CREATE_USER_URL".into(),
+        format!("{functions_url}/lambda-url/create-user/users"),
+    ));
+    env_file::write(&stack_env, header, &entries)?;
+    ui::step(
+        "Building and starting the functions (the first build takes minutes)",
+        |progress| services::warm_up_functions(&watch, progress),
     )?;
 
     eprintln!("\nLocal stack is up.");
@@ -59,6 +82,7 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         endpoints.dynamodb,
         dynamodb.log.display()
     );
+    eprintln!("  Functions       {functions_url}   log: {}", watch.log.display());
     eprintln!("  Coordinates     {}", stack_env.display());
     eprintln!(
         "Load them in a shell with `set -a; . {}; set +a`; stop with `cargo xtask down`.",
