@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation, one module per concern. The binary (`main.rs`)
 //! is the CLI; the library is also used by xtask's own tests.
 
+pub mod bridge;
 pub mod commands;
 pub mod env_file;
 pub mod install;

@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use xtask::commands::{down, generate, lint, status, test, up};
+use xtask::commands::{bridge, down, generate, lint, status, test, up};
 use xtask::layout::Layout;
 
 /// Project automation for the sign-up pipeline.
@@ -37,6 +37,8 @@ enum Command {
     },
     /// cargo fmt --check, clippy -D warnings, sam validate --lint, cfn-lint.
     Lint,
+    /// Run the local SQS -> send-email event source mapping in the foreground (`up` starts it).
+    Bridge(bridge::BridgeArgs),
     /// Regenerate committed files derived from template.yaml (localstack/stack.yaml).
     Gen,
 }
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Status => status::run(&layout),
         Command::Test { up, cargo_test_args } => test::run(&layout, up, cargo_test_args),
         Command::Lint => lint::run(&layout),
+        Command::Bridge(args) => bridge::run(&layout, args),
         Command::Gen => generate::run(&layout),
     };
     match result {

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 pub const LOCALSTACK: &str = "localstack";
 pub const DYNAMODB: &str = "dynamodb-local";
 pub const WATCH: &str = "cargo-lambda-watch";
-/// Every service `up` starts, in the order `down` stops them.
-pub const ALL: &[&str] = &[WATCH, DYNAMODB, LOCALSTACK];
+pub const BRIDGE: &str = "sqs-bridge";
+/// Every service `up` starts, in the order `down` stops them: consumers first.
+pub const ALL: &[&str] = &[BRIDGE, WATCH, DYNAMODB, LOCALSTACK];
 
 pub const LOCALSTACK_DEFAULT_PORT: u16 = 4566;
 pub const DYNAMODB_DEFAULT_PORT: u16 = 8000;
@@ -123,7 +124,16 @@ pub fn ensure_watch(
 /// Invokes each function once with a request that changes nothing, so they compile now rather
 /// than on the user's first request, and a function that cannot start fails `up` here.
 pub fn warm_up_functions(watch: &ServiceRecord, progress: &mut ui::Progress) -> Result<()> {
-    let checks = [("create-user", "GET", "/lambda-url/create-user/", None, 404)];
+    let checks = [
+        ("create-user", "GET", "/lambda-url/create-user/", None, 404),
+        (
+            "send-email",
+            "POST",
+            "/2015-03-31/functions/send-email/invocations",
+            Some(r#"{"Records":[]}"#),
+            200,
+        ),
+    ];
     for (function, method, path, body, expected) in checks {
         let port = watch.port;
         let call = std::thread::spawn(move || crate::probe::http(port, method, path, body, Duration::from_secs(1800)));
@@ -142,6 +152,38 @@ pub fn warm_up_functions(watch: &ServiceRecord, progress: &mut ui::Progress) -> 
         }
     }
     Ok(())
+}
+
+/// The local SQS -> send-email bridge (`cargo xtask bridge`), run by this very binary. It has
+/// no port; it is up once it lives past its start-up checks.
+pub fn ensure_bridge(layout: &Layout) -> Result<ServiceRecord> {
+    let run_dir = layout.run_dir();
+    if let Some(record) = ServiceRecord::load(&run_dir, BRIDGE) {
+        if record.is_running() {
+            return Ok(record);
+        }
+        ServiceRecord::forget(&run_dir, BRIDGE);
+    }
+    let log = layout.logs_dir().join(format!("{BRIDGE}.log"));
+    ui::step("Starting the SQS -> send-email bridge", |_| {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg("--state-dir")
+            .arg(&layout.state)
+            .arg("bridge")
+            .current_dir(&layout.root);
+        let record = process::spawn_service(BRIDGE, cmd, 0, &log)?;
+        record.save(&run_dir)?;
+        // It reads stack.env and the queue's ARN first; a mistake there ends it at once.
+        std::thread::sleep(Duration::from_millis(1500));
+        if !record.is_running() {
+            bail!(
+                "the bridge exited; its log: {}\n{}",
+                log.display(),
+                process::log_tail(&log, 20)
+            );
+        }
+        Ok(record)
+    })
 }
 
 fn ensure(

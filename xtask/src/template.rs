@@ -118,6 +118,42 @@ impl Template {
         Ok(serde_yaml::to_string(&doc)?)
     }
 
+    /// The SQS event source of the function built from `binary` (cargo lambda's name for it):
+    /// what the local bridge must imitate.
+    pub fn sqs_event_source(&self, binary: &str) -> Result<SqsEventSource> {
+        let resources = self.section("Resources");
+        let function = resources
+            .values()
+            .find(|r| {
+                r.get("Metadata")
+                    .and_then(|m| m.get("BuildProperties"))
+                    .and_then(|b| b.get("Binary"))
+                    .and_then(Value::as_str)
+                    == Some(binary)
+            })
+            .with_context(|| format!("no function with BuildProperties.Binary = {binary}"))?;
+        let events = function
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default();
+        let source = events
+            .values()
+            .find(|e| e.get("Type").and_then(Value::as_str) == Some("SQS"))
+            .and_then(|e| e.get("Properties"))
+            .with_context(|| format!("{binary} has no SQS event"))?;
+        let number = |key: &str, default: u64| source.get(key).and_then(Value::as_u64).unwrap_or(default);
+        Ok(SqsEventSource {
+            batch_size: number("BatchSize", 10) as i32,
+            batching_window_seconds: number("MaximumBatchingWindowInSeconds", 0),
+            report_batch_item_failures: source
+                .get("FunctionResponseTypes")
+                .and_then(Value::as_sequence)
+                .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))),
+        })
+    }
+
     /// The one DynamoDB table of the template, as DynamoDB Local must create it.
     pub fn table(&self) -> Result<(String, TableSpec)> {
         let ids = self.resources_of_type("AWS::DynamoDB::Table");
@@ -129,6 +165,14 @@ impl Template {
             .with_context(|| format!("{id}: the local stack needs literal table properties (no intrinsics)"))?;
         Ok((id.clone(), spec))
     }
+}
+
+/// An SQS event source mapping's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqsEventSource {
+    pub batch_size: i32,
+    pub batching_window_seconds: u64,
+    pub report_batch_item_failures: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -323,6 +367,17 @@ Outputs:
             references(&fragment),
             ["A", "B", "C", "D", "F", "G", "I", "J"].map(String::from).into()
         );
+    }
+
+    #[test]
+    fn the_real_templates_email_event_source() {
+        let template = Template::load(&crate::layout::Layout::workspace_root().join("template.yaml")).unwrap();
+        let source = template.sqs_event_source("send-email").unwrap();
+        assert!(
+            source.report_batch_item_failures,
+            "send-email must report partial batch failures"
+        );
+        assert!((1..=10).contains(&source.batch_size));
     }
 
     #[test]

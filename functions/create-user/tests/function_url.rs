@@ -5,8 +5,6 @@
 use serde_json::{Value, json};
 use std::process::Command;
 
-mod common;
-
 fn post(url: &str, content_type: &str, body: &str) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut response = agent
@@ -24,7 +22,7 @@ fn post(url: &str, content_type: &str, body: &str) -> (u16, Value) {
 
 #[test]
 fn signs_up_over_the_function_url() {
-    let url = common::stack()["CREATE_USER_URL"].clone();
+    let url = testkit::stack()["CREATE_USER_URL"].clone();
     let email = format!("url.{}@example.io", uuid::Uuid::new_v4().simple());
     let body = json!({"name": "Url Test", "email": email, "password": "correct horse"}).to_string();
 
@@ -61,7 +59,7 @@ fn signs_up_over_the_function_url() {
 /// routed and validated.
 #[test]
 fn the_sample_events_work_with_cargo_lambda_invoke() {
-    let stack = common::stack();
+    let stack = testkit::stack();
     let port = stack["FUNCTIONS_URL"].rsplit(':').next().unwrap().to_owned();
     let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
     for (file, api_gateway) in [("create-user.json", true), ("create-user-direct.json", false)] {

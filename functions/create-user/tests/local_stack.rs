@@ -2,7 +2,7 @@
 //! LocalStack's SNS for the topic, and a queue of the test's own subscribed to read what was
 //! published. Run through `cargo xtask test`, or `cargo test` after `cargo xtask up`.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use create_user::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
 use create_user::domain::signup::SignUp;
@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-use common::stack;
+use testkit::stack;
 
 struct Harness {
     signup: SignUp<DynamoUserStore, SnsPublisher>,
@@ -27,19 +26,8 @@ struct Harness {
 
 async fn harness() -> Harness {
     let vars = stack();
-    let sdk: SdkConfig = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .endpoint_url(&vars["AWS_ENDPOINT_URL"])
-        .load()
-        .await;
-    let ddb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .endpoint_url(&vars["AWS_ENDPOINT_URL_DYNAMODB"])
-            .build(),
-    );
+    let sdk: SdkConfig = testkit::sdk_config(&vars).await;
+    let ddb = testkit::dynamodb(&sdk, &vars);
     let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let topic = vars["USER_CREATED_TOPIC_ARN"].clone();

@@ -1,5 +1,6 @@
 //! One module per `cargo xtask` command.
 
+pub mod bridge;
 pub mod down;
 pub mod generate;
 pub mod lint;

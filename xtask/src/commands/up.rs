@@ -70,6 +70,7 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         "Building and starting the functions (the first build takes minutes)",
         |progress| services::warm_up_functions(&watch, progress),
     )?;
+    let bridge = services::ensure_bridge(layout)?;
 
     eprintln!("\nLocal stack is up.");
     eprintln!(
@@ -83,6 +84,11 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         dynamodb.log.display()
     );
     eprintln!("  Functions       {functions_url}   log: {}", watch.log.display());
+    eprintln!(
+        "  SQS bridge      {} -> send-email   log: {}",
+        env_file::get(&entries, "EMAIL_QUEUE_URL").unwrap_or("?"),
+        bridge.log.display()
+    );
     eprintln!("  Coordinates     {}", stack_env.display());
     eprintln!(
         "Load them in a shell with `set -a; . {}; set +a`; stop with `cargo xtask down`.",

@@ -1,0 +1,77 @@
+//! Mail transports: SES (the v1 API: LocalStack's free edition does not emulate SES v2), and a
+//! `log` transport for dry runs that only records that it would have sent.
+
+use crate::domain::deliver::{Mailer, PortError};
+use crate::domain::welcome::Email;
+use aws_sdk_ses::Client;
+use aws_sdk_ses::error::DisplayErrorContext;
+use aws_sdk_ses::types::{Body, Content, Destination, Message};
+
+pub struct SesMailer {
+    client: Client,
+    from: String,
+}
+
+impl SesMailer {
+    pub fn new(client: Client, from: String) -> Self {
+        Self { client, from }
+    }
+}
+
+fn content(text: &str) -> Result<Content, PortError> {
+    Content::builder()
+        .data(text)
+        .charset("UTF-8")
+        .build()
+        .map_err(|e| PortError(e.to_string()))
+}
+
+impl Mailer for SesMailer {
+    async fn send(&self, email: &Email) -> Result<String, PortError> {
+        let message = Message::builder()
+            .subject(content(&email.subject)?)
+            .body(
+                Body::builder()
+                    .text(content(&email.text)?)
+                    .html(content(&email.html)?)
+                    .build(),
+            )
+            .build();
+        let out = self
+            .client
+            .send_email()
+            .source(&self.from)
+            .destination(Destination::builder().to_addresses(&email.to).build())
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| PortError(DisplayErrorContext(&e).to_string()))?;
+        Ok(out.message_id)
+    }
+}
+
+/// Dry runs: logs the recipient and subject (never the body) and sends nothing.
+pub struct LogMailer;
+
+impl Mailer for LogMailer {
+    async fn send(&self, email: &Email) -> Result<String, PortError> {
+        let id = format!("dry-run-{}", uuid::Uuid::new_v4());
+        tracing::info!(subject = %email.subject, message_id = %id, "EMAIL_TRANSPORT=log: not sending");
+        Ok(id)
+    }
+}
+
+/// The configured transport.
+pub enum AnyMailer {
+    Ses(SesMailer),
+    Log(LogMailer),
+}
+
+impl Mailer for AnyMailer {
+    async fn send(&self, email: &Email) -> Result<String, PortError> {
+        match self {
+            AnyMailer::Ses(m) => m.send(email).await,
+            AnyMailer::Log(m) => m.send(email).await,
+        }
+    }
+}

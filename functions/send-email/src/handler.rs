@@ -1,0 +1,159 @@
+//! The SQS batch handler: each message decoded and delivered on its own task, inside a span
+//! with its message id; the response lists exactly the messages that failed, so SQS retries
+//! only those (and moves them to the DLQ after maxReceiveCount).
+
+use crate::domain::deliver::{ClaimStore, Deliver, Delivered, Mailer};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{Error, LambdaEvent};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+pub async fn handle<C, M>(deliver: Arc<Deliver<C, M>>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error>
+where
+    C: ClaimStore + 'static,
+    M: Mailer + 'static,
+{
+    let started = Instant::now();
+    let records = event.payload.records;
+    let count = records.len();
+    // One task per message: they run concurrently, and a panic in one is that task's
+    // JoinError, not the end of the batch.
+    let tasks: Vec<_> = records
+        .into_iter()
+        .map(|message| {
+            let id = message.message_id.clone().unwrap_or_default();
+            let span = tracing::info_span!("message", message_id = %id);
+            let task = tokio::spawn(process(deliver.clone(), message).instrument(span));
+            (id, task)
+        })
+        .collect();
+
+    let mut response = SqsBatchResponse::default();
+    for (id, task) in tasks {
+        let ok = match task.await {
+            Ok(ok) => ok,
+            Err(join_error) => {
+                tracing::error!(message_id = %id, error = %join_error, "message processing panicked");
+                false
+            }
+        };
+        if !ok {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    tracing::info!(
+        messages = count,
+        failed = response.batch_item_failures.len(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "send-email batch"
+    );
+    Ok(response)
+}
+
+/// Decodes and delivers one message; false means "retry it".
+async fn process<C: ClaimStore, M: Mailer>(deliver: Arc<Deliver<C, M>>, message: SqsMessage) -> bool {
+    let event = match user_events::decode_sqs_body(message.body.as_deref().unwrap_or_default()) {
+        Ok(event) => event,
+        Err(e) => {
+            tracing::warn!(error = %e, "undecodable message");
+            return false;
+        }
+    };
+    match deliver.run(&event).await {
+        Ok(Delivered::Sent { message_id }) => {
+            tracing::info!(event_id = %event.event_id, user_id = %event.user.id, ses_message_id = %message_id, "welcome email sent");
+            true
+        }
+        Ok(Delivered::Duplicate) => {
+            tracing::info!(event_id = %event.event_id, "already emailed; duplicate delivery skipped");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(event_id = %event.event_id, error = %e, "delivery failed; SQS will retry");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::deliver::doubles::{MemoryClaims, MemoryMailer};
+    use lambda_runtime::Context;
+    use user_events::{PublicUser, UserCreated};
+    use uuid::Uuid;
+
+    fn message(id: &str, body: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.into());
+        m
+    }
+
+    fn event_for(email: &str) -> String {
+        let now = time::OffsetDateTime::now_utc();
+        let user = PublicUser {
+            id: Uuid::new_v4(),
+            name: "Ann".into(),
+            email: email.into(),
+            created_at: now,
+        };
+        UserCreated::new(Uuid::new_v4(), now, user).to_json()
+    }
+
+    async fn run(messages: Vec<SqsMessage>) -> (Vec<String>, usize) {
+        let deliver = Arc::new(Deliver {
+            claims: MemoryClaims::default(),
+            mailer: MemoryMailer::default(),
+        });
+        let mut event = SqsEvent::default();
+        event.records = messages;
+        let response = handle(deliver.clone(), LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        let failed = response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        (failed, deliver.mailer.sent.lock().unwrap().len())
+    }
+
+    #[tokio::test]
+    async fn one_bad_message_fails_alone_even_when_it_panics() {
+        let v2 = event_for("v2@x.io").replace("\"version\":1", "\"version\":2");
+        let (failed, sent) = run(vec![
+            message("good-1", &event_for("a@x.io")),
+            message("garbage", "Message Body"),
+            message("panics", &event_for("panic@x.io")),
+            message("ses-fails", &event_for("fail@x.io")),
+            message("unknown-version", &v2),
+            message("good-2", &event_for("b@x.io")),
+        ])
+        .await;
+        assert_eq!(failed, ["garbage", "panics", "ses-fails", "unknown-version"]);
+        assert_eq!(sent, 2);
+    }
+
+    #[tokio::test]
+    async fn the_same_event_twice_in_a_batch_is_one_email() {
+        let body = event_for("a@x.io");
+        let (failed, sent) = run(vec![message("m1", &body), message("m2", &body)]).await;
+        // Concurrent duplicates: one sends, the other either sees it sent or in progress
+        // (then SQS retries it and it finds it sent). Never two emails.
+        assert_eq!(sent, 1);
+        assert!(failed.len() <= 1);
+    }
+
+    #[tokio::test]
+    async fn aws_sample_sqs_event_is_a_failure_not_a_panic() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/aws/example-sqs-event.json");
+        let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let id = event.records[0].message_id.clone().unwrap();
+        let (failed, sent) = run(event.records).await;
+        assert_eq!((failed, sent), (vec![id], 0));
+    }
+}

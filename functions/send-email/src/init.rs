@@ -1,0 +1,28 @@
+//! Everything built once per execution environment.
+
+use crate::adapters::{
+    dynamodb_claims::DynamoClaims,
+    mailers::{AnyMailer, LogMailer, SesMailer},
+};
+use crate::config::{Config, Transport};
+use crate::domain::deliver::Deliver;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub type LambdaDeliver = Deliver<DynamoClaims, AnyMailer>;
+
+pub async fn from_env() -> Result<LambdaDeliver, crate::config::ConfigError> {
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    Ok(build(&config, &sdk))
+}
+
+pub fn build(config: &Config, sdk: &SdkConfig) -> LambdaDeliver {
+    let mailer = match config.transport {
+        Transport::Ses => AnyMailer::Ses(SesMailer::new(aws_sdk_ses::Client::new(sdk), config.from.clone())),
+        Transport::Log => AnyMailer::Log(LogMailer),
+    };
+    Deliver {
+        claims: DynamoClaims::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
+        mailer,
+    }
+}

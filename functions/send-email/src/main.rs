@@ -1,0 +1,17 @@
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON logs when Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON; level from AWS_LAMBDA_LOG_LEVEL.
+    lambda_runtime::tracing::init_default_subscriber();
+    let deliver = send_email::init::from_env()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
+    let deliver = Arc::new(deliver);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        send_email::handler::handle(deliver.clone(), event)
+    }))
+    .await
+}

@@ -1,0 +1,145 @@
+//! The whole pipeline on the local stack, as `cargo xtask up` runs it: create-user behind
+//! cargo lambda's function URL, SNS, the SQS queue, the bridge (the local event source
+//! mapping), send-email, LocalStack's SES, and the DLQ.
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use user_events::{PublicUser, UserCreated};
+use uuid::Uuid;
+
+fn unique_email(tag: &str) -> String {
+    format!("{tag}.{}@example.io", Uuid::new_v4().simple())
+}
+
+/// Waits until `address` has `count` emails, then a little longer to catch any extra one.
+fn wait_for_emails(stack: &HashMap<String, String>, address: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while testkit::emails_to(stack, address).len() < count && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    testkit::emails_to(stack, address)
+}
+
+fn event_for(email: &str) -> UserCreated {
+    let now = time::OffsetDateTime::now_utc();
+    UserCreated::new(
+        Uuid::new_v4(),
+        now,
+        PublicUser {
+            id: Uuid::new_v4(),
+            name: "Eve".into(),
+            email: email.into(),
+            created_at: now,
+        },
+    )
+}
+
+async fn publish(sns: &aws_sdk_sns::Client, topic: &str, body: &str) {
+    let attr = |t: &str, v: &str| {
+        MessageAttributeValue::builder()
+            .data_type(t)
+            .string_value(v)
+            .build()
+            .unwrap()
+    };
+    sns.publish()
+        .topic_arn(topic)
+        .message(body)
+        .message_attributes("event_type", attr("String", "user.created"))
+        .message_attributes("version", attr("Number", "1"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_sign_up_ends_in_exactly_one_welcome_email() {
+    let stack = testkit::stack();
+    let email = unique_email("pipeline");
+    let body = json!({"name": "Pipe Line", "email": email, "password": "correct horse"}).to_string();
+    let response = ureq::post(&stack["CREATE_USER_URL"])
+        .header("content-type", "application/json")
+        .send(&body)
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let emails = wait_for_emails(&stack, &email, 1);
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert_eq!(emails[0]["Subject"], "Welcome, Pipe Line!");
+}
+
+#[tokio::test]
+async fn the_same_event_published_twice_is_one_email() {
+    let stack = testkit::stack();
+    let sns = aws_sdk_sns::Client::new(&testkit::sdk_config(&stack).await);
+    let email = unique_email("twice");
+    let event = event_for(&email).to_json();
+    publish(&sns, &stack["USER_CREATED_TOPIC_ARN"], &event).await;
+    publish(&sns, &stack["USER_CREATED_TOPIC_ARN"], &event).await;
+    let emails = tokio::task::spawn_blocking(move || wait_for_emails(&stack, &email, 1))
+        .await
+        .unwrap();
+    assert_eq!(emails.len(), 1, "{emails:?}");
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dlq_intact_and_its_batch_mates_are_emailed() {
+    let stack = testkit::stack();
+    let sqs = aws_sdk_sqs::Client::new(&testkit::sdk_config(&stack).await);
+    let queue = &stack["EMAIL_QUEUE_URL"];
+    let goods: Vec<String> = (0..3).map(|i| unique_email(&format!("good{i}"))).collect();
+    let poison = format!(
+        "{{\"event_type\":\"user.created\",\"version\":1,\"poison\":\"{}\"}}",
+        Uuid::new_v4()
+    );
+    let mut batch = sqs.send_message_batch().queue_url(queue);
+    for (i, body) in goods
+        .iter()
+        .map(|e| event_for(e).to_json())
+        .chain([poison.clone()])
+        .enumerate()
+    {
+        batch = batch.entries(
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .build()
+                .unwrap(),
+        );
+    }
+    assert!(batch.send().await.unwrap().failed.is_empty());
+
+    for email in &goods {
+        let (stack, email) = (stack.clone(), email.clone());
+        let emails = tokio::task::spawn_blocking(move || wait_for_emails(&stack, &email, 1))
+            .await
+            .unwrap();
+        assert_eq!(emails.len(), 1);
+    }
+    // maxReceiveCount deliveries, a couple of seconds apart locally, then SQS moves it.
+    let dlq = &stack["EMAIL_DLQ_URL"];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(dlq)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .visibility_timeout(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(m) = out.messages().iter().find(|m| m.body() == Some(poison.as_str())) {
+            sqs.delete_message()
+                .queue_url(dlq)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+            break;
+        }
+        assert!(Instant::now() < deadline, "the poison message never reached the DLQ");
+    }
+}
