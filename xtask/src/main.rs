@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use xtask::commands::{bridge, down, generate, lint, status, test, up};
+use xtask::commands::{bridge, demo, down, generate, lint, status, test, up};
 use xtask::layout::Layout;
 
 /// Project automation for the sign-up pipeline.
@@ -21,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: bring everything up, sign a user up, show the event and the welcome email.
+    Demo(up::UpArgs),
     /// Install (once), start and provision LocalStack + DynamoDB Local; write .local/stack.env.
     Up(up::UpArgs),
     /// Stop everything `up` started.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         .map(|dir| std::path::absolute(dir).expect("current dir is readable"));
     let layout = Layout::new(Layout::workspace_root(), state_dir);
     let result = match &cli.command {
+        Command::Demo(args) => demo::run(&layout, args),
         Command::Up(args) => up::run(&layout, args),
         Command::Down => down::run(&layout),
         Command::Status => status::run(&layout),

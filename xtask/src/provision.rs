@@ -335,7 +335,7 @@ async fn ensure_jwt_secret(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<()> 
 }
 
 /// `bytes` random bytes from the kernel, hex-encoded.
-fn random_hex(bytes: usize) -> Result<String> {
+pub fn random_hex(bytes: usize) -> Result<String> {
     use std::io::Read;
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;

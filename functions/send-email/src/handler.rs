@@ -149,6 +149,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sample_events_deliver() {
+        let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        for file in ["send-email-raw.json", "send-email-sns-envelope.json"] {
+            let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(events.join(file)).unwrap()).unwrap();
+            assert_eq!(run(event.records).await, (vec![], 1), "{file}");
+        }
+    }
+
+    #[tokio::test]
     async fn aws_sample_sqs_event_is_a_failure_not_a_panic() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/aws/example-sqs-event.json");
         let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

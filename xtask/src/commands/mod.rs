@@ -1,6 +1,7 @@
 //! One module per `cargo xtask` command.
 
 pub mod bridge;
+pub mod demo;
 pub mod down;
 pub mod generate;
 pub mod lint;

@@ -1,0 +1,189 @@
+//! `cargo xtask demo`, the main job: the stack up, one sign-up over HTTP, and the user.created
+//! event and welcome email it turns into, shown as they happen.
+
+use super::up;
+use crate::layout::Layout;
+use crate::probe;
+use crate::provision::{Endpoints, random_hex, sdk_config};
+use crate::{env_file, ui};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+pub fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
+    up::run(layout, up_args)?;
+    let env = env_file::read(&layout.stack_env())?;
+    let var = |key: &str| {
+        env_file::get(&env, key)
+            .map(str::to_owned)
+            .with_context(|| format!("{key} missing"))
+    };
+    let endpoints = Endpoints {
+        localstack: var("AWS_ENDPOINT_URL")?,
+        dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB")?,
+    };
+    let (functions_port, localstack_port) = (port_of(&var("FUNCTIONS_URL")?)?, port_of(&endpoints.localstack)?);
+    let topic = var("USER_CREATED_TOPIC_ARN")?;
+
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let config = sdk_config(&endpoints).await;
+        let tap = Tap::subscribe(&config, &topic).await?;
+        let email = format!("demo.{}@example.com", random_hex(4)?);
+        let request = json!({"name": "Demo User", "email": email, "password": "correct horse battery"});
+
+        println!("\n1. POST {}  {request}", var("CREATE_USER_URL")?);
+        let started = Instant::now();
+        let (status, body) = probe::http(
+            functions_port,
+            "POST",
+            "/lambda-url/create-user/users",
+            Some(&request.to_string()),
+            Duration::from_secs(60),
+        )?;
+        println!("   -> {status}\n{}", indent(&pretty(&body)));
+        if status != 201 {
+            bail!("the sign-up failed; see .local/logs/cargo-lambda-watch.log");
+        }
+
+        let event = tap.next_message(Duration::from_secs(20)).await?;
+        println!(
+            "\n2. user.created on the topic (read from a temporary queue subscribed to it)\n{}",
+            indent(&pretty(&event))
+        );
+        tap.remove().await;
+
+        let mail = ui::step("Waiting for the welcome email in LocalStack's SES", |progress| {
+            loop {
+                let (_, outbox) = probe::http(localstack_port, "GET", "/_aws/ses", None, Duration::from_secs(5))?;
+                let outbox: Value = serde_json::from_str(&outbox)?;
+                let found = outbox["messages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m["Destination"]["ToAddresses"][0] == email.as_str());
+                if let Some(mail) = found {
+                    return Ok(mail.clone());
+                }
+                if started.elapsed() > Duration::from_secs(60) {
+                    bail!("no email after 60 s; see .local/logs/sqs-bridge.log and cargo-lambda-watch.log");
+                }
+                progress.tick("waiting");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })?;
+        println!(
+            "\n3. The welcome email, {} ms after the sign-up request (GET {}/_aws/ses)\n{}",
+            started.elapsed().as_millis(),
+            endpoints.localstack,
+            indent(&serde_json::to_string_pretty(&mail)?)
+        );
+        Ok::<_, anyhow::Error>(())
+    })?;
+    println!(
+        "{}",
+        NEXT_STEPS.replace("{state}", &layout.stack_env().display().to_string())
+    );
+    Ok(())
+}
+
+const NEXT_STEPS: &str = r#"
+The stack keeps running. Try next, in a shell:
+
+  set -a; . {state}; set +a; export PATH="$PWD/.local/tools-venv/bin:$PATH"
+  curl -s -X POST "$CREATE_USER_URL" -H 'content-type: application/json' \
+       -d '{"name":"You","email":"you@example.com","password":"correct horse battery"}'
+  awslocal sns publish --topic-arn "$USER_CREATED_TOPIC_ARN" --message file://events/user-created.json \
+       --message-attributes file://events/user-created.attributes.json
+  curl -s "$AWS_ENDPOINT_URL/_aws/ses"        # the emails SES accepted
+  cargo xtask status                          # what runs where; logs in .local/logs/
+  cargo xtask down                            # stop it all
+"#;
+
+/// A temporary queue subscribed to the topic, to show what create-user published.
+struct Tap {
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+    queue_url: String,
+    subscription_arn: String,
+}
+
+impl Tap {
+    async fn subscribe(config: &aws_config::SdkConfig, topic: &str) -> Result<Self> {
+        let (sqs, sns) = (aws_sdk_sqs::Client::new(config), aws_sdk_sns::Client::new(config));
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("demo-tap-{}", random_hex(4)?))
+            .send()
+            .await?
+            .queue_url
+            .context("no queue URL")?;
+        let arn_attr = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(arn_attr.clone())
+            .send()
+            .await?;
+        let queue_arn = attrs
+            .attributes
+            .and_then(|mut a| a.remove(&arn_attr))
+            .context("no queue ARN")?;
+        let subscription = sns
+            .subscribe()
+            .topic_arn(topic)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await?;
+        Ok(Self {
+            sqs,
+            sns,
+            queue_url,
+            subscription_arn: subscription.subscription_arn.context("no subscription")?,
+        })
+    }
+
+    async fn next_message(&self, wait: Duration) -> Result<String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .wait_time_seconds(wait.as_secs() as i32)
+            .send()
+            .await?;
+        out.messages
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|m| m.body)
+            .context("no user.created event arrived")
+    }
+
+    async fn remove(self) {
+        let _ = self
+            .sns
+            .unsubscribe()
+            .subscription_arn(&self.subscription_arn)
+            .send()
+            .await;
+        let _ = self.sqs.delete_queue().queue_url(&self.queue_url).send().await;
+    }
+}
+
+fn port_of(url: &str) -> Result<u16> {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("{url} has no port"))
+}
+
+fn pretty(json_text: &str) -> String {
+    serde_json::from_str::<Value>(json_text)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| json_text.to_owned())
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("   {l}")).collect::<Vec<_>>().join("\n")
+}
