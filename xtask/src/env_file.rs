@@ -40,6 +40,39 @@ pub fn get<'a>(entries: &'a [(String, String)], key: &str) -> Option<&'a str> {
     entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// A running stack's `stack.env`, for the commands that use the stack.
+pub struct StackEnv(Vec<(String, String)>);
+
+impl StackEnv {
+    pub fn load(layout: &crate::layout::Layout) -> Result<Self> {
+        Ok(Self(
+            read(&layout.stack_env()).context("no stack.env: run `cargo xtask up` first")?,
+        ))
+    }
+
+    pub fn var(&self, key: &str) -> Result<String> {
+        get(&self.0, key)
+            .map(str::to_owned)
+            .with_context(|| format!("{key} missing from stack.env"))
+    }
+
+    /// The port of a URL-valued variable.
+    pub fn port(&self, key: &str) -> Result<u16> {
+        let url = self.var(key)?;
+        url.rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("{key}={url} has no port"))
+    }
+
+    pub fn endpoints(&self) -> Result<crate::provision::Endpoints> {
+        Ok(crate::provision::Endpoints {
+            localstack: self.var("AWS_ENDPOINT_URL")?,
+            dynamodb: self.var("AWS_ENDPOINT_URL_DYNAMODB")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -96,6 +96,7 @@ pub fn ensure_watch(
     wanted_port: Option<u16>,
     stack_env: &Path,
     extra_env: &[(String, String)],
+    release: bool,
 ) -> Result<ServiceRecord> {
     ensure(layout, WATCH, wanted_port, WATCH_DEFAULT_PORT, answers_http, |port| {
         let mut cmd = Command::new(layout.tools_bin().join("cargo-lambda"));
@@ -112,6 +113,9 @@ pub fn ensure_watch(
         .current_dir(&layout.root);
         for (key, value) in extra_env {
             cmd.arg("--env-var").arg(format!("{key}={value}"));
+        }
+        if release {
+            cmd.arg("--release");
         }
         // cargo lambda runs cargo; the functions get their endpoints from the env file only.
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {

@@ -2,11 +2,11 @@
 //! foreground (`up` starts it in the background).
 
 use crate::bridge::Bridge;
-use crate::env_file;
+use crate::env_file::StackEnv;
 use crate::layout::Layout;
-use crate::provision::{Endpoints, REGION, sdk_config};
+use crate::provision::{REGION, sdk_config};
 use crate::template::Template;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::time::Duration;
 
 /// The function the bridge feeds, by its binary name in template.yaml.
@@ -20,26 +20,12 @@ pub struct BridgeArgs {
 }
 
 pub async fn bridge_for(layout: &Layout, retry_delay: Duration) -> Result<Bridge> {
-    let env = env_file::read(&layout.stack_env()).context("no stack.env: run `cargo xtask up` first")?;
-    let var = |key: &str| {
-        env_file::get(&env, key)
-            .map(str::to_owned)
-            .with_context(|| format!("{key} missing from stack.env"))
-    };
-    let endpoints = Endpoints {
-        localstack: var("AWS_ENDPOINT_URL")?,
-        dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB")?,
-    };
-    let functions_port = var("FUNCTIONS_URL")?
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .context("FUNCTIONS_URL has no port")?;
+    let env = StackEnv::load(layout)?;
     Ok(Bridge {
-        sqs: aws_sdk_sqs::Client::new(&sdk_config(&endpoints).await),
-        queue_url: var("EMAIL_QUEUE_URL")?,
+        sqs: aws_sdk_sqs::Client::new(&sdk_config(&env.endpoints()?).await),
+        queue_url: env.var("EMAIL_QUEUE_URL")?,
         function: FUNCTION.to_owned(),
-        functions_port,
+        functions_port: env.port("FUNCTIONS_URL")?,
         region: REGION.to_owned(),
         source: Template::load(&layout.template())?.sqs_event_source(FUNCTION)?,
         retry_delay,

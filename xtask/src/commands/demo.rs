@@ -2,28 +2,21 @@
 //! event and welcome email it turns into, shown as they happen.
 
 use super::up;
+use crate::env_file::StackEnv;
 use crate::layout::Layout;
 use crate::probe;
-use crate::provision::{Endpoints, random_hex, sdk_config};
-use crate::{env_file, ui};
+use crate::provision::{random_hex, sdk_config};
+use crate::ui;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 pub fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
     up::run(layout, up_args)?;
-    let env = env_file::read(&layout.stack_env())?;
-    let var = |key: &str| {
-        env_file::get(&env, key)
-            .map(str::to_owned)
-            .with_context(|| format!("{key} missing"))
-    };
-    let endpoints = Endpoints {
-        localstack: var("AWS_ENDPOINT_URL")?,
-        dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB")?,
-    };
-    let (functions_port, localstack_port) = (port_of(&var("FUNCTIONS_URL")?)?, port_of(&endpoints.localstack)?);
-    let topic = var("USER_CREATED_TOPIC_ARN")?;
+    let env = StackEnv::load(layout)?;
+    let endpoints = env.endpoints()?;
+    let (functions_port, localstack_port) = (env.port("FUNCTIONS_URL")?, env.port("AWS_ENDPOINT_URL")?);
+    let topic = env.var("USER_CREATED_TOPIC_ARN")?;
 
     tokio::runtime::Runtime::new()?.block_on(async {
         let config = sdk_config(&endpoints).await;
@@ -31,7 +24,7 @@ pub fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
         let email = format!("demo.{}@example.com", random_hex(4)?);
         let request = json!({"name": "Demo User", "email": email, "password": "correct horse battery"});
 
-        println!("\n1. POST {}  {request}", var("CREATE_USER_URL")?);
+        println!("\n1. POST {}  {request}", env.var("CREATE_USER_URL")?);
         let started = Instant::now();
         let (status, body) = probe::http(
             functions_port,
@@ -169,13 +162,6 @@ impl Tap {
             .await;
         let _ = self.sqs.delete_queue().queue_url(&self.queue_url).send().await;
     }
-}
-
-fn port_of(url: &str) -> Result<u16> {
-    url.rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .with_context(|| format!("{url} has no port"))
 }
 
 fn pretty(json_text: &str) -> String {

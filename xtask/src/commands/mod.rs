@@ -1,5 +1,6 @@
 //! One module per `cargo xtask` command.
 
+pub mod bench;
 pub mod bridge;
 pub mod demo;
 pub mod down;

@@ -20,6 +20,9 @@ pub struct UpArgs {
     /// bcrypt cost of the local create-user (default: the function's own, 12).
     #[arg(long, env = "BCRYPT_COST")]
     pub bcrypt_cost: Option<u32>,
+    /// Build the functions with --release (what the benchmark measures).
+    #[arg(long)]
+    pub release: bool,
     /// Sender of the welcome email (verified in LocalStack's SES).
     #[arg(long, env = "EMAIL_FROM", default_value = provision::DEFAULT_EMAIL_FROM)]
     pub email_from: String,
@@ -58,7 +61,7 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         .iter()
         .map(|cost| ("BCRYPT_COST".to_owned(), cost.to_string()))
         .collect();
-    let watch = services::ensure_watch(layout, args.functions_port, &stack_env, &extra_env)?;
+    let watch = services::ensure_watch(layout, args.functions_port, &stack_env, &extra_env, args.release)?;
     let functions_url = format!("http://127.0.0.1:{}", watch.port);
     entries.push(("FUNCTIONS_URL".into(), functions_url.clone()));
     entries.push((
