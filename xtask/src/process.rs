@@ -48,14 +48,43 @@ impl ServiceRecord {
         matches!(proc_stat(self.pid), Some(stat) if stat.start_ticks == self.start_ticks && !stat.zombie)
     }
 
-    /// Live processes in the service's process group: the service and anything it forked.
-    pub fn group_members(&self) -> Vec<i32> {
-        match proc_stat(self.pid) {
+    /// The service's live processes: its process group, and descendants that made groups of
+    /// their own (cargo lambda starts each function in one). Captured before stopping, since a
+    /// descendant whose parent has exited can no longer be traced back to it.
+    pub fn family(&self) -> Vec<Pid> {
+        let table = process_table();
+        match table.iter().find(|p| p.pid.pid == self.pid) {
             // The pid now belongs to someone else; the kernel never reuses a pid while a
             // process group of that id lives, so nothing of ours is left.
-            Some(stat) if stat.start_ticks != self.start_ticks => Vec::new(),
-            _ => group_of(self.pid),
+            Some(p) if p.pid.start_ticks != self.start_ticks => return Vec::new(),
+            _ => {}
         }
+        let mut family: Vec<Pid> = table.iter().filter(|p| p.pgrp == self.pid).map(|p| p.pid).collect();
+        let mut frontier: Vec<i32> = family.iter().map(|p| p.pid).collect();
+        while let Some(parent) = frontier.pop() {
+            let children: Vec<Pid> = table
+                .iter()
+                .filter(|p| p.ppid == parent && !family.contains(&p.pid))
+                .map(|p| p.pid)
+                .collect();
+            frontier.extend(children.iter().map(|c| c.pid));
+            family.extend(children);
+        }
+        family
+    }
+}
+
+/// A process we may signal: its pid and the kernel's start time for that pid, so a recycled
+/// pid is never mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pid {
+    pub pid: i32,
+    pub start_ticks: u64,
+}
+
+impl Pid {
+    pub fn is_alive(&self) -> bool {
+        matches!(proc_stat(self.pid), Some(s) if s.start_ticks == self.start_ticks && !s.zombie)
     }
 }
 
@@ -85,25 +114,29 @@ pub fn spawn_service(name: &str, mut cmd: Command, port: u16, log: &Path) -> Res
     })
 }
 
-/// SIGTERM to the whole group, then SIGKILL if it has not gone after `grace`.
+/// SIGTERM to the whole group, then SIGKILL to whatever of the family has not gone after
+/// `grace`.
 pub fn stop(record: &ServiceRecord, grace: Duration) -> Result<()> {
-    if record.group_members().is_empty() {
+    let family = record.family();
+    if family.is_empty() {
         return Ok(());
     }
     signal_group(record.pid, libc::SIGTERM);
-    if wait_group_gone(record, grace) {
+    if wait_gone(record.pid, &family, grace) {
         return Ok(());
     }
     signal_group(record.pid, libc::SIGKILL);
-    if wait_group_gone(record, Duration::from_secs(5)) {
+    for member in family.iter().filter(|m| m.is_alive()) {
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid was checked just now.
+        unsafe {
+            libc::kill(member.pid, libc::SIGKILL);
+        }
+    }
+    if wait_gone(record.pid, &family, Duration::from_secs(5)) {
         return Ok(());
     }
-    bail!(
-        "{} (pid {}) did not stop: members {:?}",
-        record.name,
-        record.pid,
-        record.group_members()
-    )
+    let left: Vec<i32> = family.iter().filter(|m| m.is_alive()).map(|m| m.pid).collect();
+    bail!("{} (pid {}) did not stop: {left:?} still run", record.name, record.pid)
 }
 
 fn signal_group(pgid: i32, signal: i32) {
@@ -113,11 +146,11 @@ fn signal_group(pgid: i32, signal: i32) {
     }
 }
 
-fn wait_group_gone(record: &ServiceRecord, timeout: Duration) -> bool {
+fn wait_gone(leader: i32, family: &[Pid], timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        reap(record.pid);
-        if record.group_members().is_empty() {
+        reap(leader);
+        if family.iter().all(|m| !m.is_alive()) {
             return true;
         }
         if Instant::now() > deadline {
@@ -137,6 +170,7 @@ fn reap(pid: i32) {
 }
 
 struct ProcStat {
+    ppid: i32,
     pgrp: i32,
     start_ticks: u64,
     zombie: bool,
@@ -149,18 +183,36 @@ fn proc_stat(pid: i32) -> Option<ProcStat> {
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     Some(ProcStat {
         zombie: fields.first()? == &"Z",
+        ppid: fields.get(1)?.parse().ok()?,
         pgrp: fields.get(2)?.parse().ok()?,
         start_ticks: fields.get(19)?.parse().ok()?,
     })
 }
 
-fn group_of(pgid: i32) -> Vec<i32> {
+struct ProcEntry {
+    pid: Pid,
+    ppid: i32,
+    pgrp: i32,
+}
+
+/// Every live (non-zombie) process.
+fn process_table() -> Vec<ProcEntry> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| matches!(proc_stat(pid), Some(s) if s.pgrp == pgid && !s.zombie))
+        .filter_map(|pid| {
+            let stat = proc_stat(pid).filter(|s| !s.zombie)?;
+            Some(ProcEntry {
+                pid: Pid {
+                    pid,
+                    start_ticks: stat.start_ticks,
+                },
+                ppid: stat.ppid,
+                pgrp: stat.pgrp,
+            })
+        })
         .collect()
 }
 
