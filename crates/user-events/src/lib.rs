@@ -171,3 +171,50 @@ mod tests {
         assert!(matches!(decode_sqs_body(&no_user), Err(DecodeError::Invalid(_))));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn event(name: String, email: String, seed: u128) -> UserCreated {
+        let at = OffsetDateTime::from_unix_timestamp((seed % 4_000_000_000) as i64).unwrap();
+        UserCreated::new(
+            Uuid::from_u128(seed),
+            at,
+            PublicUser {
+                id: Uuid::from_u128(seed.rotate_left(7)),
+                name,
+                email,
+                created_at: at,
+            },
+        )
+    }
+
+    proptest! {
+        /// Any string is decoded or refused; none panics.
+        #[test]
+        fn decoding_never_panics(body in ".*") {
+            let _ = decode_sqs_body(&body);
+        }
+
+        /// Raw and enveloped deliveries of any event decode to the event.
+        #[test]
+        fn round_trips_raw_and_enveloped(name in ".*", email in ".*", seed in any::<u128>()) {
+            let event = event(name, email, seed);
+            let raw = event.to_json();
+            let envelope = serde_json::json!({"Type": "Notification", "Message": raw}).to_string();
+            prop_assert_eq!(decode_sqs_body(&raw), Ok(event.clone()));
+            prop_assert_eq!(decode_sqs_body(&envelope), Ok(event));
+        }
+
+        /// Any version but 1 fails only as an unsupported version.
+        #[test]
+        fn other_versions_are_refused(version in any::<i64>().prop_filter("not 1", |v| *v != 1)) {
+            let mut value: serde_json::Value = serde_json::from_str(&event("A".into(), "a@b.io".into(), 1).to_json()).unwrap();
+            value["version"] = version.into();
+            let is_unsupported = matches!(decode_sqs_body(&value.to_string()), Err(DecodeError::UnsupportedVersion(_)));
+            prop_assert!(is_unsupported);
+        }
+    }
+}

@@ -58,3 +58,229 @@ fn failure(error: SignUpError, request_id: &str) -> Reply {
         }
     }
 }
+
+#[cfg(test)]
+mod hostile_input {
+    //! Every one of these must get a 4xx with a JSON error naming the problem: never a 5xx,
+    //! never a panic, never a stored user.
+    use super::*;
+    use crate::domain::signup::doubles::{MemoryPublisher, MemoryStore};
+    use crate::token::JwtIssuer;
+    use base64::Engine;
+    use lambda_runtime::Context;
+
+    fn v2(method: &str, path: &str, content_type: Option<&str>, body: Option<String>, base64: bool) -> Value {
+        let headers = match content_type {
+            Some(ct) => json!({"content-type": ct}),
+            None => json!({}),
+        };
+        json!({"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": headers,
+               "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "fuzz"},
+                                  "requestId": "r", "stage": "$default", "timeEpoch": 0},
+               "body": body, "isBase64Encoded": base64})
+    }
+
+    fn post(body: &str) -> Value {
+        v2("POST", "/users", Some("application/json"), Some(body.to_owned()), false)
+    }
+
+    fn with(name: Value, email: Value, password: Value) -> Value {
+        post(&json!({"name": name, "email": email, "password": password}).to_string())
+    }
+
+    fn ok_fields() -> (Value, Value, Value) {
+        (json!("Ann"), json!("ann@example.com"), json!("correct horse"))
+    }
+
+    fn cases() -> Vec<(&'static str, Value)> {
+        let (n, e, p) = ok_fields();
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let deep_array = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        let deep_field = format!(
+            r#"{{"name":{}1{},"email":"a@b.io","password":"12345678"}}"#,
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        vec![
+            ("broken JSON", post("{")),
+            ("missing value", post(r#"{"name":}"#)),
+            ("trailing garbage", post(r#"{"name":"a"} x"#)),
+            ("byte order mark", post("\u{feff}{}")),
+            (
+                "lone surrogate",
+                post(r#"{"name":"\ud800","email":"a@b.io","password":"12345678"}"#),
+            ),
+            ("number out of range", post(r#"{"name":1e999}"#)),
+            ("JSON null", post("null")),
+            ("JSON array", post("[]")),
+            ("JSON string", post(r#""sign me up""#)),
+            ("JSON number", post("42")),
+            ("empty object", post("{}")),
+            ("deep nesting", post(&deep_array)),
+            ("deep nesting in a field", post(&deep_field)),
+            ("name is a number", with(json!(7), e.clone(), p.clone())),
+            ("email is an array", with(n.clone(), json!(["a@b.io"]), p.clone())),
+            (
+                "password is an object",
+                with(n.clone(), e.clone(), json!({"v": "12345678"})),
+            ),
+            ("all null", with(Value::Null, Value::Null, Value::Null)),
+            ("boolean password", with(n.clone(), e.clone(), json!(true))),
+            ("NUL in name", with(json!("An\u{0}n"), e.clone(), p.clone())),
+            ("bell in name", with(json!("An\u{7}n"), e.clone(), p.clone())),
+            ("zero-width name", with(json!("\u{200b}\u{200b}"), e.clone(), p.clone())),
+            (
+                "bidi override in name",
+                with(json!("\u{202e}nnA"), e.clone(), p.clone()),
+            ),
+            ("blank name", with(json!("   "), e.clone(), p.clone())),
+            ("101-character name", with(json!("a".repeat(101)), e.clone(), p.clone())),
+            ("email without @", with(n.clone(), json!("ann.example.com"), p.clone())),
+            ("email with two @", with(n.clone(), json!("a@b@c.io"), p.clone())),
+            ("email with a space", with(n.clone(), json!("a b@c.io"), p.clone())),
+            (
+                "email with a newline",
+                with(n.clone(), json!("a@b.io\nBcc: x@y.io"), p.clone()),
+            ),
+            ("non-ASCII local part", with(n.clone(), json!("ännä@b.io"), p.clone())),
+            (
+                "65-byte local part",
+                with(n.clone(), json!(format!("{}@b.io", "a".repeat(65))), p.clone()),
+            ),
+            (
+                "64-byte domain label",
+                with(n.clone(), json!(format!("a@{}.io", "b".repeat(64))), p.clone()),
+            ),
+            (
+                "255-byte email",
+                with(
+                    n.clone(),
+                    json!(format!("{}@{}.io", "a".repeat(60), "b.".repeat(96))),
+                    p.clone(),
+                ),
+            ),
+            ("73-byte password", with(n.clone(), e.clone(), json!("x".repeat(73)))),
+            (
+                "74-byte password of 37 characters",
+                with(n.clone(), e.clone(), json!("é".repeat(37))),
+            ),
+            ("7-character password", with(n.clone(), e.clone(), json!("1234567"))),
+            ("NUL in password", with(n.clone(), e.clone(), json!("12345678\u{0}"))),
+            (
+                "extra field",
+                post(r#"{"name":"Ann","email":"ann@example.com","password":"correct horse","admin":true}"#),
+            ),
+            (
+                "prototype pollution key",
+                post(r#"{"name":"Ann","email":"ann@example.com","password":"correct horse","__proto__":{}}"#),
+            ),
+            ("huge unknown key", post(&format!(r#"{{"{}":1}}"#, "k".repeat(10_000)))),
+            ("huge string", with(json!("a".repeat(20_000)), e.clone(), p.clone())),
+            ("1 MB body", post(&"x".repeat(1 << 20))),
+            (
+                "huge base64 body",
+                v2("POST", "/users", None, Some("QUFB".repeat(100_000)), true),
+            ),
+            (
+                "invalid base64",
+                v2("POST", "/users", None, Some("!!not base64!!".into()), true),
+            ),
+            (
+                "base64 of invalid UTF-8",
+                v2("POST", "/users", None, Some(b64(&[0xc3, 0x28, 0xff])), true),
+            ),
+            (
+                "empty body",
+                v2("POST", "/users", Some("application/json"), Some(String::new()), false),
+            ),
+            ("whitespace body", post(" \n\t ")),
+            ("no body", v2("POST", "/users", Some("application/json"), None, false)),
+            (
+                "text/plain",
+                v2(
+                    "POST",
+                    "/users",
+                    Some("text/plain"),
+                    Some(post("{}")["body"].as_str().unwrap().into()),
+                    false,
+                ),
+            ),
+            (
+                "form encoded",
+                v2(
+                    "POST",
+                    "/users",
+                    Some("application/x-www-form-urlencoded"),
+                    Some("name=a".into()),
+                    false,
+                ),
+            ),
+            (
+                "multipart",
+                v2(
+                    "POST",
+                    "/users",
+                    Some("multipart/form-data; boundary=x"),
+                    Some("--x--".into()),
+                    false,
+                ),
+            ),
+            ("GET", v2("GET", "/users", None, None, false)),
+            (
+                "PUT",
+                v2("PUT", "/users", Some("application/json"), Some("{}".into()), false),
+            ),
+            ("DELETE", v2("DELETE", "/users", None, None, false)),
+            (
+                "unknown path",
+                v2("POST", "/admin", Some("application/json"), Some("{}".into()), false),
+            ),
+            (
+                "sub-resource path",
+                v2("POST", "/users/123", Some("application/json"), Some("{}".into()), false),
+            ),
+            (
+                "REST v1 with broken JSON",
+                json!({"httpMethod": "POST", "path": "/users", "headers": {}, "body": "{", "isBase64Encoded": false}),
+            ),
+            ("direct invoke of an array", json!([1, 2, 3])),
+            (
+                "direct invoke with an extra field",
+                json!({"name": "Ann", "email": "ann@example.com", "password": "correct horse", "role": "admin"}),
+            ),
+            ("direct invoke of a huge object", json!({"name": "a".repeat(20_000)})),
+        ]
+    }
+
+    #[tokio::test]
+    async fn every_hostile_request_gets_a_json_4xx() {
+        let signup = SignUp {
+            store: MemoryStore::default(),
+            publisher: MemoryPublisher::default(),
+            tokens: JwtIssuer::new(&[3u8; 32], "test".into(), 60).unwrap(),
+            bcrypt_cost: 4,
+        };
+        let cases = cases();
+        assert!(cases.len() >= 40);
+        for (name, event) in cases {
+            let reply = handle(&signup, LambdaEvent::new(event, Context::default()))
+                .await
+                .unwrap();
+            let status = reply["statusCode"].as_u64().unwrap();
+            let body: Value = match &reply["body"] {
+                Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| panic!("{name}: body not JSON")),
+                other => other.clone(),
+            };
+            assert!((400..500).contains(&status), "{name}: {status} {body}");
+            assert!(
+                body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{name}: no error named: {body}"
+            );
+        }
+        assert!(
+            signup.store.users.lock().unwrap().is_empty(),
+            "no hostile request may store a user"
+        );
+        assert!(signup.publisher.events.lock().unwrap().is_empty());
+    }
+}

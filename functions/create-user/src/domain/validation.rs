@@ -266,3 +266,58 @@ mod tests {
         assert!(!with("12345678\0"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            ".*".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::hash_map("[a-z_]{0,8}", inner, 0..4).prop_map(|m| json!(m)),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the input, validation answers; what it accepts keeps every rule.
+        #[test]
+        fn accepted_requests_keep_the_rules(name in ".{0,120}", email in ".{0,80}", password in ".{0,80}") {
+            if let Ok(ok) = validate(&json!({"name": name, "email": email, "password": password})) {
+                prop_assert_eq!(ok.name.trim(), ok.name.as_str());
+                prop_assert!((1..=NAME_MAX_CHARS).contains(&ok.name.chars().count()));
+                prop_assert!(!ok.name.chars().any(|c| c.is_control() || is_invisible(c)));
+                prop_assert_eq!(ok.email.matches('@').count(), 1);
+                prop_assert!(ok.email.len() <= EMAIL_MAX && ok.email.is_ascii());
+                prop_assert!(ok.password.len() <= PASSWORD_MAX_BYTES && ok.password.chars().count() >= PASSWORD_MIN_CHARS);
+                prop_assert_eq!(ok.password, password);
+            }
+        }
+
+        #[test]
+        fn never_panics_and_names_a_field_for_any_json(body in any_json()) {
+            if let Err(errors) = validate(&body) {
+                prop_assert!(!errors.is_empty());
+            }
+        }
+
+        /// Emails built from the accepted alphabet pass, whatever their case, and collide
+        /// with their other-case twins.
+        #[test]
+        fn plausible_emails_pass_and_normalise(local in "[a-zA-Z0-9][a-zA-Z0-9+_-]{0,20}", domain in "[a-zA-Z0-9]{1,20}\\.[a-z]{2,6}") {
+            let email = format!("{local}@{domain}");
+            let lower = validate(&json!({"name": "A", "email": email.to_lowercase(), "password": "12345678"}));
+            let upper = validate(&json!({"name": "A", "email": email.to_uppercase(), "password": "12345678"}));
+            prop_assert_eq!(lower.unwrap().email_key(), upper.unwrap().email_key());
+        }
+    }
+}
