@@ -5,9 +5,13 @@
 //! the failed ones for SQS to redeliver and, after maxReceiveCount, move to the DLQ. A function
 //! error deletes nothing.
 //!
-//! One deliberate difference from AWS: a failed message becomes visible again after
-//! `retry_delay` instead of the queue's visibility timeout (3 minutes), so retries and the DLQ
-//! can be watched locally in seconds.
+//! It also stands in for EventBridge schedules: every function with a Schedule event in the
+//! template is invoked every `schedule_every`.
+//!
+//! Deliberate differences from AWS, so that retries, the DLQ and the outbox can be watched
+//! locally in seconds: a failed message becomes visible again after `retry_delay` instead of
+//! the queue's visibility timeout (3 minutes), and schedules run every few seconds instead of
+//! at their rate.
 
 use crate::probe;
 use crate::template::SqsEventSource;
@@ -27,6 +31,8 @@ pub struct Bridge {
     pub region: String,
     pub source: SqsEventSource,
     pub retry_delay: Duration,
+    pub scheduled: Vec<String>,
+    pub schedule_every: Duration,
 }
 
 /// What happened to one batch.
@@ -44,6 +50,12 @@ impl Bridge {
             "bridge: {} -> {} (batch {}, window {} s), polling",
             self.queue_url, self.function, self.source.batch_size, self.source.batching_window_seconds
         );
+        let schedules = tokio::spawn(run_schedules(
+            self.functions_port,
+            self.scheduled.clone(),
+            self.schedule_every,
+        ));
+        let _stop_schedules_with_us = AbortOnDrop(schedules);
         loop {
             match self.run_once(&queue_arn, Duration::from_secs(20)).await {
                 Ok(outcome) if outcome.received > 0 => eprintln!("bridge: {outcome:?}"),
@@ -150,16 +162,7 @@ impl Bridge {
 
     /// Invokes the function; returns the ids it reported as failed.
     async fn invoke(&self, event: &Value) -> Result<HashSet<String>> {
-        let path = format!("/2015-03-31/functions/{}/invocations", self.function);
-        let (port, body) = (self.functions_port, event.to_string());
-        let (status, reply) = tokio::task::spawn_blocking(move || {
-            probe::http(port, "POST", &path, Some(&body), Duration::from_secs(900))
-        })
-        .await??;
-        let reply: Value = serde_json::from_str(&reply).with_context(|| format!("HTTP {status}: {reply}"))?;
-        if status != 200 || reply.get("errorType").is_some() || reply.get("errorMessage").is_some() {
-            bail!("function error (HTTP {status}): {reply}");
-        }
+        let reply = invoke(self.functions_port, &self.function, event).await?;
         if !self.source.report_batch_item_failures {
             return Ok(HashSet::new());
         }
@@ -201,6 +204,45 @@ impl Bridge {
             }
         }
         Ok(())
+    }
+}
+
+/// Invokes `function` through cargo lambda's invoke endpoint; a function error is an error.
+async fn invoke(port: u16, function: &str, event: &Value) -> Result<Value> {
+    let path = format!("/2015-03-31/functions/{function}/invocations");
+    let body = event.to_string();
+    let (status, reply) =
+        tokio::task::spawn_blocking(move || probe::http(port, "POST", &path, Some(&body), Duration::from_secs(900)))
+            .await??;
+    let reply: Value = serde_json::from_str(&reply).with_context(|| format!("HTTP {status}: {reply}"))?;
+    if status != 200 || reply.get("errorType").is_some() || reply.get("errorMessage").is_some() {
+        bail!("{function}: function error (HTTP {status}): {reply}");
+    }
+    Ok(reply)
+}
+
+/// EventBridge's part: invokes each scheduled function with a scheduled event, forever.
+async fn run_schedules(port: u16, functions: Vec<String>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        for function in &functions {
+            let event = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+            match invoke(port, function, &event).await {
+                Ok(reply) if reply.get("published").and_then(Value::as_u64).unwrap_or(0) > 0 => {
+                    eprintln!("bridge: schedule {function}: {reply}")
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("bridge: schedule {function}: {e:#}"),
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -154,6 +154,30 @@ impl Template {
         })
     }
 
+    /// Binaries (cargo lambda's names) of the functions that run on a schedule.
+    pub fn scheduled_functions(&self) -> Vec<String> {
+        self.section("Resources")
+            .values()
+            .filter(|r| {
+                let events = r
+                    .get("Properties")
+                    .and_then(|p| p.get("Events"))
+                    .and_then(Value::as_mapping);
+                events.is_some_and(|e| {
+                    e.values()
+                        .any(|e| e.get("Type").and_then(Value::as_str) == Some("Schedule"))
+                })
+            })
+            .filter_map(|r| {
+                r.get("Metadata")?
+                    .get("BuildProperties")?
+                    .get("Binary")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
     /// The one DynamoDB table of the template, as DynamoDB Local must create it.
     pub fn table(&self) -> Result<(String, TableSpec)> {
         let ids = self.resources_of_type("AWS::DynamoDB::Table");
@@ -378,6 +402,7 @@ Outputs:
             "send-email must report partial batch failures"
         );
         assert!((1..=10).contains(&source.batch_size));
+        assert_eq!(template.scheduled_functions(), ["publish-outbox"]);
     }
 
     #[test]

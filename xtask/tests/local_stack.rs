@@ -157,6 +157,32 @@ async fn check_table(ddb: &aws_sdk_dynamodb::Client, name: &str, template: &Temp
         .map(|m| m.as_str().to_owned());
     assert_eq!(billing, spec.billing_mode, "billing mode");
 
+    let mut indexes: Vec<(String, Vec<(String, String)>)> = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| {
+            let keys = i
+                .key_schema()
+                .iter()
+                .map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned()));
+            (i.index_name().unwrap_or_default().to_owned(), keys.collect())
+        })
+        .collect();
+    indexes.sort();
+    let mut want: Vec<(String, Vec<(String, String)>)> = spec
+        .global_secondary_indexes
+        .iter()
+        .map(|i| {
+            let keys = i
+                .key_schema
+                .iter()
+                .map(|k| (k.attribute_name.clone(), k.key_type.clone()));
+            (i.index_name.clone(), keys.collect())
+        })
+        .collect();
+    want.sort();
+    assert_eq!(indexes, want, "global secondary indexes");
+
     let ttl = ddb
         .describe_time_to_live()
         .table_name(name)

@@ -1,5 +1,6 @@
 //! The Lambda handler: event -> use case -> response, and one log line per request.
 
+use crate::domain::outbox::Outbox;
 use crate::domain::signup::{EventPublisher, SignUp, SignUpError, UserStore};
 use crate::domain::validation::validate;
 use crate::http::{self, Reply};
@@ -8,7 +9,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 use std::time::Instant;
 
-pub async fn handle<S: UserStore, P: EventPublisher>(
+pub async fn handle<S: UserStore + Outbox, P: EventPublisher>(
     signup: &SignUp<S, P>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Error> {
@@ -21,7 +22,7 @@ pub async fn handle<S: UserStore, P: EventPublisher>(
             Err(fields) => Reply::new(400, json!({"error": "validation", "fields": fields})),
             Ok(request) => match signup.run(request).await {
                 Ok(done) => {
-                    tracing::info!(user_id = %done.user.id, event_id = %done.event_id, "user created");
+                    tracing::info!(user_id = %done.user.id, event_id = %done.event_id, published = done.published, "user created");
                     Reply::new(201, json!({"user": done.user, "token": done.token}))
                         .with_header(header::LOCATION, format!("/users/{}", done.user.id))
                 }
@@ -45,12 +46,12 @@ fn failure(error: SignUpError, request_id: &str) -> Reply {
         SignUpError::EmailTaken => Reply::error(409, "email_taken", "an account with this email already exists"),
         SignUpError::Store(cause) => {
             tracing::error!(%cause, request_id, "user store failed");
-            Reply::new(503, json!({"error": "service_unavailable", "request_id": request_id}))
-                .with_header(header::RETRY_AFTER, "1".into())
-        }
-        SignUpError::Publish(cause) => {
-            tracing::error!(%cause, request_id, "publishing user.created failed");
-            Reply::new(500, json!({"error": "internal", "request_id": request_id}))
+            // Nothing was stored (or, after a timeout, everything was: the retry then gets 409).
+            Reply::new(
+                503,
+                json!({"error": "service_unavailable", "retryable": true, "request_id": request_id}),
+            )
+            .with_header(header::RETRY_AFTER, "1".into())
         }
         SignUpError::Internal(cause) => {
             tracing::error!(%cause, request_id, "internal error");

@@ -268,15 +268,18 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1_000_000.0
 }
 
-/// Sizes of the arm64 artifacts `cargo lambda build --release --arm64 --output-format zip` left.
+/// Sizes of the arm64 artifacts `cargo lambda build --release --arm64 --output-format zip`
+/// left: the zip, and the bootstrap inside it (from the zip's central directory).
 fn artifact_sizes(layout: &Layout) -> Vec<(String, u64, u64)> {
-    ["create-user", "send-email"]
+    ["create-user", "send-email", "publish-outbox"]
         .iter()
         .filter_map(|f| {
-            let dir = layout.root.join("target/lambda").join(f);
-            let binary = std::fs::metadata(dir.join("bootstrap")).ok()?.len();
-            let zip = std::fs::metadata(dir.join("bootstrap.zip")).ok()?.len();
-            Some((f.to_string(), binary, zip))
+            let zip = std::fs::read(layout.root.join("target/lambda").join(f).join("bootstrap.zip")).ok()?;
+            // Central directory file header: signature PK\x01\x02, uncompressed size at +24.
+            let header = zip.windows(4).position(|w| w == b"PK\x01\x02")?;
+            let size = zip.get(header + 24..header + 28)?;
+            let binary = u32::from_le_bytes(size.try_into().ok()?) as u64;
+            Some((f.to_string(), binary, zip.len() as u64))
         })
         .collect()
 }

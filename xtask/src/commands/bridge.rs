@@ -17,26 +17,27 @@ pub struct BridgeArgs {
     /// Seconds before a failed message is retried (AWS waits for the queue's visibility timeout).
     #[arg(long, default_value_t = 2)]
     pub retry_delay_seconds: u64,
+    /// Seconds between runs of scheduled functions (AWS: their Schedule rate).
+    #[arg(long, default_value_t = 5)]
+    pub schedule_seconds: u64,
 }
 
-pub async fn bridge_for(layout: &Layout, retry_delay: Duration) -> Result<Bridge> {
+pub async fn bridge_for(layout: &Layout, args: &BridgeArgs) -> Result<Bridge> {
     let env = StackEnv::load(layout)?;
+    let template = Template::load(&layout.template())?;
     Ok(Bridge {
         sqs: aws_sdk_sqs::Client::new(&sdk_config(&env.endpoints()?).await),
         queue_url: env.var("EMAIL_QUEUE_URL")?,
         function: FUNCTION.to_owned(),
         functions_port: env.port("FUNCTIONS_URL")?,
         region: REGION.to_owned(),
-        source: Template::load(&layout.template())?.sqs_event_source(FUNCTION)?,
-        retry_delay,
+        source: template.sqs_event_source(FUNCTION)?,
+        retry_delay: Duration::from_secs(args.retry_delay_seconds),
+        scheduled: template.scheduled_functions(),
+        schedule_every: Duration::from_secs(args.schedule_seconds),
     })
 }
 
 pub fn run(layout: &Layout, args: &BridgeArgs) -> Result<()> {
-    tokio::runtime::Runtime::new()?.block_on(async {
-        bridge_for(layout, Duration::from_secs(args.retry_delay_seconds))
-            .await?
-            .run_forever()
-            .await
-    })
+    tokio::runtime::Runtime::new()?.block_on(async { bridge_for(layout, args).await?.run_forever().await })
 }

@@ -2,6 +2,7 @@
 //! issue a token. Storage and publishing are ports, so the core runs against DynamoDB + SNS in
 //! Lambda and against in-memory doubles in unit tests.
 
+use super::outbox::Outbox;
 use super::validation::SignUpRequest;
 use crate::token::JwtIssuer;
 use std::future::Future;
@@ -15,6 +16,11 @@ pub struct PasswordHash(String);
 impl PasswordHash {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        Self("$2b$04$not-a-real-hash".into())
     }
 }
 
@@ -55,8 +61,8 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// Stores a user and its email guard atomically: of two writers with one email, exactly one
-/// succeeds. The event is handed over too, so a store can keep it with the user (an outbox).
+/// Stores a user, its email guard and its event atomically: of two writers with one email,
+/// exactly one succeeds, and a stored user always has its event (see `outbox`).
 pub trait UserStore: Send + Sync {
     fn create(&self, user: &NewUser, event: &UserCreated) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -75,8 +81,6 @@ pub enum SignUpError {
     EmailTaken,
     #[error(transparent)]
     Store(StoreError),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -86,6 +90,8 @@ pub struct SignedUp {
     pub user: PublicUser,
     pub token: String,
     pub event_id: Uuid,
+    /// False when SNS failed: the event waits in the outbox for the next flush.
+    pub published: bool,
 }
 
 pub struct SignUp<S, P> {
@@ -95,7 +101,7 @@ pub struct SignUp<S, P> {
     pub bcrypt_cost: u32,
 }
 
-impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
+impl<S: UserStore + Outbox, P: EventPublisher> SignUp<S, P> {
     pub async fn run(&self, request: SignUpRequest) -> Result<SignedUp, SignUpError> {
         let email_key = request.email_key();
         let SignUpRequest { name, email, password } = request;
@@ -115,7 +121,19 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
             StoreError::EmailTaken => SignUpError::EmailTaken,
             other => SignUpError::Store(other),
         })?;
-        self.publisher.publish(&event).await?;
+        // The event is durable now; publishing it is only a matter of time.
+        let published = match self.publisher.publish(&event).await {
+            Ok(()) => {
+                if let Err(e) = self.store.mark_published(event.event_id).await {
+                    tracing::warn!(event_id = %event.event_id, error = %e, "published but still pending: it will be published again");
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(event_id = %event.event_id, error = %e, "publish failed; the event stays in the outbox");
+                false
+            }
+        };
         let token = self
             .tokens
             .issue(user.id, now)
@@ -124,6 +142,7 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
             user: event.user,
             token,
             event_id: event.event_id,
+            published,
         })
     }
 }
@@ -149,10 +168,11 @@ pub(crate) mod doubles {
     #[derive(Default)]
     pub struct MemoryStore {
         pub users: Mutex<HashMap<String, (Uuid, String)>>,
+        pub outbox: Mutex<Vec<UserCreated>>,
     }
 
     impl UserStore for MemoryStore {
-        async fn create(&self, user: &NewUser, _event: &UserCreated) -> Result<(), StoreError> {
+        async fn create(&self, user: &NewUser, event: &UserCreated) -> Result<(), StoreError> {
             let mut users = self.users.lock().unwrap();
             if users.contains_key(&user.email_key) {
                 return Err(StoreError::EmailTaken);
@@ -161,6 +181,24 @@ pub(crate) mod doubles {
                 user.email_key.clone(),
                 (user.id, user.password_hash.expose().to_owned()),
             );
+            self.outbox.lock().unwrap().push(event.clone());
+            Ok(())
+        }
+    }
+
+    impl Outbox for MemoryStore {
+        async fn pending(&self, before: OffsetDateTime, limit: usize) -> Result<Vec<UserCreated>, StoreError> {
+            let outbox = self.outbox.lock().unwrap();
+            Ok(outbox
+                .iter()
+                .filter(|e| e.occurred_at < before)
+                .take(limit)
+                .cloned()
+                .collect())
+        }
+
+        async fn mark_published(&self, event_id: Uuid) -> Result<(), StoreError> {
+            self.outbox.lock().unwrap().retain(|e| e.event_id != event_id);
             Ok(())
         }
     }
@@ -230,8 +268,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_publish_is_an_error() {
+    async fn a_failed_publish_still_signs_up_and_leaves_the_event_in_the_outbox() {
         let s = signup(true);
-        assert!(matches!(s.run(request("a@x.io")).await, Err(SignUpError::Publish(_))));
+        let done = s.run(request("a@x.io")).await.unwrap();
+        assert!(!done.published);
+        let pending = s.store.outbox.lock().unwrap().clone();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].event_id, done.event_id);
+    }
+
+    #[tokio::test]
+    async fn a_published_event_leaves_the_outbox() {
+        let s = signup(false);
+        assert!(s.run(request("a@x.io")).await.unwrap().published);
+        assert!(s.store.outbox.lock().unwrap().is_empty());
     }
 }

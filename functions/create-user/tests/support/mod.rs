@@ -1,0 +1,146 @@
+//! The harness of the local-stack tests: create-user's real adapters on DynamoDB Local and
+//! LocalStack's SNS, and a queue of the test's own subscribed to read what was published.
+#![allow(dead_code)] // each test binary uses its own part of it
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+use create_user::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
+use create_user::domain::signup::SignUp;
+use create_user::token::JwtIssuer;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use testkit::stack;
+
+pub struct Harness {
+    pub signup: SignUp<DynamoUserStore, SnsPublisher>,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    /// A queue of this test's own, subscribed to the topic with raw delivery.
+    pub queue_url: String,
+}
+
+pub async fn harness() -> Harness {
+    harness_publishing_to(None).await
+}
+
+/// `topic`: publish somewhere else than the stack's topic (a missing one, to make SNS fail).
+pub async fn harness_publishing_to(topic_arg: Option<&str>) -> Harness {
+    let vars = stack();
+    let sdk: SdkConfig = testkit::sdk_config(&vars).await;
+    let ddb = testkit::dynamodb(&sdk, &vars);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = vars["USER_CREATED_TOPIC_ARN"].clone();
+    let topic_override = topic_arg.map(str::to_owned);
+
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("create-user-test-{}", uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+
+    let table = vars["USERS_TABLE"].clone();
+    let signup = SignUp {
+        store: DynamoUserStore::new(ddb.clone(), table.clone()),
+        publisher: SnsPublisher::new(sns, topic_override.unwrap_or(topic)),
+        tokens: JwtIssuer::new(&[9u8; 32], "test".into(), 3600).unwrap(),
+        bcrypt_cost: 4,
+    };
+    Harness {
+        signup,
+        ddb,
+        sqs,
+        table,
+        queue_url,
+    }
+}
+
+impl Harness {
+    pub async fn post(&self, body: Value) -> (u16, Value) {
+        let event = json!({
+            "version": "2.0", "routeKey": "POST /users", "rawPath": "/users", "rawQueryString": "",
+            "headers": {"content-type": "application/json"},
+            "requestContext": {"http": {"method": "POST", "path": "/users", "protocol": "HTTP/1.1",
+                                        "sourceIp": "127.0.0.1", "userAgent": "test"},
+                               "requestId": "test", "stage": "$default", "timeEpoch": 0},
+            "body": body.to_string(), "isBase64Encoded": false
+        });
+        let reply = create_user::handler::handle(&self.signup, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        let status = reply["statusCode"].as_u64().unwrap() as u16;
+        (status, serde_json::from_str(reply["body"].as_str().unwrap()).unwrap())
+    }
+
+    /// Every message published for `email` that reaches our queue within `wait`.
+    pub async fn events_for(&self, email: &str, wait: Duration) -> Vec<aws_sdk_sqs::types::Message> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut found = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .unwrap();
+            for m in out.messages.unwrap_or_default() {
+                let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                if body["user"]["email"]
+                    .as_str()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                {
+                    found.push(m);
+                }
+            }
+        }
+        found
+    }
+
+    pub async fn item(&self, pk: &str) -> Option<HashMap<String, AttributeValue>> {
+        let key = AttributeValue::S(pk.to_owned());
+        self.ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", key)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+}
+
+pub fn unique_email() -> String {
+    format!("Ann.{}@Example.io", uuid::Uuid::new_v4().simple())
+}
+
+pub fn s(item: &HashMap<String, AttributeValue>, key: &str) -> String {
+    item[key].as_s().unwrap().clone()
+}
