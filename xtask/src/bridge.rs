@@ -44,20 +44,35 @@ pub struct BatchOutcome {
 }
 
 impl Bridge {
-    pub async fn run_forever(&self) -> Result<()> {
+    /// Polls with `max_concurrency` pollers, like the event source mapping's concurrent
+    /// batches, until the process is stopped.
+    pub async fn run_forever(self: std::sync::Arc<Self>) -> Result<()> {
         let queue_arn = self.queue_arn().await?;
         eprintln!(
-            "bridge: {} -> {} (batch {}, window {} s), polling",
-            self.queue_url, self.function, self.source.batch_size, self.source.batching_window_seconds
+            "bridge: {} -> {} (batch {}, window {} s, {} poller(s)), polling",
+            self.queue_url,
+            self.function,
+            self.source.batch_size,
+            self.source.batching_window_seconds,
+            self.source.max_concurrency
         );
-        let schedules = tokio::spawn(run_schedules(
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(run_schedules(
             self.functions_port,
             self.scheduled.clone(),
             self.schedule_every,
         ));
-        let _stop_schedules_with_us = AbortOnDrop(schedules);
+        for _ in 0..self.source.max_concurrency.max(1) {
+            let (bridge, queue_arn) = (self.clone(), queue_arn.clone());
+            tasks.spawn(async move { bridge.poll_forever(&queue_arn).await });
+        }
+        tasks.join_next().await;
+        bail!("a bridge task ended")
+    }
+
+    async fn poll_forever(&self, queue_arn: &str) {
         loop {
-            match self.run_once(&queue_arn, Duration::from_secs(20)).await {
+            match self.run_once(queue_arn, Duration::from_secs(20)).await {
                 Ok(outcome) if outcome.received > 0 => eprintln!("bridge: {outcome:?}"),
                 Ok(_) => {}
                 Err(e) => {
@@ -236,13 +251,6 @@ async fn run_schedules(port: u16, functions: Vec<String>, every: Duration) {
                 Err(e) => eprintln!("bridge: schedule {function}: {e:#}"),
             }
         }
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use xtask::commands::{bench, bridge, demo, down, generate, lint, status, test, up};
+use xtask::commands::{bench, bridge, demo, down, generate, lint, redrive, status, test, up};
 use xtask::layout::Layout;
 
 /// Project automation for the sign-up pipeline.
@@ -41,6 +41,8 @@ enum Command {
     Lint,
     /// Measure latency and throughput on a stack of its own; writes bench/results.md.
     Bench(bench::BenchArgs),
+    /// Move every message of the email DLQ back to the email queue.
+    Redrive,
     /// Run the local SQS -> send-email event source mapping in the foreground (`up` starts it).
     Bridge(bridge::BridgeArgs),
     /// Regenerate committed files derived from template.yaml (localstack/stack.yaml).
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Test { up, cargo_test_args } => test::run(&layout, up, cargo_test_args),
         Command::Lint => lint::run(&layout),
         Command::Bench(args) => bench::run(&layout, args),
+        Command::Redrive => redrive::run(&layout),
         Command::Bridge(args) => bridge::run(&layout, args),
         Command::Gen => generate::run(&layout),
     };

@@ -4,6 +4,7 @@
 use crate::layout::Layout;
 use crate::probe::http_status;
 use crate::process::{self, ServiceRecord};
+use crate::template::Template;
 use crate::ui;
 use anyhow::{Result, bail};
 use std::path::Path;
@@ -117,6 +118,12 @@ pub fn ensure_watch(
         if release {
             cmd.arg("--release");
         }
+        // As many instances of a function as the template lets its event source run at once.
+        let concurrency = Template::load(&layout.template())
+            .and_then(|t| t.sqs_event_source(crate::commands::bridge::FUNCTION))
+            .map(|s| s.max_concurrency.max(1))
+            .unwrap_or(1);
+        cmd.args(["--concurrency", &concurrency.to_string()]);
         // cargo lambda runs cargo; the functions get their endpoints from the env file only.
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
             cmd.env_remove(key);

@@ -146,6 +146,11 @@ impl Template {
         let number = |key: &str, default: u64| source.get(key).and_then(Value::as_u64).unwrap_or(default);
         Ok(SqsEventSource {
             batch_size: number("BatchSize", 10) as i32,
+            max_concurrency: source
+                .get("ScalingConfig")
+                .and_then(|c| c.get("MaximumConcurrency"))
+                .and_then(Value::as_u64)
+                .unwrap_or(1) as u32,
             batching_window_seconds: number("MaximumBatchingWindowInSeconds", 0),
             report_batch_item_failures: source
                 .get("FunctionResponseTypes")
@@ -195,6 +200,8 @@ impl Template {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SqsEventSource {
     pub batch_size: i32,
+    /// `ScalingConfig.MaximumConcurrency`: concurrent batches (1 when unset, locally).
+    pub max_concurrency: u32,
     pub batching_window_seconds: u64,
     pub report_batch_item_failures: bool,
 }

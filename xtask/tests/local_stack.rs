@@ -1,6 +1,7 @@
 //! The local stack, end to end and isolated from the developer's: `up` on its own state dir
-//! and free ports, every resource checked against template.yaml itself, a message through
-//! topic -> queue (and one the filter policy drops), then `down` leaving no process behind.
+//! and free ports, every resource checked against template.yaml itself, an event through
+//! topic -> queue -> bridge -> send-email -> SES (and one the filter policy drops), then
+//! `down` leaving no process behind, functions included.
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -8,6 +9,7 @@ use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 use xtask::env_file;
 use xtask::layout::Layout;
 use xtask::process::{ServiceRecord, port_is_free};
@@ -86,7 +88,7 @@ async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_
     check_queues(&sqs, &queue_url, &var("EMAIL_DLQ_URL"), &topic_arn, &template).await;
     check_subscription(&sns, &topic_arn, &queue_arn(&sqs, &queue_url).await, &template).await;
     check_secret_and_sender(&config, &var("JWT_SECRET_PARAM"), &var("EMAIL_FROM")).await;
-    check_filtered_delivery(&sns, &sqs, &topic_arn, &queue_url).await;
+    check_filtered_delivery(&sns, &endpoints.localstack, &topic_arn).await;
 
     let records: Vec<ServiceRecord> = services::ALL
         .iter()
@@ -337,7 +339,10 @@ async fn check_secret_and_sender(config: &aws_config::SdkConfig, param: &str, se
     );
 }
 
-async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, sqs: &aws_sdk_sqs::Client, topic: &str, queue: &str) {
+/// Through the running pipeline (the bridge consumes the queue, so the check is where its
+/// messages end up): an event with `event_type=user.created` becomes a welcome email; the same
+/// kind of event without the attribute is dropped by the subscription's filter policy.
+async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, localstack: &str, topic: &str) {
     let string = |v: &str| {
         MessageAttributeValue::builder()
             .data_type("String")
@@ -345,49 +350,56 @@ async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, sqs: &aws_sdk_sqs::C
             .build()
             .unwrap()
     };
-    // Published first, so it would arrive first if the filter let it through.
+    let event = |email: &str| {
+        json!({"event_id": format!("00000000-0000-4000-8000-{:012}", std::process::id()), "event_type": "user.created",
+               "version": 1, "occurred_at": "2026-11-27T10:00:00Z",
+               "user": {"id": "00000000-0000-4000-8000-000000000001", "name": "Filter", "email": email,
+                        "created_at": "2026-11-27T10:00:00Z"}})
+        .to_string()
+    };
+    let (filtered, delivered) = ("filtered@example.com", "delivered@example.com");
+    // Published first, so it would arrive first if the filter let it through. It has its own
+    // event id so that send-email's deduplication cannot be what stops it.
+    let filtered_event = event(filtered).replace("-8000-0", "-9000-0");
     sns.publish()
         .topic_arn(topic)
-        .message(r#"{"filtered":true}"#)
+        .message(filtered_event)
         .send()
         .await
         .unwrap();
     sns.publish()
         .topic_arn(topic)
-        .message(r#"{"event_type":"user.created"}"#)
+        .message(event(delivered))
         .message_attributes("event_type", string("user.created"))
         .send()
         .await
         .unwrap();
 
-    let received = sqs
-        .receive_message()
-        .queue_url(queue)
-        .wait_time_seconds(10)
-        .max_number_of_messages(10)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .unwrap();
-    let bodies: Vec<&str> = received.messages().iter().filter_map(|m| m.body()).collect();
+    let port: u16 = localstack.rsplit(':').next().unwrap().parse().unwrap();
+    let emails_to = |address: &str| {
+        let (_, outbox) = xtask::probe::http(port, "GET", "/_aws/ses", None, Duration::from_secs(5)).unwrap();
+        let outbox: Value = serde_json::from_str(&outbox).unwrap();
+        outbox["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["Destination"]["ToAddresses"][0] == address)
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while emails_to(delivered) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the matching event never became an email"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(emails_to(delivered), 1);
     assert_eq!(
-        bodies,
-        [r#"{"event_type":"user.created"}"#],
-        "raw delivery of the matching message only"
-    );
-    let attrs = received.messages()[0].message_attributes().unwrap();
-    assert_eq!(attrs["event_type"].string_value(), Some("user.created"));
-
-    let later = sqs
-        .receive_message()
-        .queue_url(queue)
-        .wait_time_seconds(2)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        later.messages().is_empty(),
-        "the message without event_type must be filtered out: {later:?}"
+        emails_to(filtered),
+        0,
+        "the event without event_type must be filtered out"
     );
 }
 

@@ -7,7 +7,7 @@ mod support;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{harness, s, unique_email};
+use support::{harness, harness_with, s, unique_email};
 
 #[tokio::test]
 async fn a_sign_up_stores_user_and_guard_and_publishes_exactly_the_contract() {
@@ -90,4 +90,34 @@ async fn fifty_concurrent_sign_ups_with_one_email_create_exactly_one_user() {
     assert_eq!(statuses.iter().filter(|&&s| s == 201).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|&&s| s == 409).count(), 49, "{statuses:?}");
     assert_eq!(h.events_for(&email, Duration::from_secs(5)).await.len(), 1);
+}
+
+#[tokio::test]
+async fn with_dynamodb_down_it_answers_503_and_publishes_nothing() {
+    // A port nothing listens on: the real SDK gets connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let h = harness_with(Some(&format!("http://127.0.0.1:{closed}")), None).await;
+    let email = unique_email();
+    let (status, body) = h
+        .post(json!({"name": "Down", "email": email, "password": "correct horse"}))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        (body["error"].as_str(), body["retryable"].as_bool()),
+        (Some("service_unavailable"), Some(true))
+    );
+    assert!(body["request_id"].is_string());
+    let text = body.to_string().to_lowercase();
+    assert!(
+        !text.contains("dynamo") && !text.contains("connect"),
+        "no internals in the answer: {body}"
+    );
+    assert!(
+        h.events_for(&email, Duration::from_secs(3)).await.is_empty(),
+        "nothing published"
+    );
 }

@@ -10,7 +10,7 @@ use support::{harness, harness_publishing_to, unique_email};
 
 #[tokio::test]
 async fn with_sns_failing_the_user_is_created_and_its_event_is_published_later_exactly_once() {
-    let broken = harness_publishing_to(Some("arn:aws:sns:us-east-1:000000000000:no-such-topic")).await;
+    let broken = harness_publishing_to("arn:aws:sns:us-east-1:000000000000:no-such-topic").await;
     let email = unique_email();
     let (status, body) = broken
         .post(json!({"name": "Out Box", "email": email, "password": "correct horse"}))

@@ -39,5 +39,6 @@ pub async fn bridge_for(layout: &Layout, args: &BridgeArgs) -> Result<Bridge> {
 }
 
 pub fn run(layout: &Layout, args: &BridgeArgs) -> Result<()> {
-    tokio::runtime::Runtime::new()?.block_on(async { bridge_for(layout, args).await?.run_forever().await })
+    tokio::runtime::Runtime::new()?
+        .block_on(async { std::sync::Arc::new(bridge_for(layout, args).await?).run_forever().await })
 }

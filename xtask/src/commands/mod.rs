@@ -6,6 +6,7 @@ pub mod demo;
 pub mod down;
 pub mod generate;
 pub mod lint;
+pub mod redrive;
 pub mod status;
 pub mod test;
 pub mod up;

@@ -17,7 +17,7 @@ pub fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) ->
     let mut up_args = up_args.clone();
     up_args.bcrypt_cost.get_or_insert(4);
     up::run(layout, &up_args)?;
-    let result = cargo_test(layout, cargo_test_args);
+    let result = cargo_test(layout, cargo_test_args).and_then(|()| no_secrets_in_logs(layout));
     if !already_up {
         down::run(layout)?;
     }
@@ -36,4 +36,53 @@ fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
         bail!("tests failed");
     }
     Ok(())
+}
+
+/// The tests sign users up with the password "correct horse..." through the functions; their
+/// logs (cargo lambda watch's, with every function's output, and the bridge's) must show no
+/// password, no bcrypt hash and no JWT.
+fn no_secrets_in_logs(layout: &Layout) -> Result<()> {
+    let mut leaks = Vec::new();
+    for log in [services::WATCH, services::BRIDGE] {
+        let path = layout.logs_dir().join(format!("{log}.log"));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            if let Some(what) = secret_in(line) {
+                leaks.push(format!("{}:{}: {what}", path.display(), n + 1));
+            }
+        }
+    }
+    if !leaks.is_empty() {
+        bail!("secrets in the functions' logs:\n{}", leaks.join("\n"));
+    }
+    eprintln!("==> no password, hash or token in the functions' logs");
+    Ok(())
+}
+
+fn secret_in(line: &str) -> Option<&'static str> {
+    let bcrypt = ["$2a$", "$2b$", "$2y$"].iter().any(|p| line.contains(p));
+    // A JWT is base64url JSON: header and claims both start with `eyJ` (`{"`).
+    let jwt = line
+        .match_indices("eyJ")
+        .any(|(i, _)| line[i..].split('.').take(2).all(|part| part.starts_with("eyJ")));
+    if line.contains("correct horse") {
+        Some("a test password")
+    } else if bcrypt {
+        Some("a bcrypt hash")
+    } else if jwt {
+        Some("a JWT")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recognises_passwords_hashes_and_tokens() {
+        assert!(super::secret_in("password=correct horse battery").is_some());
+        assert!(super::secret_in("hash $2b$12$abcdefghijklmnopqrstuv").is_some());
+        assert!(super::secret_in("token eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIx.sig").is_some());
+        assert!(super::secret_in("create-user status=201 latency_ms=3.1 request_id=\"abc\"").is_none());
+    }
 }

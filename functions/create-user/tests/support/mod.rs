@@ -24,11 +24,17 @@ pub struct Harness {
 }
 
 pub async fn harness() -> Harness {
-    harness_publishing_to(None).await
+    harness_with(None, None).await
 }
 
-/// `topic`: publish somewhere else than the stack's topic (a missing one, to make SNS fail).
-pub async fn harness_publishing_to(topic_arg: Option<&str>) -> Harness {
+/// Publishes somewhere else than the stack's topic (a missing one, to make SNS fail).
+pub async fn harness_publishing_to(topic: &str) -> Harness {
+    harness_with(None, Some(topic)).await
+}
+
+/// `dynamodb`: another DynamoDB endpoint for the store (a closed port: DynamoDB down);
+/// `topic_arg`: another topic for the publisher.
+pub async fn harness_with(dynamodb: Option<&str>, topic_arg: Option<&str>) -> Harness {
     let vars = stack();
     let sdk: SdkConfig = testkit::sdk_config(&vars).await;
     let ddb = testkit::dynamodb(&sdk, &vars);
@@ -64,7 +70,17 @@ pub async fn harness_publishing_to(topic_arg: Option<&str>) -> Harness {
 
     let table = vars["USERS_TABLE"].clone();
     let signup = SignUp {
-        store: DynamoUserStore::new(ddb.clone(), table.clone()),
+        store: DynamoUserStore::new(
+            match dynamodb {
+                Some(endpoint) => aws_sdk_dynamodb::Client::from_conf(
+                    aws_sdk_dynamodb::config::Builder::from(&sdk)
+                        .endpoint_url(endpoint)
+                        .build(),
+                ),
+                None => ddb.clone(),
+            },
+            table.clone(),
+        ),
         publisher: SnsPublisher::new(sns, topic_override.unwrap_or(topic)),
         tokens: JwtIssuer::new(&[9u8; 32], "test".into(), 3600).unwrap(),
         bcrypt_cost: 4,
