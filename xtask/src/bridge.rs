@@ -10,8 +10,9 @@
 //!
 //! Deliberate differences from AWS, so that retries, the DLQ and the outbox can be watched
 //! locally in seconds: a failed message becomes visible again after `retry_delay` instead of
-//! the queue's visibility timeout (3 minutes), and schedules run every few seconds instead of
-//! at their rate.
+//! the queue's visibility timeout (3 minutes), messages received by a bridge that dies come
+//! back after `IN_FLIGHT_VISIBILITY` (send-email's timeout) rather than 3 minutes, and
+//! schedules run every few seconds instead of at their rate.
 
 use crate::probe;
 use crate::template::SqsEventSource;
@@ -22,6 +23,10 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
+
+/// How long a received message stays hidden: send-email's 30 s timeout. A slower invocation
+/// lets SQS hand the message out again, which send-email's claims make harmless.
+const IN_FLIGHT_VISIBILITY: i32 = 30;
 
 pub struct Bridge {
     pub sqs: Client,
@@ -158,6 +163,7 @@ impl Bridge {
                 .receive_message()
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(room.min(10))
+                .visibility_timeout(IN_FLIGHT_VISIBILITY)
                 .wait_time_seconds(wait_seconds.min(20))
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .message_attribute_names("All")

@@ -206,6 +206,7 @@ fn ensure(
     command: impl FnOnce(u16) -> Command,
 ) -> Result<ServiceRecord> {
     let run_dir = layout.run_dir();
+    let mut preferred = default_port;
     if let Some(record) = ServiceRecord::load(&run_dir, name) {
         if record.is_running() {
             if wanted_port.is_some_and(|p| p != record.port) {
@@ -220,9 +221,11 @@ fn ensure(
             ));
             return wait_ready(record, ready);
         }
+        // It died: bring it back where the rest of the stack expects it.
+        preferred = record.port;
         ServiceRecord::forget(&run_dir, name);
     }
-    let port = process::choose_port(name, wanted_port, default_port)?;
+    let port = process::choose_port(name, wanted_port, preferred)?;
     let log = layout.logs_dir().join(format!("{name}.log"));
     ui::step(&format!("Starting {name} on 127.0.0.1:{port}"), |_| {
         std::fs::create_dir_all(&layout.state)?;
