@@ -6,6 +6,7 @@ pub mod commands;
 pub mod env_file;
 pub mod install;
 pub mod layout;
+pub mod load;
 pub mod probe;
 pub mod process;
 pub mod provision;

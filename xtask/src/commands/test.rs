@@ -41,7 +41,7 @@ fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
 /// The tests sign users up with the password "correct horse..." through the functions; their
 /// logs (cargo lambda watch's, with every function's output, and the bridge's) must show no
 /// password, no bcrypt hash and no JWT.
-fn no_secrets_in_logs(layout: &Layout) -> Result<()> {
+pub fn no_secrets_in_logs(layout: &Layout) -> Result<()> {
     let mut leaks = Vec::new();
     for log in [services::WATCH, services::BRIDGE] {
         let path = layout.logs_dir().join(format!("{log}.log"));
