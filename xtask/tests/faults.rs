@@ -3,8 +3,7 @@
 //! has exactly one welcome email: nothing lost, nothing doubled.
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use xtask::env_file::StackEnv;
 use xtask::layout::Layout;
@@ -13,30 +12,8 @@ use xtask::process::{self, ServiceRecord};
 use xtask::provision::sdk_config;
 use xtask::services;
 
-fn xtask(state: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("xtask runs")
-}
-
-fn up(state: &Path) {
-    let out = xtask(state, &["up", "--bcrypt-cost", "4"]);
-    assert!(
-        out.status.success(),
-        "up failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct StackGuard(PathBuf);
-impl Drop for StackGuard {
-    fn drop(&mut self) {
-        xtask(&self.0, &["down"]);
-    }
-}
+mod support;
+use support::{StackGuard, state_dir, up};
 
 struct Stack {
     state: PathBuf,
@@ -86,8 +63,7 @@ impl Stack {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_lost_nothing_doubled_when_localstack_or_the_bridge_dies() {
-    let state = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state);
+    let state = state_dir("faults");
     let _guard = StackGuard(state.clone());
     up(&state);
     let stack = Stack {

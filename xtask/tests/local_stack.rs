@@ -7,8 +7,6 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 use xtask::env_file;
 use xtask::layout::Layout;
@@ -17,34 +15,8 @@ use xtask::provision::{Endpoints, dynamodb_client, sdk_config};
 use xtask::services;
 use xtask::template::Template;
 
-fn xtask(state: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .env_remove("LOCALSTACK_PORT")
-        .env_remove("DYNAMODB_PORT")
-        .output()
-        .expect("xtask runs")
-}
-
-fn state_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// Brings the isolated stack down even when an assertion fails half-way.
-struct StackGuard(PathBuf);
-impl Drop for StackGuard {
-    fn drop(&mut self) {
-        xtask(&self.0, &["down"]);
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod support;
+use support::{StackGuard, state_dir, stderr, xtask};
 
 #[tokio::test]
 async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_clean() {
