@@ -133,9 +133,12 @@ fn recreate(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs an install command with its output in `log`, showing progress while it runs.
-fn run_logged(mut cmd: Command, log: &Path, progress: &mut Progress) -> Result<()> {
+/// Runs a command with its output in `log`, showing progress while it runs.
+pub(crate) fn run_logged(mut cmd: Command, log: &Path, progress: &mut Progress) -> Result<()> {
     ui::detail(format!("{cmd:?} (log: {})", log.display()));
+    if let Some(dir) = log.parent() {
+        fs::create_dir_all(dir)?;
+    }
     let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
     let mut child = cmd
         .stdin(Stdio::null())

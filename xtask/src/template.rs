@@ -159,6 +159,20 @@ impl Template {
         })
     }
 
+    /// Binaries (cargo lambda's names) of every function.
+    pub fn function_binaries(&self) -> Vec<String> {
+        self.section("Resources")
+            .values()
+            .filter_map(|r| {
+                r.get("Metadata")?
+                    .get("BuildProperties")?
+                    .get("Binary")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
     /// Binaries (cargo lambda's names) of the functions that run on a schedule.
     pub fn scheduled_functions(&self) -> Vec<String> {
         self.section("Resources")

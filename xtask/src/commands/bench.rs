@@ -84,7 +84,7 @@ pub fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
                 writeln!(
                     pipeline,
                     "\nsend-email throughput: {count} events queued at once, all emailed in {:.2} s: **{:.0} emails/s** \
-                     (one bridge, batches of up to 10, one function instance).",
+                     (the bridge's ScalingConfig.MaximumConcurrency pollers, batches of up to 10).",
                     elapsed.as_secs_f64(),
                     count as f64 / elapsed.as_secs_f64()
                 )?;
@@ -98,7 +98,7 @@ pub fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
                         bail!("load run of {signups} sign-ups broke a promise: {problems:?}");
                     }
                     let what = format!(
-                        "load: {signups} sign-ups, {} distinct emails, {concurrency} at once ({:.0} sign-ups/s; {} users, {} emails, 0 duplicates, 0 5xx, DLQ empty)",
+                        "load at BCRYPT_COST=4: {signups} sign-ups, {} distinct emails, {concurrency} at once ({:.0} sign-ups/s; {} users, {} emails, 0 duplicates, 0 5xx, DLQ empty)",
                         report.distinct,
                         signups as f64 / report.elapsed.as_secs_f64(),
                         report.users_stored,

@@ -61,6 +61,25 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         .iter()
         .map(|cost| ("BCRYPT_COST".to_owned(), cost.to_string()))
         .collect();
+    // Built before cargo lambda watch starts: it runs `cargo run` for every instance it spawns,
+    // and instances started while a build holds cargo's lock would wait minutes for it.
+    ui::step(
+        &format!(
+            "Building the functions ({})",
+            if args.release { "release" } else { "debug" }
+        ),
+        |progress| {
+            let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cargo.arg("build").current_dir(&layout.root);
+            for binary in template.function_binaries() {
+                cargo.args(["--bin", &binary]);
+            }
+            if args.release {
+                cargo.arg("--release");
+            }
+            install::run_logged(cargo, &layout.logs_dir().join("build.log"), progress)
+        },
+    )?;
     let watch = services::ensure_watch(layout, args.functions_port, &stack_env, &extra_env, args.release)?;
     let functions_url = format!("http://127.0.0.1:{}", watch.port);
     entries.push(("FUNCTIONS_URL".into(), functions_url.clone()));
@@ -69,10 +88,9 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         format!("{functions_url}/lambda-url/create-user/users"),
     ));
     env_file::write(&stack_env, header, &entries)?;
-    ui::step(
-        "Building and starting the functions (the first build takes minutes)",
-        |progress| services::warm_up_functions(&watch, progress),
-    )?;
+    ui::step("Starting the functions", |progress| {
+        services::warm_up_functions(&watch, progress)
+    })?;
     let bridge = services::ensure_bridge(layout)?;
 
     eprintln!("\nLocal stack is up.");
