@@ -11,7 +11,7 @@
 //! Deliberate differences from AWS, so that retries, the DLQ and the outbox can be watched
 //! locally in seconds: a failed message becomes visible again after `retry_delay` instead of
 //! the queue's visibility timeout (3 minutes), messages received by a bridge that dies come
-//! back after `IN_FLIGHT_VISIBILITY` (send-email's timeout) rather than 3 minutes, and
+//! back after `IN_FLIGHT_VISIBILITY` (35 s) rather than 3 minutes, and
 //! schedules run every few seconds instead of at their rate.
 
 use crate::probe;
@@ -24,9 +24,10 @@ use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// How long a received message stays hidden: send-email's 30 s timeout. A slower invocation
-/// lets SQS hand the message out again, which send-email's claims make harmless.
-const IN_FLIGHT_VISIBILITY: i32 = 30;
+/// How long a received message stays hidden: longer than send-email's 30 s timeout and its
+/// 30 s claim lease, so that a message whose consumer died comes back to an expired lease
+/// (and is sent) rather than to a live one (and fails its way to the DLQ).
+const IN_FLIGHT_VISIBILITY: i32 = 35;
 
 pub struct Bridge {
     pub sqs: Client,

@@ -139,6 +139,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_bad_body_fails_alone() {
+        let good = event_for("good@x.io");
+        let with = |path: &str, value: serde_json::Value| {
+            let mut v: serde_json::Value = serde_json::from_str(&event_for("bad@x.io")).unwrap();
+            *v.pointer_mut(path).unwrap() = value;
+            v.to_string()
+        };
+        let envelope =
+            |message: serde_json::Value| serde_json::json!({"Type": "Notification", "Message": message}).to_string();
+        let bad: Vec<(&str, String)> = vec![
+            ("empty", String::new()),
+            ("whitespace", "  \n".into()),
+            ("null", "null".into()),
+            ("array", "[]".into()),
+            ("empty object", "{}".into()),
+            ("truncated", event_for("t@x.io")[..40].to_owned()),
+            ("not JSON", "Message Body".into()),
+            ("deep nesting", format!("{}{}", "[".repeat(500), "]".repeat(500))),
+            ("huge garbage", "x".repeat(256 * 1024)),
+            ("other event type", with("/event_type", "user.deleted".into())),
+            ("version as string", with("/version", "1".into())),
+            ("version 2", with("/version", 2.into())),
+            ("version null", with("/version", serde_json::Value::Null)),
+            ("no user", with("/user", serde_json::Value::Null)),
+            ("email a number", with("/user/email", 7.into())),
+            ("event id not a uuid", with("/event_id", "not-a-uuid".into())),
+            ("occurred_at not RFC 3339", with("/occurred_at", "yesterday".into())),
+            (
+                "envelope Message not a string",
+                envelope(serde_json::json!({"event_type": "user.created"})),
+            ),
+            ("envelope Message not JSON", envelope("Message Body".into())),
+            ("envelope of version 2", envelope(with("/version", 2.into()).into())),
+            ("NUL bytes", "\u{0}\u{0}".into()),
+        ];
+        let mut messages = vec![message("good", &good)];
+        messages.extend(bad.iter().map(|(id, body)| message(id, body)));
+        let (failed, sent) = run(messages).await;
+        let want: Vec<&str> = bad.iter().map(|(id, _)| *id).collect();
+        assert_eq!(failed, want, "exactly the bad ones fail");
+        assert_eq!(sent, 1, "the good one is sent");
+    }
+
+    #[tokio::test]
     async fn the_same_event_twice_in_a_batch_is_one_email() {
         let body = event_for("a@x.io");
         let (failed, sent) = run(vec![message("m1", &body), message("m2", &body)]).await;

@@ -150,6 +150,7 @@ fn start(bench: &Layout, cost: u32) -> Result<Stack> {
         functions_port: None,
         bcrypt_cost: Some(cost),
         release: true,
+        function_env: Vec::new(),
         email_from: crate::provision::DEFAULT_EMAIL_FROM.into(),
     };
     up::run(bench, &args)?;

@@ -4,7 +4,7 @@ use crate::layout::Layout;
 use crate::provision::{self, Endpoints, Settings};
 use crate::template::Template;
 use crate::{env_file, install, services, ui};
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpArgs {
@@ -20,6 +20,10 @@ pub struct UpArgs {
     /// bcrypt cost of the local create-user (default: the function's own, 12).
     #[arg(long, env = "BCRYPT_COST")]
     pub bcrypt_cost: Option<u32>,
+    /// Extra environment for the functions, KEY=VALUE (repeatable): EMAIL_TRANSPORT=log for
+    /// dry runs, or an endpoint override to inject a fault.
+    #[arg(long = "function-env", value_name = "KEY=VALUE")]
+    pub function_env: Vec<String>,
     /// Build the functions with --release (what the benchmark measures).
     #[arg(long)]
     pub release: bool,
@@ -56,11 +60,17 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
     let header = "Written by `cargo xtask up`: the local stack's coordinates. Do not edit.";
     // cargo lambda watch reads the file when it starts; its own URL is added afterwards.
     env_file::write(&stack_env, header, &entries)?;
-    let extra_env: Vec<(String, String)> = args
+    let mut extra_env: Vec<(String, String)> = args
         .bcrypt_cost
         .iter()
         .map(|cost| ("BCRYPT_COST".to_owned(), cost.to_string()))
         .collect();
+    for pair in &args.function_env {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--function-env {pair:?}: expected KEY=VALUE"))?;
+        extra_env.push((key.to_owned(), value.to_owned()));
+    }
     // Built before cargo lambda watch starts: it runs `cargo run` for every instance it spawns,
     // and instances started while a build holds cargo's lock would wait minutes for it.
     ui::step(

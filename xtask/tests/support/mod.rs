@@ -39,6 +39,12 @@ impl Drop for StackGuard {
 
 /// `up` with a cheap bcrypt cost; panics with the log excerpt `up` printed if it fails.
 pub fn up(state: &Path) {
-    let out = xtask(state, &["up", "--bcrypt-cost", "4"]);
+    up_with(state, &[]);
+}
+
+pub fn up_with(state: &Path, extra: &[&str]) {
+    let mut args = vec!["up", "--bcrypt-cost", "4"];
+    args.extend_from_slice(extra);
+    let out = xtask(state, &args);
     assert!(out.status.success(), "up failed:\n{}", stderr(&out));
 }

@@ -9,6 +9,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
+/// send-email's timeout (template.yaml). No shorter: a send still running is never taken
+/// over. Shorter than the queue's visibility timeout (180 s; the local bridge's 35 s): when a
+/// consumer dies mid-send, the redelivered message finds the lease expired and sends.
+pub const LEASE_SECONDS: u64 = 30;
+
 pub struct DynamoClaims {
     client: Client,
     table: String,
@@ -23,7 +28,7 @@ impl DynamoClaims {
         Self {
             client,
             table,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(LEASE_SECONDS),
             retention: Duration::from_secs(14 * 24 * 3600),
         }
     }

@@ -6,6 +6,8 @@
 //! after the visibility timeout, when the outcome is known. A failed send releases the claim,
 //! so the retry can send. The one window left, a crash between SES accepting the email and the
 //! claim being marked sent, resends after the lease expires: SES has no idempotency key to close it.
+//! The lease must outlast a send (the function's timeout) and expire before the message is
+//! delivered again (the queue's visibility timeout), or a crashed send would end in the DLQ.
 
 use super::welcome::{Email, welcome};
 use std::future::Future;
