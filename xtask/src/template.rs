@@ -124,13 +124,7 @@ impl Template {
         let resources = self.section("Resources");
         let function = resources
             .values()
-            .find(|r| {
-                r.get("Metadata")
-                    .and_then(|m| m.get("BuildProperties"))
-                    .and_then(|b| b.get("Binary"))
-                    .and_then(Value::as_str)
-                    == Some(binary)
-            })
+            .find(|r| binary_of(r) == Some(binary))
             .with_context(|| format!("no function with BuildProperties.Binary = {binary}"))?;
         let events = function
             .get("Properties")
@@ -163,13 +157,7 @@ impl Template {
     pub fn function_binaries(&self) -> Vec<String> {
         self.section("Resources")
             .values()
-            .filter_map(|r| {
-                r.get("Metadata")?
-                    .get("BuildProperties")?
-                    .get("Binary")?
-                    .as_str()
-                    .map(str::to_owned)
-            })
+            .filter_map(|r| binary_of(r).map(str::to_owned))
             .collect()
     }
 
@@ -187,13 +175,7 @@ impl Template {
                         .any(|e| e.get("Type").and_then(Value::as_str) == Some("Schedule"))
                 })
             })
-            .filter_map(|r| {
-                r.get("Metadata")?
-                    .get("BuildProperties")?
-                    .get("Binary")?
-                    .as_str()
-                    .map(str::to_owned)
-            })
+            .filter_map(|r| binary_of(r).map(str::to_owned))
             .collect()
     }
 
@@ -268,6 +250,15 @@ pub struct Projection {
 pub struct TimeToLive {
     pub attribute_name: String,
     pub enabled: bool,
+}
+
+/// The binary cargo lambda builds for a function resource (its `rust-cargolambda` metadata).
+fn binary_of(resource: &Value) -> Option<&str> {
+    resource
+        .get("Metadata")?
+        .get("BuildProperties")?
+        .get("Binary")?
+        .as_str()
 }
 
 fn keys(map: &Mapping) -> BTreeSet<String> {
