@@ -6,7 +6,7 @@ use crate::probe;
 use crate::provision::{dynamodb_client, random_hex, sdk_config};
 use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -120,16 +120,13 @@ pub fn run(env: &StackEnv, signups: usize, concurrency: usize, distinct: Option<
     // so that a duplicate would show.
     let localstack = env.port("AWS_ENDPOINT_URL")?;
     let emails_of_run = || -> Result<BTreeMap<String, usize>> {
-        let (_, outbox) = probe::http(localstack, "GET", "/_aws/ses", None, Duration::from_secs(30))?;
-        let outbox: Value = serde_json::from_str(&outbox)?;
         let mut counts = BTreeMap::new();
-        for m in outbox["messages"].as_array().into_iter().flatten() {
-            if let Some(to) = m["Destination"]["ToAddresses"][0]
-                .as_str()
-                .filter(|to| to.starts_with(&tag))
-            {
-                *counts.entry(to.to_owned()).or_insert(0) += 1;
-            }
+        for to in probe::ses_outbox(localstack)?
+            .iter()
+            .filter_map(probe::recipient)
+            .filter(|to| to.starts_with(&tag))
+        {
+            *counts.entry(to.to_owned()).or_insert(0) += 1;
         }
         Ok(counts)
     };

@@ -38,3 +38,18 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
         .ok()
         .map(|(status, _)| status)
 }
+
+/// Every email LocalStack's SES has accepted (`GET /_aws/ses`).
+pub fn ses_outbox(localstack_port: u16) -> anyhow::Result<Vec<serde_json::Value>> {
+    let (_, body) = http(localstack_port, "GET", "/_aws/ses", None, Duration::from_secs(30))?;
+    let mut outbox: serde_json::Value = serde_json::from_str(&body)?;
+    Ok(outbox["messages"]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default())
+}
+
+/// The (first) recipient of an email from [`ses_outbox`].
+pub fn recipient(email: &serde_json::Value) -> Option<&str> {
+    email["Destination"]["ToAddresses"][0].as_str()
+}

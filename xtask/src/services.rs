@@ -4,7 +4,6 @@
 use crate::layout::Layout;
 use crate::probe::http_status;
 use crate::process::{self, ServiceRecord};
-use crate::template::Template;
 use crate::ui;
 use anyhow::{Result, bail};
 use std::path::Path;
@@ -98,6 +97,7 @@ pub fn ensure_watch(
     stack_env: &Path,
     extra_env: &[(String, String)],
     release: bool,
+    concurrency: u32,
 ) -> Result<ServiceRecord> {
     ensure(layout, WATCH, wanted_port, WATCH_DEFAULT_PORT, answers_http, |port| {
         let mut cmd = Command::new(layout.tools_bin().join("cargo-lambda"));
@@ -119,10 +119,6 @@ pub fn ensure_watch(
             cmd.arg("--release");
         }
         // As many instances of a function as the template lets its event source run at once.
-        let concurrency = Template::load(&layout.template())
-            .and_then(|t| t.sqs_event_source(crate::commands::bridge::FUNCTION))
-            .map(|s| s.max_concurrency.max(1))
-            .unwrap_or(1);
         cmd.args(["--concurrency", &concurrency.to_string()]);
         // cargo lambda runs cargo; the functions get their endpoints from the env file only.
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {

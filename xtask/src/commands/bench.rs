@@ -8,7 +8,7 @@ use crate::layout::Layout;
 use crate::provision::{Endpoints, random_hex, sdk_config};
 use crate::{load, probe};
 use anyhow::{Result, bail};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -193,17 +193,10 @@ fn create_user_latency(stack: &Stack, n: usize) -> Result<Vec<Duration>> {
 
 /// Emails SES has accepted whose recipient contains `tag`.
 fn emails_tagged(stack: &Stack, tag: &str) -> Result<usize> {
-    let (_, outbox) = probe::http(stack.localstack_port, "GET", "/_aws/ses", None, Duration::from_secs(30))?;
-    let outbox: Value = serde_json::from_str(&outbox)?;
-    Ok(outbox["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| {
-            m["Destination"]["ToAddresses"][0]
-                .as_str()
-                .is_some_and(|to| to.contains(tag))
-        })
+    let outbox = probe::ses_outbox(stack.localstack_port)?;
+    Ok(outbox
+        .iter()
+        .filter(|m| probe::recipient(m).is_some_and(|to| to.contains(tag)))
         .count())
 }
 

@@ -47,15 +47,11 @@ pub fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
 
         let mail = ui::step("Waiting for the welcome email in LocalStack's SES", |progress| {
             loop {
-                let (_, outbox) = probe::http(localstack_port, "GET", "/_aws/ses", None, Duration::from_secs(5))?;
-                let outbox: Value = serde_json::from_str(&outbox)?;
-                let found = outbox["messages"]
-                    .as_array()
+                let found = probe::ses_outbox(localstack_port)?
                     .into_iter()
-                    .flatten()
-                    .find(|m| m["Destination"]["ToAddresses"][0] == email.as_str());
+                    .find(|m| probe::recipient(m) == Some(email.as_str()));
                 if let Some(mail) = found {
-                    return Ok(mail.clone());
+                    return Ok(mail);
                 }
                 if started.elapsed() > Duration::from_secs(60) {
                     bail!("no email after 60 s; see .local/logs/sqs-bridge.log and cargo-lambda-watch.log");

@@ -1,5 +1,6 @@
 //! `cargo xtask up`: install (once), start and provision the local stack; write stack.env.
 
+use super::bridge;
 use crate::layout::Layout;
 use crate::provision::{self, Endpoints, Settings};
 use crate::template::Template;
@@ -90,7 +91,14 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
             install::run_logged(cargo, &layout.logs_dir().join("build.log"), progress)
         },
     )?;
-    let watch = services::ensure_watch(layout, args.functions_port, &stack_env, &extra_env, args.release)?;
+    let watch = services::ensure_watch(
+        layout,
+        args.functions_port,
+        &stack_env,
+        &extra_env,
+        args.release,
+        template.sqs_event_source(bridge::FUNCTION)?.max_concurrency.max(1),
+    )?;
     let functions_url = format!("http://127.0.0.1:{}", watch.port);
     entries.push(("FUNCTIONS_URL".into(), functions_url.clone()));
     entries.push((
