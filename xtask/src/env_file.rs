@@ -50,6 +50,10 @@ impl StackEnv {
         ))
     }
 
+    pub fn entries(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     pub fn var(&self, key: &str) -> Result<String> {
         get(&self.0, key)
             .map(str::to_owned)

@@ -55,6 +55,26 @@ pub fn ensure_tools(layout: &Layout) -> Result<()> {
     )
 }
 
+/// The benchmark's Python peer: its pins live next to it, in `bench/peers/python/requirements.txt`.
+/// Returns the venv's python.
+pub fn ensure_python_peer(layout: &Layout) -> Result<PathBuf> {
+    let requirements = fs::read_to_string(layout.python_peer().join("requirements.txt"))
+        .context("reading bench/peers/python/requirements.txt")?;
+    let pins: Vec<&str> = requirements
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let venv = layout.installs.join("peer-python-venv");
+    ensure_venv(
+        layout,
+        &venv,
+        &pins,
+        "the Python peer (awslambdaric, boto3, bcrypt, PyJWT)",
+    )?;
+    Ok(venv.join("bin/python"))
+}
+
 /// Returns the directory holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
 pub fn ensure_dynamodb_local(layout: &Layout) -> Result<PathBuf> {
     require_java()?;

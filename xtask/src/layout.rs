@@ -41,8 +41,17 @@ impl Layout {
     pub fn tools_bin(&self) -> PathBuf {
         self.tools_venv().join("bin")
     }
+    /// `PATH` with the tools venv first: cargo lambda, zig, sam and aws come from there.
+    pub fn path_with_tools(&self) -> String {
+        let path = std::env::var("PATH").unwrap_or_default();
+        format!("{}:{path}", self.tools_bin().display())
+    }
     pub fn dynamodb_local(&self) -> PathBuf {
         self.installs.join("dynamodb-local")
+    }
+    /// The benchmark's Python peer (comparison only).
+    pub fn python_peer(&self) -> PathBuf {
+        self.root.join("bench/peers/python")
     }
     pub fn run_dir(&self) -> PathBuf {
         self.state.join("run")

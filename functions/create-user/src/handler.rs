@@ -22,7 +22,16 @@ pub async fn handle<S: UserStore + Outbox, P: EventPublisher>(
             Err(fields) => Reply::new(400, json!({"error": "validation", "fields": fields})),
             Ok(request) => match signup.run(request).await {
                 Ok(done) => {
-                    tracing::info!(user_id = %done.user.id, event_id = %done.event_id, published = done.published, "user created");
+                    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+                    tracing::info!(
+                        user_id = %done.user.id,
+                        event_id = %done.event_id,
+                        published = done.published,
+                        hash_ms = ms(done.phases.hash),
+                        store_ms = ms(done.phases.store),
+                        publish_ms = ms(done.phases.publish),
+                        "user created"
+                    );
                     Reply::new(201, json!({"user": done.user, "token": done.token}))
                         .with_header(header::LOCATION, format!("/users/{}", done.user.id))
                 }

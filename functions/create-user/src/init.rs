@@ -27,13 +27,20 @@ pub async fn from_env() -> Result<LambdaSignUp, InitError> {
 }
 
 pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, InitError> {
-    let secret = match &config.jwt_secret {
-        SecretSource::Value(secret) => secret.clone(),
-        SecretSource::SsmParameter(name) => read_secret(sdk, name).await?,
+    let store = DynamoUserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.users_table.clone());
+    let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
+    let secret = async {
+        match &config.jwt_secret {
+            SecretSource::Value(secret) => Ok(secret.clone()),
+            SecretSource::SsmParameter(name) => read_secret(sdk, name).await,
+        }
     };
+    // All three at once: init lasts as long as the slowest, not their sum.
+    let (secret, (), ()) = tokio::join!(secret, store.warm_up(), publisher.warm_up());
+    let secret = secret?;
     Ok(SignUp {
-        store: DynamoUserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.users_table.clone()),
-        publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone()),
+        store,
+        publisher,
         tokens: JwtIssuer::new(secret.as_bytes(), config.jwt_issuer.clone(), config.jwt_ttl_seconds)?,
         bcrypt_cost: config.bcrypt_cost,
     })

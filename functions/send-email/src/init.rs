@@ -13,7 +13,11 @@ pub type LambdaDeliver = Deliver<DynamoClaims, AnyMailer>;
 pub async fn from_env() -> Result<LambdaDeliver, crate::config::ConfigError> {
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    Ok(build(&config, &sdk))
+    let deliver = build(&config, &sdk);
+    // SES is not warmed: its only read-only calls (GetSendQuota, ...) need `Resource: "*"`,
+    // and the template grants no wildcard.
+    deliver.claims.warm_up().await;
+    Ok(deliver)
 }
 
 pub fn build(config: &Config, sdk: &SdkConfig) -> LambdaDeliver {

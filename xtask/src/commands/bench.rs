@@ -1,321 +1,485 @@
 //! `cargo xtask bench`: measures the functions on a stack of its own (release builds, its own
-//! state dir and ports, so a running developer stack is untouched) and writes
-//! `bench/results.md`. Figures, not thresholds: this machine is shared and noisy.
+//! state dir and ports, so a running developer stack is untouched), side by side with the
+//! Python peer in `bench/peers/python`, and writes `bench/results.md` and `bench/results.svg`.
+//! Figures, not thresholds: this machine is shared and noisy.
 
 use super::{down, up};
+use crate::bench::chart::{self, Panel};
+use crate::bench::functions::{self, ColdStart, Events, Function, Launcher, Runtime, WarmRun};
+use crate::bench::stats::{ROW_HEADER, ms, p50, percentile, row};
+use crate::bench::{pipeline, throughput};
 use crate::env_file::StackEnv;
 use crate::layout::Layout;
-use crate::provision::{Endpoints, random_hex, sdk_config};
-use crate::{load, probe};
+use crate::template::Template;
+use crate::{install, load, ui};
 use anyhow::{Result, bail};
-use serde_json::json;
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Warm create-user requests per bcrypt cost.
-    #[arg(long, default_value_t = 200)]
-    pub requests: usize,
+    /// Cold starts per function and runtime.
+    #[arg(long, default_value_t = 20)]
+    pub cold_starts: usize,
+    /// Warm invocations per function, bcrypt cost and runtime.
+    #[arg(long, default_value_t = 500)]
+    pub invocations: usize,
+    /// Events queued at once for the throughput run, per runtime.
+    #[arg(long, default_value_t = 1000)]
+    pub events: usize,
     /// Sign-ups timed from request to welcome email.
     #[arg(long, default_value_t = 50)]
     pub users: usize,
-    /// Events queued at once for the throughput run.
-    #[arg(long, default_value_t = 500)]
-    pub events: usize,
     /// Sign-ups of the load run, and how many clients send them at once.
     #[arg(long, default_value_t = 1000)]
     pub load_signups: usize,
     #[arg(long, default_value_t = 20)]
     pub load_concurrency: usize,
-    /// A few iterations of each, to prove the benchmark works (CI).
+    /// A few iterations of each, to prove the benchmark works (CI). Writes nothing.
     #[arg(long)]
     pub quick: bool,
+    /// Only the Rust functions' own figures (cold start, warm latency, memory), printed rather
+    /// than written: what comparing build profiles needs.
+    #[arg(long)]
+    pub functions_only: bool,
+    /// Measure the Rust binaries in this directory instead of `target/release`.
+    #[arg(long)]
+    pub rust_bin_dir: Option<PathBuf>,
 }
 
-/// Requests before measuring: the first invocation pays for connection set-up.
-const WARM_UP: usize = 5;
+impl BenchArgs {
+    fn sized(&self) -> Self {
+        let mut args = self.clone();
+        if self.quick {
+            (args.cold_starts, args.invocations, args.events) = (3, 20, 50);
+            (args.users, args.load_signups) = (3, 40);
+        }
+        args
+    }
+}
+
+/// One line of the comparison table (and, when `chart`, one panel of the chart).
+struct Figure {
+    what: String,
+    unit: &'static str,
+    rust: f64,
+    python: Option<f64>,
+    lower_is_better: bool,
+    /// The issue's target, and whether it was met.
+    target: Option<(String, bool)>,
+    chart: bool,
+}
+
+#[derive(Default)]
+struct Report {
+    figures: Vec<Figure>,
+    /// Distribution tables (n, p50, p95, p99, max) of every timed sample.
+    details: Vec<String>,
+    pipeline: Vec<String>,
+}
 
 pub fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
-    let (requests, users, events, load_signups) = if args.quick {
-        (10, 3, 30, 40)
-    } else {
-        (args.requests, args.users, args.events, args.load_signups)
-    };
+    let args = args.sized();
     let bench = Layout::new(layout.root.clone(), Some(layout.installs.join("bench")));
-    let mut report = String::from("# Benchmark results\n\n");
-    writeln!(
-        report,
-        "Written by `cargo xtask bench{}` on {}.",
-        if args.quick { " --quick" } else { "" },
-        machine()
+    let python = install::ensure_python_peer(layout)?;
+    if !args.quick && !args.functions_only {
+        build_arm64(layout)?;
+    }
+    up::run(
+        &bench,
+        &up::UpArgs {
+            localstack_port: None,
+            dynamodb_port: None,
+            functions_port: None,
+            bcrypt_cost: Some(4),
+            release: true,
+            function_env: Vec::new(),
+            email_from: crate::provision::DEFAULT_EMAIL_FROM.into(),
+        },
     )?;
-    writeln!(
-        report,
-        "Local stack: LocalStack (host mode) + DynamoDB Local; functions built with --release and"
-    )?;
-    writeln!(
-        report,
-        "served by `cargo lambda watch`; latencies are client-side over HTTP on loopback.\n"
-    )?;
-    writeln!(
-        report,
-        "| measurement | n | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|"
-    )?;
+    let launcher = Launcher {
+        rust_bin_dir: args
+            .rust_bin_dir
+            .clone()
+            .unwrap_or_else(|| layout.root.join("target/release")),
+        python,
+        peer_dir: layout.python_peer(),
+        env: StackEnv::load(&bench)?.entries().to_vec(),
+        logs: bench.logs_dir().join("functions"),
+    };
+    let mut report = Report::default();
+    let result = measure(&bench, &launcher, &args, &mut report).and_then(|()| {
+        // Everything above went through the functions: their logs must hold no secret.
+        super::test::no_secrets_in_logs(&bench)?;
+        let function_logs = std::fs::read_dir(&launcher.logs)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        super::test::no_secrets_in(&function_logs)
+    });
+    down::run(&bench)?;
+    result?;
 
-    let mut pipeline = String::new();
-    for cost in [4, 12] {
-        let result = (|| -> Result<()> {
-            let stack = start(&bench, cost)?;
-            let latencies = create_user_latency(&stack, requests)?;
-            writeln!(
-                report,
-                "{}",
-                row(&format!("create-user, warm, BCRYPT_COST={cost}"), &latencies)
-            )?;
-            if cost == 4 {
-                let to_email = signup_to_email(&stack, users)?;
-                writeln!(
-                    pipeline,
-                    "{}",
-                    row("sign-up request to welcome email in SES", &to_email)
-                )?;
-                let (count, elapsed) = drain_rate(&stack, events)?;
-                writeln!(
-                    pipeline,
-                    "\nsend-email throughput: {count} events queued at once, all emailed in {:.2} s: **{:.0} emails/s** \
-                     (the bridge's ScalingConfig.MaximumConcurrency pollers, batches of up to 10).",
-                    elapsed.as_secs_f64(),
-                    count as f64 / elapsed.as_secs_f64()
-                )?;
-                let env = StackEnv::load(&bench)?;
-                for (signups, concurrency, distinct) in
-                    [(load_signups, args.load_concurrency, None), (100, 100, Some(10))]
-                {
-                    let report = load::run(&env, signups, concurrency, distinct)?;
-                    let problems = report.problems();
-                    if !problems.is_empty() {
-                        bail!("load run of {signups} sign-ups broke a promise: {problems:?}");
-                    }
-                    let what = format!(
-                        "load at BCRYPT_COST=4: {signups} sign-ups, {} distinct emails, {concurrency} at once ({:.0} sign-ups/s; {} users, {} emails, 0 duplicates, 0 5xx, DLQ empty)",
-                        report.distinct,
-                        signups as f64 / report.elapsed.as_secs_f64(),
-                        report.users_stored,
-                        report.emails.len(),
-                    );
-                    writeln!(
-                        pipeline,
-                        "\n| measurement | n | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|\n{}",
-                        row(&what, &report.latencies)
-                    )?;
-                }
-            }
-            Ok(())
-        })();
-        // The sign-ups above went through the functions: their logs must hold no secret.
-        let result = result.and_then(|()| super::test::no_secrets_in_logs(&bench));
-        down::run(&bench)?;
-        result?;
+    let text = render(layout, &args, &report)?;
+    if args.quick || args.functions_only {
+        println!("{text}\n(--quick/--functions-only: bench/results.md left as it was)");
+        return Ok(());
     }
-    report.push_str(&pipeline);
-    let sizes = artifact_sizes(layout);
-    if !sizes.is_empty() {
-        writeln!(
-            report,
-            "\n| arm64 artifact (cargo lambda build --release --arm64) | bootstrap | zip |\n|---|---|---|"
-        )?;
-        for (function, binary, zip) in sizes {
-            writeln!(report, "| {function} | {:.2} MB | {:.2} MB |", mb(binary), mb(zip))?;
-        }
-    }
-    let path = layout.root.join("bench/results.md");
-    std::fs::create_dir_all(path.parent().unwrap())?;
-    std::fs::write(&path, &report)?;
-    println!("{report}\nwritten to {}", path.display());
+    let dir = layout.root.join("bench");
+    std::fs::write(dir.join("results.md"), &text)?;
+    std::fs::write(dir.join("results.svg"), svg(&report))?;
+    println!("{text}\nwritten to bench/results.md and bench/results.svg");
     Ok(())
 }
 
-struct Stack {
-    functions_port: u16,
-    localstack_port: u16,
-    endpoints: Endpoints,
-    queue_url: String,
+fn measure(bench: &Layout, launcher: &Launcher, args: &BenchArgs, report: &mut Report) -> Result<()> {
+    let runtimes: &[Runtime] = if args.functions_only {
+        &[Runtime::Rust]
+    } else {
+        &[Runtime::Rust, Runtime::Python]
+    };
+    if !args.functions_only {
+        pipeline_figures(bench, args, report)?;
+    }
+    let mut events = Events::new(format!("bench.{}", crate::provision::random_hex(4)?));
+    for function in [Function::CreateUser, Function::SendEmail] {
+        let mut cold: Vec<Vec<ColdStart>> = Vec::new();
+        for &runtime in runtimes {
+            cold.push(ui::step(
+                &format!(
+                    "{} cold starts of {} {}",
+                    args.cold_starts,
+                    runtime.name(),
+                    function.name()
+                ),
+                |_| {
+                    (0..args.cold_starts)
+                        .map(|_| functions::cold_start(launcher, runtime, function, &mut events))
+                        .collect::<Result<Vec<_>>>()
+                },
+            )?);
+        }
+        cold_figures(function, &cold, report);
+    }
+    let mut rss = vec![(0u64, 0u64); runtimes.len()];
+    for (function, cost) in [
+        (Function::CreateUser, 4),
+        (Function::CreateUser, 12),
+        (Function::SendEmail, 4),
+    ] {
+        let mut runs: Vec<WarmRun> = Vec::new();
+        for (i, &runtime) in runtimes.iter().enumerate() {
+            let run = ui::step(
+                &format!(
+                    "{} warm invocations of {} {}",
+                    args.invocations,
+                    runtime.name(),
+                    label(function, cost)
+                ),
+                |_| functions::warm_run(launcher, runtime, function, cost, args.invocations, &mut events),
+            )?;
+            let peak = if function == Function::CreateUser {
+                &mut rss[i].0
+            } else {
+                &mut rss[i].1
+            };
+            *peak = (*peak).max(run.peak_rss);
+            runs.push(run);
+        }
+        warm_figures(function, cost, &runs, report);
+    }
+    if !args.functions_only {
+        let source = Template::load(&bench.template())?.sqs_event_source(Function::SendEmail.name())?;
+        let endpoints = StackEnv::load(bench)?.endpoints()?;
+        let mut drained = Vec::new();
+        for &runtime in runtimes {
+            drained.push(ui::step(
+                &format!(
+                    "{} events through the bridge to {} send-email",
+                    args.events,
+                    runtime.name()
+                ),
+                |_| throughput::drain(launcher, runtime, &endpoints, &source, args.events),
+            )?);
+        }
+        report.figures.push(Figure {
+            what: format!(
+                "send-email throughput, {} events queued, {} pollers x batches of {} (emails/s)",
+                args.events, source.max_concurrency, source.batch_size
+            ),
+            unit: "emails/s",
+            rust: drained[0].per_second(),
+            python: drained.get(1).map(throughput::Drained::per_second),
+            lower_is_better: false,
+            target: None,
+            chart: true,
+        });
+        for (i, d) in drained.iter().enumerate() {
+            let peak = &mut rss[i].1;
+            *peak = (*peak).max(d.peak_rss);
+        }
+    }
+    for (function, pick) in [
+        (Function::CreateUser, (|r: (u64, u64)| r.0) as fn((u64, u64)) -> u64),
+        (Function::SendEmail, |r| r.1),
+    ] {
+        let rust = pick(rss[0]) as f64 / 1e6;
+        report.figures.push(Figure {
+            what: format!("{} peak RSS (MB)", function.name()),
+            unit: "MB",
+            rust,
+            python: rss.get(1).map(|&r| pick(r) as f64 / 1e6),
+            lower_is_better: true,
+            target: Some(("≤ 32 MB".into(), rust <= 32.0)),
+            chart: true,
+        });
+    }
+    Ok(())
 }
 
-fn start(bench: &Layout, cost: u32) -> Result<Stack> {
-    let args = up::UpArgs {
-        localstack_port: None,
-        dynamodb_port: None,
-        functions_port: None,
-        bcrypt_cost: Some(cost),
-        release: true,
-        function_env: Vec::new(),
-        email_from: crate::provision::DEFAULT_EMAIL_FROM.into(),
+fn label(function: Function, cost: u32) -> String {
+    match function {
+        Function::CreateUser => format!("create-user (BCRYPT_COST={cost})"),
+        Function::SendEmail => format!("send-email (batches of {})", functions::BATCH),
+    }
+}
+
+fn cold_figures(function: Function, cold: &[Vec<ColdStart>], report: &mut Report) {
+    let series = |runtime: usize, pick: fn(&ColdStart) -> Duration| -> Vec<Duration> {
+        cold.get(runtime)
+            .map(|c| c.iter().map(pick).collect())
+            .unwrap_or_default()
     };
-    up::run(bench, &args)?;
+    let f = function.name();
+    for runtime in 0..cold.len() {
+        let name = [Runtime::Rust, Runtime::Python][runtime].name();
+        for (what, pick) in [
+            (
+                "init (exec to first `next`)",
+                (|c: &ColdStart| c.init) as fn(&ColdStart) -> Duration,
+            ),
+            ("exec to first answer", |c| c.first_answer),
+            ("first invocation", |c| c.first),
+            ("warm invocations after it (median of 5)", |c| c.warm),
+        ] {
+            report
+                .details
+                .push(row(&format!("{name} {f}: {what}"), &series(runtime, pick)));
+        }
+    }
+    let init = |r| ms(p50(&series(r, |c| c.init)));
+    let (rust_init, python_init) = (init(0), (cold.len() > 1).then(|| init(1)));
+    report.figures.push(Figure {
+        what: format!("{f} init, exec to first `next` (ms, p50)"),
+        unit: "ms",
+        rust: rust_init,
+        python: python_init,
+        lower_is_better: true,
+        target: python_init.map(|p| ("≤ 1/10 of Python".into(), rust_init <= p / 10.0)),
+        chart: true,
+    });
+    let answer = |r| ms(p50(&series(r, |c| c.first_answer)));
+    report.figures.push(Figure {
+        what: format!("{f} exec to first answer (ms, p50)"),
+        unit: "ms",
+        rust: answer(0),
+        python: (cold.len() > 1).then(|| answer(1)),
+        lower_is_better: true,
+        target: None,
+        chart: true,
+    });
+    // Per cold start: its first invocation over the warm ones that followed it.
+    let ratio = |r: usize| {
+        let ratios: Vec<Duration> = cold[r]
+            .iter()
+            .map(|c| Duration::from_secs_f64(c.first.as_secs_f64() / c.warm.as_secs_f64().max(1e-9)))
+            .collect();
+        p50(&ratios).as_secs_f64()
+    };
+    let rust_ratio = ratio(0);
+    report.figures.push(Figure {
+        what: format!("{f} first invocation / warm (x, p50)"),
+        unit: "x",
+        rust: rust_ratio,
+        python: (cold.len() > 1).then(|| ratio(1)),
+        lower_is_better: true,
+        target: Some(("≤ 3x".into(), rust_ratio <= 3.0)),
+        chart: false,
+    });
+}
+
+fn warm_figures(function: Function, cost: u32, runs: &[WarmRun], report: &mut Report) {
+    let what = label(function, cost);
+    for (runtime, run) in runs.iter().enumerate() {
+        let name = [Runtime::Rust, Runtime::Python][runtime].name();
+        report
+            .details
+            .push(row(&format!("{name} {what}, warm"), &run.durations));
+        if !run.overhead.is_empty() {
+            report.details.push(row(
+                &format!("{name} {what}, own overhead (minus DynamoDB and SNS time)"),
+                &run.overhead,
+            ));
+        }
+    }
+    let pick = |p: f64| -> (f64, Option<f64>) {
+        let at = |r: &WarmRun| ms(percentile(&r.durations, p));
+        (at(&runs[0]), runs.get(1).map(at))
+    };
+    for (p, name) in [(50.0, "p50"), (99.0, "p99")] {
+        let (rust, python) = pick(p);
+        report.figures.push(Figure {
+            what: format!("{what}, warm (ms, {name})"),
+            unit: "ms",
+            rust,
+            python,
+            lower_is_better: true,
+            target: None,
+            chart: p == 50.0,
+        });
+    }
+    if function == Function::CreateUser && cost == 4 {
+        let overhead = |r: &WarmRun| ms(p50(&r.overhead));
+        let rust = overhead(&runs[0]);
+        report.figures.push(Figure {
+            what: format!("{what}, own overhead: warm minus DynamoDB/SNS time (ms, p50)"),
+            unit: "ms",
+            rust,
+            python: runs.get(1).map(overhead),
+            lower_is_better: true,
+            target: Some(("≤ 3 ms".into(), rust <= 3.0)),
+            chart: true,
+        });
+    }
+}
+
+fn pipeline_figures(bench: &Layout, args: &BenchArgs, report: &mut Report) -> Result<()> {
     let env = StackEnv::load(bench)?;
-    Ok(Stack {
-        functions_port: env.port("FUNCTIONS_URL")?,
-        localstack_port: env.port("AWS_ENDPOINT_URL")?,
-        endpoints: env.endpoints()?,
-        queue_url: env.var("EMAIL_QUEUE_URL")?,
+    let stack = pipeline::Stack::of(&env)?;
+    let to_email = ui::step(&format!("{} sign-ups, each to its welcome email", args.users), |_| {
+        pipeline::signup_to_email(&stack, args.users)
+    })?;
+    report
+        .pipeline
+        .push(row("sign-up request to welcome email in SES", &to_email));
+    for (signups, concurrency, distinct) in [(args.load_signups, args.load_concurrency, None), (100, 100, Some(10))] {
+        let outcome = ui::step(&format!("load: {signups} sign-ups, {concurrency} at once"), |_| {
+            load::run(&env, signups, concurrency, distinct)
+        })?;
+        let problems = outcome.problems();
+        if !problems.is_empty() {
+            bail!("load run of {signups} sign-ups broke a promise: {problems:?}");
+        }
+        let what = format!(
+            "load: {signups} sign-ups, {} distinct emails, {concurrency} at once ({:.0} sign-ups/s; {} users, {} emails, 0 duplicates, 0 5xx, DLQ empty)",
+            outcome.distinct,
+            signups as f64 / outcome.elapsed.as_secs_f64(),
+            outcome.users_stored,
+            outcome.emails.len(),
+        );
+        report.pipeline.push(row(&what, &outcome.latencies));
+    }
+    Ok(())
+}
+
+/// `cargo lambda build --release --arm64 --output-format zip`: what a deployment uploads.
+fn build_arm64(layout: &Layout) -> Result<()> {
+    install::ensure_tools(layout)?;
+    ui::step("Building the arm64 release zips (cargo lambda build --arm64)", |p| {
+        let mut cmd = std::process::Command::new(layout.tools_bin().join("cargo-lambda"));
+        cmd.args(["lambda", "build", "--release", "--arm64", "--output-format", "zip"])
+            .args(["-p", "create-user", "-p", "send-email", "-p", "publish-outbox"])
+            .env("PATH", layout.path_with_tools())
+            .current_dir(&layout.root);
+        install::run_logged(cmd, &layout.logs_dir().join("build-arm64.log"), p)
     })
 }
 
-fn sign_up(stack: &Stack, email: &str) -> Result<()> {
-    let body = json!({"name": "Bench User", "email": email, "password": "correct horse battery"}).to_string();
-    let (status, reply) = probe::http(
-        stack.functions_port,
-        "POST",
-        "/lambda-url/create-user/users",
-        Some(&body),
-        Duration::from_secs(60),
+fn render(layout: &Layout, args: &BenchArgs, report: &Report) -> Result<String> {
+    let mut out = String::from("# Benchmark results\n\n");
+    writeln!(
+        out,
+        "Written by `cargo xtask bench{}` on {}, all in one run.\n",
+        if args.quick { " --quick" } else { "" },
+        pipeline::machine()
     )?;
-    if status != 201 {
-        bail!("sign-up answered {status}: {reply}");
+    writeln!(
+        out,
+        "Both runtimes are exec'd by the benchmark against its own Lambda runtime API and run \
+         against the same emulators (LocalStack in host mode, DynamoDB Local, on the same 2 cores): \
+         Rust = the release binaries, Python = `bench/peers/python` (comparison only) under \
+         `awslambdaric`. Times are taken at the runtime API's socket. The emulators' own time is \
+         most of every warm figure; the overhead row subtracts it using each function's logged \
+         `store_ms` and `publish_ms`.\n"
+    )?;
+    writeln!(out, "![Rust vs Python](results.svg)\n")?;
+    writeln!(
+        out,
+        "| figure | Rust | Python | Rust/Python | target |\n|---|---|---|---|---|"
+    )?;
+    for f in &report.figures {
+        let python = f.python.map(chart::figure).unwrap_or_else(|| "-".into());
+        let ratio = f
+            .python
+            .map(|p| format!("{:.3}", f.rust / p.max(f64::MIN_POSITIVE)))
+            .unwrap_or_else(|| "-".into());
+        let target = match &f.target {
+            Some((target, true)) => format!("{target}: met"),
+            Some((target, false)) => format!("{target}: **missed**"),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "| {} | {} | {python} | {ratio} | {target} |",
+            f.what,
+            chart::figure(f.rust)
+        )?;
     }
-    Ok(())
-}
-
-fn create_user_latency(stack: &Stack, n: usize) -> Result<Vec<Duration>> {
-    let run = random_hex(4)?;
-    let mut latencies = Vec::with_capacity(n);
-    for i in 0..n + WARM_UP {
-        let started = Instant::now();
-        sign_up(stack, &format!("lat.{run}.{i}@example.com"))?;
-        if i >= WARM_UP {
-            latencies.push(started.elapsed());
+    let sizes = pipeline::artifact_sizes(layout);
+    if !sizes.is_empty() {
+        writeln!(
+            out,
+            "\n| arm64 artifact (cargo lambda build --release --arm64) | bootstrap | zip | target |\n|---|---|---|---|"
+        )?;
+        for (function, binary, zip) in sizes {
+            let (binary, zip) = (binary as f64 / 1e6, zip as f64 / 1e6);
+            let met = if zip <= 5.0 { "met" } else { "**missed**" };
+            writeln!(out, "| {function} | {binary:.2} MB | {zip:.2} MB | ≤ 5 MB: {met} |")?;
         }
     }
-    Ok(latencies)
+    writeln!(out, "\n## Distributions\n\n{ROW_HEADER}")?;
+    for line in &report.details {
+        writeln!(out, "{line}")?;
+    }
+    if !report.pipeline.is_empty() {
+        writeln!(
+            out,
+            "\n## The whole pipeline (Rust, through `cargo lambda watch` and the bridge, BCRYPT_COST=4)\n\n{ROW_HEADER}"
+        )?;
+        for line in &report.pipeline {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(out)
 }
 
-/// Emails SES has accepted whose recipient contains `tag`.
-fn emails_tagged(stack: &Stack, tag: &str) -> Result<usize> {
-    let outbox = probe::ses_outbox(stack.localstack_port)?;
-    Ok(outbox
+fn svg(report: &Report) -> String {
+    let panels: Vec<Panel> = report
+        .figures
         .iter()
-        .filter(|m| probe::recipient(m).is_some_and(|to| to.contains(tag)))
-        .count())
-}
-
-fn wait_for_emails(stack: &Stack, tag: &str, count: usize, poll: Duration) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while emails_tagged(stack, tag)? < count {
-        if Instant::now() > deadline {
-            bail!(
-                "only {} of {count} emails for {tag} after 300 s",
-                emails_tagged(stack, tag)?
-            );
-        }
-        std::thread::sleep(poll);
-    }
-    Ok(())
-}
-
-fn signup_to_email(stack: &Stack, users: usize) -> Result<Vec<Duration>> {
-    let run = random_hex(4)?;
-    (0..users)
-        .map(|i| {
-            let email = format!("e2e.{run}.{i}@example.com");
-            let started = Instant::now();
-            sign_up(stack, &email)?;
-            wait_for_emails(stack, &email, 1, Duration::from_millis(10))?;
-            Ok(started.elapsed())
-        })
-        .collect()
-}
-
-/// Queues `n` events directly and times until all are emailed.
-fn drain_rate(stack: &Stack, n: usize) -> Result<(usize, Duration)> {
-    let tag = format!("drain.{}", random_hex(4)?);
-    let started = Instant::now();
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let sqs = aws_sdk_sqs::Client::new(&sdk_config(&stack.endpoints).await);
-        for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
-            let mut batch = sqs.send_message_batch().queue_url(&stack.queue_url);
-            for &i in chunk {
-                let body = json!({
-                    "event_id": uuid_from(&random_hex(16)?), "event_type": "user.created", "version": 1,
-                    "occurred_at": "2026-11-27T10:00:00Z",
-                    "user": {"id": uuid_from(&random_hex(16)?), "name": "Drain", "email": format!("{tag}.{i}@example.com"),
-                             "created_at": "2026-11-27T10:00:00Z"}
-                });
-                batch = batch.entries(
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body.to_string())
-                        .build()?,
-                );
-            }
-            batch.send().await?;
-        }
-        Ok::<_, anyhow::Error>(())
-    })?;
-    wait_for_emails(stack, &tag, n, Duration::from_millis(250))?;
-    Ok((n, started.elapsed()))
-}
-
-fn uuid_from(hex: &str) -> String {
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
-}
-
-fn row(what: &str, samples: &[Duration]) -> String {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let pct = |p: f64| {
-        let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-        sorted.get(rank.saturating_sub(1)).copied().unwrap_or_default()
-    };
-    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
-    let max = sorted.last().copied().unwrap_or_default();
-    format!(
-        "| {what} | {} | {} | {} | {} | {} |",
-        sorted.len(),
-        ms(pct(50.0)),
-        ms(pct(95.0)),
-        ms(pct(99.0)),
-        ms(max)
-    )
-}
-
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1_000_000.0
-}
-
-/// Sizes of the arm64 artifacts `cargo lambda build --release --arm64 --output-format zip`
-/// left: the zip, and the bootstrap inside it (from the zip's central directory).
-fn artifact_sizes(layout: &Layout) -> Vec<(String, u64, u64)> {
-    ["create-user", "send-email", "publish-outbox"]
-        .iter()
+        .filter(|f| f.chart)
         .filter_map(|f| {
-            let zip = std::fs::read(layout.root.join("target/lambda").join(f).join("bootstrap.zip")).ok()?;
-            // Central directory file header: signature PK\x01\x02, uncompressed size at +24.
-            let header = zip.windows(4).position(|w| w == b"PK\x01\x02")?;
-            let size = zip.get(header + 24..header + 28)?;
-            let binary = u32::from_le_bytes(size.try_into().ok()?) as u64;
-            Some((f.to_string(), binary, zip.len() as u64))
+            Some(Panel {
+                title: f.what.split(" (").next().unwrap_or(&f.what).to_owned(),
+                unit: f.unit,
+                rust: f.rust,
+                python: f.python?,
+                lower_is_better: f.lower_is_better,
+            })
         })
-        .collect()
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    format!("{cores} cores ({cpu})")
+        .collect();
+    chart::svg(
+        "Rust vs the Python peer, same machine, same run (cargo xtask bench)",
+        &panels,
+    )
 }

@@ -29,8 +29,7 @@ fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
     cmd.args(["test", "--workspace"]).args(args).current_dir(&layout.root);
     cmd.envs(env_file::read(&layout.stack_env())?);
     // cargo lambda, sam and aws come from the tools venv.
-    let path = std::env::var("PATH").unwrap_or_default();
-    cmd.env("PATH", format!("{}:{path}", layout.tools_bin().display()));
+    cmd.env("PATH", layout.path_with_tools());
     eprintln!("==> cargo test --workspace {}", args.join(" "));
     if !cmd.status()?.success() {
         bail!("tests failed");
@@ -42,10 +41,18 @@ fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
 /// logs (cargo lambda watch's, with every function's output, and the bridge's) must show no
 /// password, no bcrypt hash and no JWT.
 pub fn no_secrets_in_logs(layout: &Layout) -> Result<()> {
+    let logs: Vec<_> = [services::WATCH, services::BRIDGE]
+        .iter()
+        .map(|log| layout.logs_dir().join(format!("{log}.log")))
+        .collect();
+    no_secrets_in(&logs)
+}
+
+/// Fails naming every line of `logs` that holds a test password, a bcrypt hash or a JWT.
+pub fn no_secrets_in(logs: &[std::path::PathBuf]) -> Result<()> {
     let mut leaks = Vec::new();
-    for log in [services::WATCH, services::BRIDGE] {
-        let path = layout.logs_dir().join(format!("{log}.log"));
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+    for path in logs {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
             if let Some(what) = secret_in(line) {
                 leaks.push(format!("{}:{}: {what}", path.display(), n + 1));

@@ -24,6 +24,14 @@ impl DynamoUserStore {
         Self { client, table }
     }
 
+    /// Opens the connection to DynamoDB during init, so that the first sign-up does not pay for
+    /// it (with TLS, a handshake: hundreds of ms on a cold arm64 start). Best effort.
+    pub async fn warm_up(&self) {
+        if let Err(e) = self.client.describe_table().table_name(&self.table).send().await {
+            tracing::debug!(error = %DisplayErrorContext(&e), "DynamoDB warm-up call failed");
+        }
+    }
+
     fn put_if_absent(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)

@@ -1,0 +1,7 @@
+//! The benchmark's parts; `commands::bench` runs them and writes the report.
+
+pub mod chart;
+pub mod functions;
+pub mod pipeline;
+pub mod stats;
+pub mod throughput;
