@@ -3,5 +3,6 @@
 pub mod chart;
 pub mod functions;
 pub mod pipeline;
+pub mod profiles;
 pub mod stats;
 pub mod throughput;

@@ -7,7 +7,7 @@ use super::{down, up};
 use crate::bench::chart::{self, Panel};
 use crate::bench::functions::{self, ColdStart, Events, Function, Launcher, Runtime, WarmRun};
 use crate::bench::stats::{ROW_HEADER, ms, p50, percentile, row};
-use crate::bench::{pipeline, throughput};
+use crate::bench::{pipeline, profiles, throughput};
 use crate::env_file::StackEnv;
 use crate::layout::Layout;
 use crate::template::Template;
@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// Measure the Rust binaries in this directory instead of `target/release`.
     #[arg(long)]
     pub rust_bin_dir: Option<PathBuf>,
+    /// The release-profile study: build the functions with each candidate profile and measure
+    /// each build (writes bench/profile-study.md; a clean run builds 5 times, ~45 min here).
+    #[arg(long)]
+    pub profiles: bool,
 }
 
 impl BenchArgs {
@@ -83,31 +87,13 @@ pub fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     let args = args.sized();
     let bench = Layout::new(layout.root.clone(), Some(layout.installs.join("bench")));
     let python = install::ensure_python_peer(layout)?;
+    if args.profiles {
+        return profile_study(layout, &bench, python, &args);
+    }
     if !args.quick && !args.functions_only {
         build_arm64(layout)?;
     }
-    up::run(
-        &bench,
-        &up::UpArgs {
-            localstack_port: None,
-            dynamodb_port: None,
-            functions_port: None,
-            bcrypt_cost: Some(4),
-            release: true,
-            function_env: Vec::new(),
-            email_from: crate::provision::DEFAULT_EMAIL_FROM.into(),
-        },
-    )?;
-    let launcher = Launcher {
-        rust_bin_dir: args
-            .rust_bin_dir
-            .clone()
-            .unwrap_or_else(|| layout.root.join("target/release")),
-        python,
-        peer_dir: layout.python_peer(),
-        env: StackEnv::load(&bench)?.entries().to_vec(),
-        logs: bench.logs_dir().join("functions"),
-    };
+    let launcher = start(layout, &bench, python, &args)?;
     let mut report = Report::default();
     let result = measure(&bench, &launcher, &args, &mut report).and_then(|()| {
         // Everything above went through the functions: their logs must hold no secret.
@@ -129,6 +115,54 @@ pub fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     std::fs::write(dir.join("results.md"), &text)?;
     std::fs::write(dir.join("results.svg"), svg(&report))?;
     println!("{text}\nwritten to bench/results.md and bench/results.svg");
+    Ok(())
+}
+
+/// Starts the benchmark's stack (release builds, BCRYPT_COST=4 for the pipeline figures).
+fn start(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<Launcher> {
+    up::run(
+        bench,
+        &up::UpArgs {
+            localstack_port: None,
+            dynamodb_port: None,
+            functions_port: None,
+            bcrypt_cost: Some(4),
+            release: true,
+            function_env: Vec::new(),
+            email_from: crate::provision::DEFAULT_EMAIL_FROM.into(),
+        },
+    )?;
+    Ok(Launcher {
+        rust_bin_dir: args
+            .rust_bin_dir
+            .clone()
+            .unwrap_or_else(|| layout.root.join("target/release")),
+        python,
+        peer_dir: layout.python_peer(),
+        env: StackEnv::load(bench)?.entries().to_vec(),
+        logs: bench.logs_dir().join("functions"),
+    })
+}
+
+fn profile_study(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<()> {
+    let built = profiles::build_all(layout)?;
+    let launcher = start(layout, bench, python, args)?;
+    let (cold_starts, invocations) = (args.cold_starts, args.invocations.min(200));
+    let table = profiles::measure(&built, &launcher, cold_starts, invocations);
+    down::run(bench)?;
+    let mut text = format!(
+        "# Release profile study\n\nWritten by `cargo xtask bench --profiles` on {}: each profile's build of \
+         the functions (x86_64, this machine), measured against the same stack in one run ({cold_starts} \
+         cold starts, {invocations} warm invocations per figure; times at the runtime API, p50). \
+         Build times are for a clean target dir (a rerun is incremental).\n\n",
+        pipeline::machine()
+    );
+    for variant in profiles::VARIANTS {
+        writeln!(text, "- **{}**: {} (`{}`)", variant.name, variant.why, variant.config.join("`, `"))?;
+    }
+    writeln!(text, "\n{}", table?)?;
+    std::fs::write(layout.root.join("bench/profile-study.md"), &text)?;
+    println!("{text}\nwritten to bench/profile-study.md");
     Ok(())
 }
 
