@@ -170,7 +170,13 @@ pub(crate) fn run_logged(mut cmd: Command, log: &Path, progress: &mut Progress) 
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        progress.tick("installing");
+        // The command's latest line ("Compiling aws-sdk-sns ...", "Collecting boto3 ...").
+        progress.tick_with(|| {
+            let line = crate::process::log_tail(log, 1);
+            let line = line.trim();
+            let line: String = line.chars().take(70).collect();
+            if line.is_empty() { "working".to_owned() } else { line }
+        });
         std::thread::sleep(Duration::from_millis(200));
     };
     if !status.success() {

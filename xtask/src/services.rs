@@ -257,3 +257,11 @@ fn wait_ready(record: ServiceRecord, ready: fn(u16) -> bool) -> Result<ServiceRe
         );
     }
 }
+
+/// Whether this layout's stack is up: its `stack.env` written and every service alive.
+pub fn all_running(layout: &Layout) -> bool {
+    layout.stack_env().exists()
+        && ALL
+            .iter()
+            .all(|n| ServiceRecord::load(&layout.run_dir(), n).is_some_and(|r| r.is_running()))
+}

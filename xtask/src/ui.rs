@@ -45,10 +45,15 @@ pub struct Progress {
 impl Progress {
     /// Prints the elapsed time every 5 s.
     pub fn tick(&mut self, what: &str) {
+        self.tick_with(|| what.to_owned());
+    }
+
+    /// Like [`Progress::tick`], with a label computed only when it is printed.
+    pub fn tick_with(&mut self, what: impl FnOnce() -> String) {
         let secs = self.started.elapsed().as_secs();
         if secs >= self.last_report + 5 {
             self.last_report = secs - secs % 5;
-            eprintln!("    ... {what} ({secs} s)");
+            eprintln!("    ... {} ({secs} s)", what());
         }
     }
 }

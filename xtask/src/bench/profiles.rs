@@ -120,9 +120,8 @@ pub fn measure(built: &[Built], launcher: &Launcher, cold_starts: usize, invocat
             env: launcher.env.clone(),
             logs: launcher.logs.clone(),
         };
-        let size = |f: Function| -> Result<f64> {
-            Ok(std::fs::metadata(build.bin_dir.join(f.name()))?.len() as f64 / 1e6)
-        };
+        let size =
+            |f: Function| -> Result<f64> { Ok(std::fs::metadata(build.bin_dir.join(f.name()))?.len() as f64 / 1e6) };
         let name = build.variant.name;
         let (init_cu, init_se) = ui::step(&format!("{name}: {cold_starts} cold starts of each function"), |_| {
             let mut init = |f: Function| -> Result<f64> {

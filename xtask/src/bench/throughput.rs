@@ -80,15 +80,23 @@ pub fn drain(
         });
         let queue_arn = bridge.queue_arn().await?;
         let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        // When the last event was settled (pollers still waiting for messages are not counted).
+        let finished = Arc::new(std::sync::Mutex::new(None::<Instant>));
         let started = Instant::now();
         let mut pollers = tokio::task::JoinSet::new();
         for _ in 0..instances {
-            let (bridge, queue_arn, done, failed) = (bridge.clone(), queue_arn.clone(), done.clone(), failed.clone());
+            let (bridge, queue_arn) = (bridge.clone(), queue_arn.clone());
+            let (done, failed, finished) = (done.clone(), failed.clone(), finished.clone());
             pollers.spawn(async move {
                 while done.load(Ordering::SeqCst) < events {
                     let outcome = bridge.run_once(&queue_arn, Duration::from_secs(1)).await?;
-                    done.fetch_add(outcome.deleted, Ordering::SeqCst);
                     failed.fetch_add(outcome.failed, Ordering::SeqCst);
+                    if done.fetch_add(outcome.deleted, Ordering::SeqCst) + outcome.deleted >= events {
+                        finished
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert_with(Instant::now);
+                    }
                     anyhow::ensure!(
                         started.elapsed() < Duration::from_secs(600),
                         "not drained in 10 minutes"
@@ -100,7 +108,8 @@ pub fn drain(
         while let Some(result) = pollers.join_next().await {
             result??;
         }
-        let elapsed = started.elapsed();
+        let finished = *finished.lock().unwrap_or_else(|p| p.into_inner());
+        let elapsed = finished.unwrap_or_else(Instant::now) - started;
         sqs.delete_queue().queue_url(&queue_url).send().await?;
         let failed = failed.load(Ordering::SeqCst);
         ensure!(

@@ -36,7 +36,8 @@ pub struct BenchArgs {
     pub load_signups: usize,
     #[arg(long, default_value_t = 20)]
     pub load_concurrency: usize,
-    /// A few iterations of each, to prove the benchmark works (CI). Writes nothing.
+    /// A few iterations of each, on debug builds, to prove the benchmark works (CI). Writes
+    /// nothing.
     #[arg(long)]
     pub quick: bool,
     /// Only the Rust functions' own figures (cold start, warm latency, memory), printed rather
@@ -127,16 +128,18 @@ fn start(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> 
             dynamodb_port: None,
             functions_port: None,
             bcrypt_cost: Some(4),
-            release: true,
+            // --quick proves the benchmark works; it reuses the tests' debug build (CI).
+            release: !args.quick,
             function_env: Vec::new(),
             email_from: crate::provision::DEFAULT_EMAIL_FROM.into(),
         },
     )?;
     Ok(Launcher {
-        rust_bin_dir: args
-            .rust_bin_dir
-            .clone()
-            .unwrap_or_else(|| layout.root.join("target/release")),
+        rust_bin_dir: args.rust_bin_dir.clone().unwrap_or_else(|| {
+            layout
+                .root
+                .join(if args.quick { "target/debug" } else { "target/release" })
+        }),
         python,
         peer_dir: layout.python_peer(),
         env: StackEnv::load(bench)?.entries().to_vec(),
@@ -158,7 +161,13 @@ fn profile_study(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchA
         pipeline::machine()
     );
     for variant in profiles::VARIANTS {
-        writeln!(text, "- **{}**: {} (`{}`)", variant.name, variant.why, variant.config.join("`, `"))?;
+        writeln!(
+            text,
+            "- **{}**: {} (`{}`)",
+            variant.name,
+            variant.why,
+            variant.config.join("`, `")
+        )?;
     }
     writeln!(text, "\n{}", table?)?;
     std::fs::write(layout.root.join("bench/profile-study.md"), &text)?;

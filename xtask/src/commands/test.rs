@@ -3,16 +3,12 @@
 
 use super::{down, up};
 use crate::layout::Layout;
-use crate::process::ServiceRecord;
 use crate::{env_file, services};
 use anyhow::{Result, bail};
 use std::process::Command;
 
 pub fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) -> Result<()> {
-    let already_up = layout.stack_env().exists()
-        && services::ALL
-            .iter()
-            .all(|n| ServiceRecord::load(&layout.run_dir(), n).is_some_and(|r| r.is_running()));
+    let already_up = services::all_running(layout);
     // Cost 4 keeps bcrypt out of the tests' way; the benchmark measures the real cost.
     let mut up_args = up_args.clone();
     up_args.bcrypt_cost.get_or_insert(4);

@@ -1,0 +1,179 @@
+//! The README's commands, extracted from it and run exactly as written, so that it cannot rot:
+//! the quickstart (`cargo xtask demo`; `cargo xtask test` is the command running this test,
+//! so it is checked to be what CI runs) and the local stack's shell recipes, which must end in
+//! the email for `events/user-created.json`.
+//!
+//! It runs on the developer's stack in `.local`, as a reader would; when that stack was not up
+//! before, the test brings it down again.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use xtask::layout::Layout;
+use xtask::{probe, process, services};
+
+fn root() -> PathBuf {
+    Layout::workspace_root()
+}
+
+/// The ```sh blocks under `heading`, up to the next heading (of any level).
+fn sh_blocks(readme: &str, heading: &str) -> Vec<String> {
+    let mut lines = readme.lines().skip_while(|l| l.trim_end() != heading).skip(1);
+    let mut blocks = Vec::new();
+    while let Some(line) = lines.next() {
+        let hashes = line.chars().take_while(|&c| c == '#').count();
+        if hashes > 0 && line.chars().nth(hashes) == Some(' ') {
+            break;
+        }
+        if line.trim_end() == "```sh" {
+            let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim_end() != "```").collect();
+            blocks.push(block.join("\n"));
+        }
+    }
+    blocks
+}
+
+fn bash(script: &str) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.args(["-e", "-o", "pipefail", "-c", script]).current_dir(root());
+    cmd
+}
+
+fn run(script: &str) -> String {
+    let out = bash(script)
+        // What the earlier recipe's `export PATH=...` gives the reader's shell.
+        .env("PATH", Layout::new(root(), None).path_with_tools())
+        .output()
+        .expect("bash runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "README command failed ({}):\n{script}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    format!("{stdout}{stderr}")
+}
+
+/// Brings the developer stack down at the end if this test was the one to bring it up.
+struct DownIfStarted(bool);
+
+impl Drop for DownIfStarted {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .arg("down")
+                .current_dir(root())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn readme_commands_work_as_written() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let layout = Layout::new(root(), None);
+    let _down = DownIfStarted(!services::all_running(&layout));
+
+    let quickstart = sh_blocks(&readme, "## Quickstart");
+    assert_eq!(
+        quickstart,
+        ["cargo xtask demo", "cargo xtask test"],
+        "the quickstart's two commands"
+    );
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l.trim() == quickstart[1]),
+        "CI must run the README's test command as written"
+    );
+    let demo = run(&quickstart[0]);
+    assert!(demo.contains("Welcome, "), "the demo shows the welcome email:\n{demo}");
+
+    let recipes = sh_blocks(&readme, "## The local stack");
+    assert_eq!(recipes.len(), 1, "one recipe block in 'The local stack'");
+    let output = run(&recipes[0]);
+    // The curl sign-up: created on the first run, taken on later ones; both are JSON answers.
+    assert!(
+        output.contains("\"token\"") || output.contains("email_taken"),
+        "{output}"
+    );
+    assert!(
+        output.contains("MessageId"),
+        "awslocal sns publish printed its MessageId:\n{output}"
+    );
+
+    own_watch_recipe_works(&readme);
+
+    // ... and the published event ends in an email.
+    let event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("events/user-created.json")).unwrap()).unwrap();
+    let to = event["user"]["email"].as_str().unwrap().to_owned();
+    let env = xtask::env_file::StackEnv::load(&layout).unwrap();
+    let port = env.port("AWS_ENDPOINT_URL").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let outbox = probe::ses_outbox(port).unwrap();
+        if outbox.iter().any(|m| probe::recipient(m).is_some_and(|r| r == to)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no email to {to} within 60 s of the README's publish"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// "Running the functions in your own terminal": its first line starts a second cargo lambda
+/// watch (a server, so it runs in the background here), the rest must work against it.
+fn own_watch_recipe_works(readme: &str) {
+    let blocks = sh_blocks(readme, "### Running the functions in your own terminal");
+    assert_eq!(blocks.len(), 1);
+    let (watch, rest) = blocks[0].split_once('\n').unwrap();
+    assert!(watch.starts_with("cargo lambda watch --invoke-port "), "{watch}");
+    let port: u16 = watch.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "port {port} (from the README's recipe) is taken: free it to run this test"
+    );
+    let mut cmd = bash(&format!("exec {watch}"));
+    cmd.env("PATH", Layout::new(root(), None).path_with_tools());
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme-watch.log");
+    let server = process::spawn_service("readme-watch", cmd, port, &log).unwrap();
+    let _stop = Stop(server.clone());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while probe::http_status(port, "/").is_none() {
+        assert!(
+            server.is_running(),
+            "`{watch}` exited:\n{}",
+            process::log_tail(&log, 20)
+        );
+        assert!(Instant::now() < deadline, "`{watch}` did not answer within 120 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let output = run(rest);
+    assert!(
+        output.contains("\"token\"") || output.contains("email_taken"),
+        "create-user through the second watch:\n{output}"
+    );
+}
+
+/// Stops the second watch and the functions it started, even when an assertion failed.
+struct Stop(process::ServiceRecord);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = process::stop(&self.0, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn finds_the_sections_blocks() {
+    let text = "# t\n## A\n```sh\na 1\na 2\n```\n### A.1\n```sh\nb\n```\n## B\n```sh\nc\n```\n";
+    assert_eq!(sh_blocks(text, "## A"), ["a 1\na 2"]);
+    assert_eq!(sh_blocks(text, "### A.1"), ["b"]);
+    assert_eq!(sh_blocks(text, "## B"), ["c"]);
+    assert!(sh_blocks(text, "## C").is_empty());
+}
