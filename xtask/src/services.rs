@@ -173,7 +173,7 @@ pub fn ensure_bridge(layout: &Layout) -> Result<ServiceRecord> {
     }
     let log = layout.logs_dir().join(format!("{BRIDGE}.log"));
     ui::step("Starting the SQS -> send-email bridge", |_| {
-        let mut cmd = Command::new(std::env::current_exe()?);
+        let mut cmd = Command::new(this_program()?);
         cmd.arg("--state-dir")
             .arg(&layout.state)
             .arg("bridge")
@@ -264,4 +264,15 @@ pub fn all_running(layout: &Layout) -> bool {
         && ALL
             .iter()
             .all(|n| ServiceRecord::load(&layout.run_dir(), n).is_some_and(|r| r.is_running()))
+}
+
+/// The xtask binary, to run the bridge with. When cargo rebuilt it while this process ran (a
+/// long benchmark), Linux reports our executable as `<path> (deleted)`: the rebuilt binary at
+/// `<path>` is the one to run.
+fn this_program() -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(match exe.to_str().and_then(|p| p.strip_suffix(" (deleted)")) {
+        Some(rebuilt) => rebuilt.into(),
+        None => exe,
+    })
 }

@@ -126,6 +126,15 @@ pub fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
 
 /// Starts the benchmark's stack (release builds, BCRYPT_COST=4 for the pipeline figures).
 fn start(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<Launcher> {
+    let launcher = start_stack(layout, bench, python, args);
+    if launcher.is_err() {
+        // Half a stack helps nobody here: the benchmark's stack is its own, not for inspection.
+        let _ = down::run(bench);
+    }
+    launcher
+}
+
+fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<Launcher> {
     up::run(
         bench,
         &up::UpArgs {
