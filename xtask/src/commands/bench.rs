@@ -171,7 +171,7 @@ fn profile_study(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchA
         "# Release profile study\n\nWritten by `cargo xtask bench --profiles` on {}: each profile's build of \
          the functions (x86_64, this machine), measured against the same stack in one run ({cold_starts} \
          cold starts, {invocations} warm invocations per figure; times at the runtime API, p50). \
-         Build times are for a clean target dir (a rerun is incremental).\n\n",
+         A build time is a clean build's only when that profile had not been built before.\n\n",
         pipeline::machine()
     );
     for variant in profiles::VARIANTS {
