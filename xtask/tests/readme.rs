@@ -132,7 +132,10 @@ fn own_watch_recipe_works(readme: &str) {
     let blocks = sh_blocks(readme, "### Running the functions in your own terminal");
     assert_eq!(blocks.len(), 1);
     let (watch, rest) = blocks[0].split_once('\n').unwrap();
-    assert!(watch.starts_with("cargo lambda watch --invoke-port "), "{watch}");
+    assert!(
+        watch.starts_with("cargo lambda watch ") && watch.contains(" --invoke-port "),
+        "{watch}"
+    );
     let port: u16 = watch.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(
         std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
