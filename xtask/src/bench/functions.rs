@@ -56,6 +56,8 @@ pub struct Launcher {
     /// The stack's `stack.env`.
     pub env: Vec<(String, String)>,
     pub logs: PathBuf,
+    /// Between warm invocations (see [`warm_run`]).
+    pub pause: Duration,
 }
 
 impl Launcher {
@@ -248,8 +250,6 @@ pub struct ColdStart {
 }
 
 const WARM_AFTER_FIRST: usize = 5;
-/// Between warm invocations (see [`warm_run`]).
-const PAUSE: Duration = Duration::from_millis(20);
 
 pub fn cold_start(launcher: &Launcher, runtime: Runtime, function: Function, events: &mut Events) -> Result<ColdStart> {
     let api = RuntimeApi::start()?;
@@ -259,7 +259,7 @@ pub fn cold_start(launcher: &Launcher, runtime: Runtime, function: Function, eve
     check(function, &first)?;
     let mut warm = Vec::with_capacity(WARM_AFTER_FIRST);
     for _ in 0..WARM_AFTER_FIRST {
-        std::thread::sleep(PAUSE);
+        std::thread::sleep(launcher.pause);
         let outcome = api.invoke(events.next(function), &mut || instance.alive())?;
         check(function, &outcome)?;
         warm.push(outcome.duration());
@@ -304,7 +304,7 @@ pub fn warm_run(
         // A pause, as between real requests: on 2 cores, the emulators' work left over from
         // one invocation (LocalStack fanning the event out to SQS) would otherwise land on
         // the next one and be counted as the function's own time.
-        std::thread::sleep(PAUSE);
+        std::thread::sleep(launcher.pause);
     }
     let peak_rss = instance.peak_rss()?;
     let log = instance.log.clone();

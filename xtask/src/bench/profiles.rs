@@ -119,6 +119,7 @@ pub fn measure(built: &[Built], launcher: &Launcher, cold_starts: usize, invocat
             peer_dir: launcher.peer_dir.clone(),
             env: launcher.env.clone(),
             logs: launcher.logs.clone(),
+            pause: launcher.pause,
         };
         let size =
             |f: Function| -> Result<f64> { Ok(std::fs::metadata(build.bin_dir.join(f.name()))?.len() as f64 / 1e6) };

@@ -36,6 +36,10 @@ pub struct BenchArgs {
     pub load_signups: usize,
     #[arg(long, default_value_t = 20)]
     pub load_concurrency: usize,
+    /// Pause between warm invocations, so that the emulators' leftover work (LocalStack
+    /// fanning an event out to SQS) is not counted as the next invocation's.
+    #[arg(long, default_value_t = 20)]
+    pub pause_ms: u64,
     /// A few iterations of each, on debug builds, to prove the benchmark works (CI). Writes
     /// nothing.
     #[arg(long)]
@@ -158,6 +162,7 @@ fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArg
         peer_dir: layout.python_peer(),
         env: StackEnv::load(bench)?.entries().to_vec(),
         logs: bench.logs_dir().join("functions"),
+        pause: Duration::from_millis(args.pause_ms),
     })
 }
 
@@ -482,7 +487,8 @@ fn render(layout: &Layout, args: &BenchArgs, report: &Report) -> Result<String> 
          Rust = the release binaries, Python = `bench/peers/python` (comparison only) under \
          `awslambdaric`. Times are taken at the runtime API's socket. The emulators' own time is \
          most of every warm figure; the overhead row subtracts it using each function's logged \
-         `store_ms` and `publish_ms`.\n"
+         `store_ms` and `publish_ms`. Warm invocations are {} ms apart (`--pause-ms`).\n",
+        args.pause_ms
     )?;
     writeln!(out, "![Rust vs Python](results.svg)\n")?;
     writeln!(
