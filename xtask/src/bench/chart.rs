@@ -71,7 +71,7 @@ fn write_panel(out: &mut String, panel: &Panel, x: f64, y: f64) {
         let width = (value / max * BAR_MAX).max(1.0);
         let _ = writeln!(
             out,
-            r#"<text x="{x}" y="{}">{name}</text><rect x="{}" y="{bar_y}" width="{width:.1}" height="20" fill="{colour}"/><text x="{}" y="{}">{}</text>"#,
+            r#"<text x="{x}" y="{}">{name}</text><rect x="{}" y="{bar_y}" width="{width:.1}" height="20" fill="{colour}"/><text x="{:.1}" y="{}">{}</text>"#,
             bar_y + 14.0,
             x + BAR_X,
             x + BAR_X + width + 4.0,

@@ -77,7 +77,8 @@ struct Figure {
     lower_is_better: bool,
     /// The target, and whether it was met.
     target: Option<(String, bool)>,
-    chart: bool,
+    /// The chart panel's title, when it gets one.
+    chart: Option<String>,
 }
 
 #[derive(Default)]
@@ -274,7 +275,7 @@ fn measure(bench: &Layout, launcher: &Launcher, args: &BenchArgs, report: &mut R
             python: drained.get(1).map(throughput::Drained::per_second),
             lower_is_better: false,
             target: None,
-            chart: true,
+            chart: Some("send-email throughput".into()),
         });
         for (i, d) in drained.iter().enumerate() {
             let peak = &mut rss[i].1;
@@ -293,7 +294,7 @@ fn measure(bench: &Layout, launcher: &Launcher, args: &BenchArgs, report: &mut R
             python: rss.get(1).map(|&r| pick(r) as f64 / 1e6),
             lower_is_better: true,
             target: Some(("≤ 32 MB".into(), rust <= 32.0)),
-            chart: true,
+            chart: Some(format!("{} peak RSS", function.name())),
         });
     }
     Ok(())
@@ -338,7 +339,7 @@ fn cold_figures(function: Function, cold: &[Vec<ColdStart>], report: &mut Report
         python: python_init,
         lower_is_better: true,
         target: python_init.map(|p| ("≤ 1/10 of Python".into(), rust_init <= p / 10.0)),
-        chart: true,
+        chart: Some(format!("{f} init")),
     });
     let answer = |r| ms(p50(&series(r, |c| c.first_answer)));
     report.figures.push(Figure {
@@ -348,7 +349,7 @@ fn cold_figures(function: Function, cold: &[Vec<ColdStart>], report: &mut Report
         python: (cold.len() > 1).then(|| answer(1)),
         lower_is_better: true,
         target: None,
-        chart: true,
+        chart: Some(format!("{f} exec to first answer")),
     });
     // Per cold start: its first invocation over the warm ones that followed it.
     let ratio = |r: usize| {
@@ -366,7 +367,7 @@ fn cold_figures(function: Function, cold: &[Vec<ColdStart>], report: &mut Report
         python: (cold.len() > 1).then(|| ratio(1)),
         lower_is_better: true,
         target: Some(("≤ 3x".into(), rust_ratio <= 3.0)),
-        chart: false,
+        chart: None,
     });
 }
 
@@ -397,7 +398,7 @@ fn warm_figures(function: Function, cost: u32, runs: &[WarmRun], report: &mut Re
             python,
             lower_is_better: true,
             target: None,
-            chart: p == 50.0,
+            chart: (p == 50.0).then(|| format!("{what}, warm p50")),
         });
     }
     if function == Function::CreateUser && cost == 4 {
@@ -410,7 +411,7 @@ fn warm_figures(function: Function, cost: u32, runs: &[WarmRun], report: &mut Re
             python: runs.get(1).map(overhead),
             lower_is_better: true,
             target: Some(("≤ 3 ms".into(), rust <= 3.0)),
-            chart: true,
+            chart: Some(format!("{what}, own overhead")),
         });
     }
 }
@@ -562,10 +563,9 @@ fn svg(report: &Report) -> String {
     let panels: Vec<Panel> = report
         .figures
         .iter()
-        .filter(|f| f.chart)
         .filter_map(|f| {
             Some(Panel {
-                title: f.what.split(" (").next().unwrap_or(&f.what).to_owned(),
+                title: f.chart.clone()?,
                 unit: f.unit,
                 rust: f.rust,
                 python: f.python?,
