@@ -115,11 +115,19 @@ impl Bridge {
         let failed_ids = match self.invoke(&event).await {
             Ok(failed) => failed,
             Err(e) => {
+                // Like Lambda after a crash: the batch comes back when its visibility ends
+                // (IN_FLIGHT_VISIBILITY, longer than the claim lease), not after retry_delay:
+                // a function killed mid-send holds live claims, and quick retries would only
+                // fail against them until maxReceiveCount sent the messages to the DLQ.
                 eprintln!(
-                    "bridge: invoking {} failed, the whole batch will be retried: {e:#}",
+                    "bridge: invoking {} failed, the batch comes back in {IN_FLIGHT_VISIBILITY} s: {e:#}",
                     self.function
                 );
-                batch.iter().filter_map(|m| m.message_id.clone()).collect()
+                return Ok(BatchOutcome {
+                    received: batch.len(),
+                    deleted: 0,
+                    failed: batch.len(),
+                });
             }
         };
         let (failed, succeeded): (Vec<&Message>, Vec<&Message>) = batch
