@@ -28,9 +28,11 @@ pub fn stack() -> HashMap<String, String> {
     vars
 }
 
-/// SDK configuration for LocalStack, with the stack's test credentials and region.
+/// SDK configuration for LocalStack, with the stack's test credentials and region, and the
+/// deadlines the functions use (so an adapter under test times out as it would in Lambda).
 pub async fn sdk_config(stack: &HashMap<String, String>) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(lambda_support::aws::timeouts())
         .region(aws_config::Region::new(stack["AWS_REGION"].clone()))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             stack["AWS_ACCESS_KEY_ID"].clone(),
@@ -72,4 +74,38 @@ pub fn emails_to(stack: &HashMap<String, String>, address: &str) -> Vec<Value> {
         })
         .cloned()
         .collect()
+}
+
+/// A dependency that hangs: a TCP listener that accepts every connection and never answers
+/// (not a closed port, which fails at once). Connections are held until it is dropped.
+pub struct HangingListener {
+    pub url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HangingListener {
+    pub fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        Self { url, stop }
+    }
+}
+
+impl Drop for HangingListener {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -4,7 +4,7 @@ use crate::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
 use crate::config::{Config, SecretSource};
 use crate::domain::signup::SignUp;
 use crate::token::JwtIssuer;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 
 pub type LambdaSignUp = SignUp<DynamoUserStore, SnsPublisher>;
 
@@ -22,7 +22,7 @@ pub enum InitError {
 /// `AWS_ENDPOINT_URL[_DYNAMODB]`, which aws-config reads itself.
 pub async fn from_env() -> Result<LambdaSignUp, InitError> {
     let config = Config::from_env()?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = lambda_support::aws::sdk_config().await;
     build(&config, &sdk).await
 }
 
@@ -38,12 +38,8 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, Ini
     // All three at once: init lasts as long as the slowest, not their sum.
     let (secret, (), ()) = tokio::join!(secret, store.warm_up(), publisher.warm_up());
     let secret = secret?;
-    Ok(SignUp {
-        store,
-        publisher,
-        tokens: JwtIssuer::new(secret.as_bytes(), config.jwt_issuer.clone(), config.jwt_ttl_seconds)?,
-        bcrypt_cost: config.bcrypt_cost,
-    })
+    let tokens = JwtIssuer::new(secret.as_bytes(), config.tokens.clone())?;
+    Ok(SignUp::new(store, publisher, tokens, config.bcrypt_cost))
 }
 
 async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<String, InitError> {

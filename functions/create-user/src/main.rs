@@ -3,8 +3,9 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    // JSON logs when Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON; level from AWS_LAMBDA_LOG_LEVEL.
-    lambda_runtime::tracing::init_default_subscriber();
+    // JSON logs when Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON; level from AWS_LAMBDA_LOG_LEVEL,
+    // dependencies capped at INFO whatever it says (see lambda_support::logging).
+    lambda_support::logging::init();
     let signup = create_user::init::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;

@@ -3,16 +3,19 @@
 use crate::adapters::{
     dynamodb_claims::DynamoClaims,
     mailers::{AnyMailer, LogMailer, SesMailer},
+    pacing::Paced,
 };
 use crate::config::{Config, Transport};
 use crate::domain::deliver::Deliver;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 
-pub type LambdaDeliver = Deliver<DynamoClaims, AnyMailer>;
+/// One per instance: every message task of every batch shares its claims, its SES client and
+/// its send rate limit.
+pub type LambdaDeliver = Deliver<DynamoClaims, Paced<AnyMailer>>;
 
 pub async fn from_env() -> Result<LambdaDeliver, crate::config::ConfigError> {
     let config = Config::from_env()?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = lambda_support::aws::sdk_config().await;
     let deliver = build(&config, &sdk);
     // SES is not warmed: its only read-only calls (GetSendQuota, ...) need `Resource: "*"`,
     // and the template grants no wildcard.
@@ -27,6 +30,6 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> LambdaDeliver {
     };
     Deliver {
         claims: DynamoClaims::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
-        mailer,
+        mailer: Paced::new(mailer, config.send_interval),
     }
 }

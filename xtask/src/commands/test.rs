@@ -12,6 +12,10 @@ pub fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) ->
     // Cost 4 keeps bcrypt out of the tests' way; the benchmark measures the real cost.
     let mut up_args = up_args.clone();
     up_args.bcrypt_cost.get_or_insert(4);
+    // Every function at its most verbose: the scan below then proves that no level, not even
+    // TRACE, writes a password, a hash or a token (lambda_support::logging caps the SDK's and
+    // the runtime's logs, which would otherwise print request bodies and raw events).
+    up_args.function_env.push(format!("{}=TRACE", TEST_LOG_LEVEL));
     up::run(layout, &up_args)?;
     let result = cargo_test(layout, cargo_test_args).and_then(|()| no_secrets_in_logs(layout));
     if !already_up {
@@ -19,6 +23,9 @@ pub fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) ->
     }
     result
 }
+
+/// Lambda's own variable for the functions' log level; it takes precedence over RUST_LOG.
+pub const TEST_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 
 fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -44,13 +51,14 @@ pub fn no_secrets_in_logs(layout: &Layout) -> Result<()> {
     no_secrets_in(&logs)
 }
 
-/// Fails naming every line of `logs` that holds a test password, a bcrypt hash or a JWT.
+/// Fails naming every line of `logs` that holds a test password, a bcrypt hash or a JWT (at
+/// any level), or an email address at INFO or above (personal data: the user id is enough).
 pub fn no_secrets_in(logs: &[std::path::PathBuf]) -> Result<()> {
     let mut leaks = Vec::new();
     for path in logs {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
-            if let Some(what) = secret_in(line) {
+            if let Some(what) = secret_in(line).or_else(|| email_at_info_or_above(line)) {
                 leaks.push(format!("{}:{}: {what}", path.display(), n + 1));
             }
         }
@@ -58,8 +66,41 @@ pub fn no_secrets_in(logs: &[std::path::PathBuf]) -> Result<()> {
     if !leaks.is_empty() {
         bail!("secrets in the functions' logs:\n{}", leaks.join("\n"));
     }
-    eprintln!("==> no password, hash or token in the functions' logs");
+    eprintln!("==> no password, hash, token, nor an email address at INFO or above, in the functions' logs");
     Ok(())
+}
+
+/// A function's log line (tracing's text format, `LEVEL message fields`, possibly coloured)
+/// at INFO, WARN or ERROR that holds an email address other than our own sender's.
+fn email_at_info_or_above(line: &str) -> Option<&'static str> {
+    let plain = strip_ansi(line);
+    let level = plain.split_whitespace().next().unwrap_or_default();
+    if !matches!(level, "INFO" | "WARN" | "ERROR") {
+        return None;
+    }
+    let address = plain.split(|c: char| c.is_whitespace() || "\"'=,;:()[]{}<>".contains(c)).any(|word| {
+        let Some((local, domain)) = word.split_once('@') else { return false };
+        !local.is_empty() && domain.contains('.') && word != crate::provision::DEFAULT_EMAIL_FROM
+    });
+    address.then_some("an email address at INFO or above")
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn secret_in(line: &str) -> Option<&'static str> {
@@ -87,5 +128,15 @@ mod tests {
         assert!(super::secret_in("hash $2b$12$abcdefghijklmnopqrstuv").is_some());
         assert!(super::secret_in("token eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIx.sig").is_some());
         assert!(super::secret_in("create-user status=201 latency_ms=3.1 request_id=\"abc\"").is_none());
+    }
+
+    #[test]
+    fn recognises_email_addresses_at_info_and_above_only() {
+        let coloured = "\u{1b}[32m INFO\u{1b}[0m welcome email sent to=\"ann@example.io\"";
+        assert!(super::email_at_info_or_above(coloured).is_some());
+        assert!(super::email_at_info_or_above("WARN delivery failed: Ann.X@Example.io not verified").is_some());
+        assert!(super::email_at_info_or_above("DEBUG claim for ann@example.io").is_none());
+        assert!(super::email_at_info_or_above("INFO user created user_id=1b4e").is_none());
+        assert!(super::email_at_info_or_above("INFO sending from welcome@example.com").is_none());
     }
 }

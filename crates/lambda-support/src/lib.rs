@@ -1,0 +1,6 @@
+//! What the three functions share at init, so that each promise has one owner:
+//! [`logging::init`] (no environment setting can make a dependency log a payload) and
+//! [`aws::sdk_config`] (every AWS call has a deadline well inside the function's timeout).
+
+pub mod aws;
+pub mod logging;
