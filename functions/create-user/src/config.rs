@@ -1,7 +1,7 @@
 //! Configuration from the environment, read once at init. Anything missing or out of range
 //! stops the function from starting, with a message that names the variable.
 
-use crate::token::MIN_SECRET_BYTES;
+use crate::token::{MAX_TTL_SECONDS, MIN_SECRET_BYTES, TokenPolicy};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
@@ -16,8 +16,7 @@ pub struct Config {
     pub users_table: String,
     pub topic_arn: String,
     pub jwt_secret: SecretSource,
-    pub jwt_issuer: String,
-    pub jwt_ttl_seconds: i64,
+    pub tokens: TokenPolicy,
     pub bcrypt_cost: u32,
 }
 
@@ -31,12 +30,15 @@ impl std::fmt::Debug for Config {
             .field("users_table", &self.users_table)
             .field("topic_arn", &self.topic_arn)
             .field("jwt_secret", &secret)
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_ttl_seconds", &self.jwt_ttl_seconds)
+            .field("tokens", &self.tokens)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .finish()
     }
 }
+
+/// The template's defaults too (JwtIssuer, JwtAudience).
+pub const DEFAULT_ISSUER: &str = "user-signup";
+pub const DEFAULT_AUDIENCE: &str = "user-signup";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
@@ -50,12 +52,19 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |key: &str| get(key).ok_or_else(|| ConfigError(format!("{key} is not set")));
         let jwt_secret = match (get("JWT_SECRET"), get("JWT_SECRET_PARAM")) {
-            (Some(secret), _) if secret.len() < MIN_SECRET_BYTES => {
+            // Two sources are a mistake somewhere (a leftover local value in a deployed
+            // config?): refuse to guess which one signs the tokens.
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "JWT_SECRET and JWT_SECRET_PARAM are both set: set exactly one".into(),
+                ));
+            }
+            (Some(secret), None) if secret.len() < MIN_SECRET_BYTES => {
                 return Err(ConfigError(format!(
                     "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
                 )));
             }
-            (Some(secret), _) => SecretSource::Value(secret),
+            (Some(secret), None) => SecretSource::Value(secret),
             (None, Some(param)) => SecretSource::SsmParameter(param),
             (None, None) => {
                 return Err(ConfigError(
@@ -68,15 +77,20 @@ impl Config {
             return Err(ConfigError(format!("BCRYPT_COST must be 4-31, got {bcrypt_cost}")));
         }
         let jwt_ttl_seconds = parse(&get, "JWT_TTL_SECONDS", 3600)?;
-        if jwt_ttl_seconds <= 0 {
-            return Err(ConfigError("JWT_TTL_SECONDS must be positive".into()));
+        if !(1..=MAX_TTL_SECONDS).contains(&jwt_ttl_seconds) {
+            return Err(ConfigError(format!(
+                "JWT_TTL_SECONDS must be 1-{MAX_TTL_SECONDS}, got {jwt_ttl_seconds}"
+            )));
         }
         Ok(Self {
             users_table: required("USERS_TABLE")?,
             topic_arn: required("USER_CREATED_TOPIC_ARN")?,
             jwt_secret,
-            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "user-signup".into()),
-            jwt_ttl_seconds,
+            tokens: TokenPolicy {
+                issuer: get("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
+                audience: get("JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
+                ttl_seconds: jwt_ttl_seconds,
+            },
             bcrypt_cost,
         })
     }
@@ -111,8 +125,13 @@ mod tests {
     fn defaults_and_sources() {
         let c = config(&BASE).unwrap();
         assert_eq!(
-            (c.bcrypt_cost, c.jwt_ttl_seconds, c.jwt_issuer.as_str()),
-            (12, 3600, "user-signup")
+            (
+                c.bcrypt_cost,
+                c.tokens.ttl_seconds,
+                c.tokens.issuer.as_str(),
+                c.tokens.audience.as_str()
+            ),
+            (12, 3600, "user-signup", "user-signup")
         );
         assert_eq!(c.jwt_secret, SecretSource::SsmParameter("/p".into()));
         let secret = "s".repeat(32);
@@ -132,5 +151,15 @@ mod tests {
         assert!(config(&BASE[1..]).unwrap_err().0.contains("USERS_TABLE"));
         assert!(config(&[BASE[0], BASE[1], BASE[2], ("BCRYPT_COST", "3")]).is_err());
         assert!(config(&[BASE[0], BASE[1], BASE[2], ("BCRYPT_COST", "x")]).is_err());
+        assert!(config(&[BASE[0], BASE[1], BASE[2], ("JWT_TTL_SECONDS", "0")]).is_err());
+        assert!(config(&[BASE[0], BASE[1], BASE[2], ("JWT_TTL_SECONDS", "86401")]).is_err());
+        assert!(config(&[BASE[0], BASE[1], BASE[2], ("JWT_TTL_SECONDS", "86400")]).is_ok());
+    }
+
+    #[test]
+    fn two_secret_sources_are_a_start_up_error() {
+        let secret = "s".repeat(32);
+        let both = config(&[BASE[0], BASE[1], BASE[2], ("JWT_SECRET", &secret)]).unwrap_err();
+        assert!(both.0.contains("both set"), "{both}");
     }
 }

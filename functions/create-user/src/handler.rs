@@ -1,7 +1,7 @@
 //! The Lambda handler: event -> use case -> response, and one log line per request.
 
 use crate::domain::outbox::Outbox;
-use crate::domain::signup::{EventPublisher, SignUp, SignUpError, UserStore};
+use crate::domain::signup::{EventPublisher, SignUp, SignUpError, StoreError, UserStore};
 use crate::domain::validation::validate;
 use crate::http::{self, Reply};
 use aws_lambda_events::http::header;
@@ -34,6 +34,8 @@ pub async fn handle<S: UserStore + Outbox, P: EventPublisher>(
                     );
                     Reply::new(201, json!({"user": done.user, "token": done.token}))
                         .with_header(header::LOCATION, format!("/users/{}", done.user.id))
+                        // It carries a bearer token: no cache, shared or private, may keep it.
+                        .with_header(header::CACHE_CONTROL, "no-store".into())
                 }
                 Err(error) => failure(error, &request_id),
             },
@@ -54,7 +56,13 @@ fn failure(error: SignUpError, request_id: &str) -> Reply {
     match error {
         SignUpError::EmailTaken => Reply::error(409, "email_taken", "an account with this email already exists"),
         SignUpError::Store(cause) => {
-            tracing::error!(%cause, request_id, "user store failed");
+            if cause == StoreError::Conflict {
+                // Contention on one email, not a fault: the retries were spent and the other
+                // writer has not committed yet. The client's retry will settle it.
+                tracing::warn!(%cause, request_id, "transaction conflicts outlasted the retries");
+            } else {
+                tracing::error!(%cause, request_id, "user store failed");
+            }
             // Nothing was stored (or, after a timeout, everything was: the retry then gets 409).
             Reply::new(
                 503,
@@ -90,6 +98,16 @@ mod hostile_input {
                "body": body, "isBase64Encoded": base64})
     }
 
+    /// A REST API (v1) proxy event, readable as such.
+    fn v1(content_type: Option<&str>, body: &str) -> Value {
+        let headers = match content_type {
+            Some(ct) => json!({"Content-Type": ct}),
+            None => json!({}),
+        };
+        json!({"httpMethod": "POST", "path": "/users", "headers": headers, "requestContext": {"httpMethod": "POST"},
+               "body": body, "isBase64Encoded": false})
+    }
+
     fn post(body: &str) -> Value {
         v2("POST", "/users", Some("application/json"), Some(body.to_owned()), false)
     }
@@ -102,16 +120,69 @@ mod hostile_input {
         (json!("Ann"), json!("ann@example.com"), json!("correct horse"))
     }
 
+    /// Names that render blank, reorder text or mean nothing; each passed before issue 11.
+    const INVISIBLE_NAMES: [(&str, &str); 24] = [
+        ("Hangul filler name", "\u{3164}"),
+        ("Hangul filler in a name", "Ann\u{3164}"),
+        ("Hangul choseong filler", "\u{115F}"),
+        ("Hangul jungseong filler", "\u{1160}"),
+        ("halfwidth Hangul filler", "\u{FFA0}"),
+        ("braille blank name", "\u{2800}\u{2800}"),
+        ("braille blank after a name", "Ann\u{2800}"),
+        ("Khitan filler", "\u{16FE4}"),
+        ("combining grapheme joiner", "Ann\u{034F}"),
+        ("Arabic letter mark", "\u{061C}Ann"),
+        ("line separator", "Ann\u{2028}Lee"),
+        ("paragraph separator", "Ann\u{2029}Lee"),
+        ("tag characters", "Ann\u{E0041}\u{E007F}"),
+        ("language tag", "Ann\u{E0001}"),
+        ("soft hyphen", "An\u{AD}n"),
+        ("word joiner", "Ann\u{2060}"),
+        ("next line control", "Ann\u{85}Lee"),
+        ("private use", "Ann\u{E000}"),
+        ("unassigned", "Ann\u{378}"),
+        ("noncharacter", "Ann\u{FFFF}"),
+        ("only a variation selector", "\u{FE0F}"),
+        ("only a combining mark", "\u{301}"),
+        ("only marks and selectors", "\u{301}\u{20DD}\u{FE0F}"),
+        ("only an ideographic variation selector", "\u{E0100}"),
+    ];
+
+    /// The error the newer cases must get: a 4xx for another reason would not prove the rule.
+    fn expected_errors() -> Vec<(&'static str, &'static str)> {
+        let mut expected = vec![
+            ("base64 of a duplicate key", "invalid_json"),
+            ("duplicate name", "invalid_json"),
+            ("duplicate email", "invalid_json"),
+            ("duplicate key spelt with an escape", "invalid_json"),
+            ("duplicate key nested in an object", "invalid_json"),
+            ("duplicate key nested in an array", "invalid_json"),
+            ("no Content-Type", "unsupported_media_type"),
+            ("base64 without Content-Type", "unsupported_media_type"),
+            ("empty Content-Type", "unsupported_media_type"),
+            ("two media types in one Content-Type", "unsupported_media_type"),
+            ("REST v1 without Content-Type", "unsupported_media_type"),
+            ("REST v1 with broken JSON", "invalid_json"),
+            ("direct invoke with an invisible name", "validation"),
+        ];
+        expected.extend(INVISIBLE_NAMES.iter().map(|(what, _)| (*what, "validation")));
+        expected
+    }
+
     fn cases() -> Vec<(&'static str, Value)> {
         let (n, e, p) = ok_fields();
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
         let deep_array = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        let json_ct = Some("application/json");
+        let good = json!({"name": n, "email": e, "password": p}).to_string();
+        let dup_email =
+            r#"{"name":"Ann","email":"evil@example.com","email":"ann@example.com","password":"correct horse"}"#;
         let deep_field = format!(
             r#"{{"name":{}1{},"email":"a@b.io","password":"12345678"}}"#,
             "[".repeat(300),
             "]".repeat(300)
         );
-        vec![
+        let mut cases = vec![
             ("broken JSON", post("{")),
             ("missing value", post(r#"{"name":}"#)),
             ("trailing garbage", post(r#"{"name":"a"} x"#)),
@@ -189,15 +260,61 @@ mod hostile_input {
             ("1 MB body", post(&"x".repeat(1 << 20))),
             (
                 "huge base64 body",
-                v2("POST", "/users", None, Some("QUFB".repeat(100_000)), true),
+                v2("POST", "/users", json_ct, Some("QUFB".repeat(100_000)), true),
             ),
             (
                 "invalid base64",
-                v2("POST", "/users", None, Some("!!not base64!!".into()), true),
+                v2("POST", "/users", json_ct, Some("!!not base64!!".into()), true),
             ),
             (
                 "base64 of invalid UTF-8",
-                v2("POST", "/users", None, Some(b64(&[0xc3, 0x28, 0xff])), true),
+                v2("POST", "/users", json_ct, Some(b64(&[0xc3, 0x28, 0xff])), true),
+            ),
+            (
+                "base64 of a duplicate key",
+                v2("POST", "/users", json_ct, Some(b64(dup_email.as_bytes())), true),
+            ),
+            // A page on another site can send these in a CORS simple request.
+            ("no Content-Type", v2("POST", "/users", None, Some(good.clone()), false)),
+            (
+                "base64 without Content-Type",
+                v2("POST", "/users", None, Some(b64(good.as_bytes())), true),
+            ),
+            (
+                "empty Content-Type",
+                v2("POST", "/users", Some(""), Some(good.clone()), false),
+            ),
+            (
+                "two media types in one Content-Type",
+                v2(
+                    "POST",
+                    "/users",
+                    Some("text/plain, application/json"),
+                    Some(good.clone()),
+                    false,
+                ),
+            ),
+            ("REST v1 without Content-Type", v1(None, &good)),
+            // Parsers disagree on which of two equal keys wins; each of these is a valid sign-up
+            // if the last one does.
+            (
+                "duplicate name",
+                post(r#"{"name":"Admin","name":"Ann","email":"ann@example.com","password":"correct horse"}"#),
+            ),
+            ("duplicate email", post(dup_email)),
+            (
+                "duplicate key spelt with an escape",
+                post(
+                    r#"{"name":"Ann","email":"evil@example.com","\u0065mail":"ann@example.com","password":"correct horse"}"#,
+                ),
+            ),
+            (
+                "duplicate key nested in an object",
+                post(r#"{"name":{"first":"A","first":"B"},"email":"ann@example.com","password":"correct horse"}"#),
+            ),
+            (
+                "duplicate key nested in an array",
+                post(r#"{"name":[{"a":1,"a":2}],"email":"ann@example.com","password":"correct horse"}"#),
             ),
             (
                 "empty body",
@@ -249,29 +366,35 @@ mod hostile_input {
                 "sub-resource path",
                 v2("POST", "/users/123", Some("application/json"), Some("{}".into()), false),
             ),
-            (
-                "REST v1 with broken JSON",
-                json!({"httpMethod": "POST", "path": "/users", "headers": {}, "body": "{", "isBase64Encoded": false}),
-            ),
+            ("REST v1 with broken JSON", v1(Some("application/json"), "{")),
             ("direct invoke of an array", json!([1, 2, 3])),
             (
                 "direct invoke with an extra field",
                 json!({"name": "Ann", "email": "ann@example.com", "password": "correct horse", "role": "admin"}),
             ),
             ("direct invoke of a huge object", json!({"name": "a".repeat(20_000)})),
-        ]
+            (
+                "direct invoke with an invisible name",
+                json!({"name": "\u{3164}", "email": "ann@example.com", "password": "correct horse"}),
+            ),
+        ];
+        for (what, name) in INVISIBLE_NAMES {
+            cases.push((what, with(json!(name), e.clone(), p.clone())));
+        }
+        cases
     }
 
     #[tokio::test]
     async fn every_hostile_request_gets_a_json_4xx() {
-        let signup = SignUp {
-            store: MemoryStore::default(),
-            publisher: MemoryPublisher::default(),
-            tokens: JwtIssuer::new(&[3u8; 32], "test".into(), 60).unwrap(),
-            bcrypt_cost: 4,
-        };
+        let signup = SignUp::new(
+            MemoryStore::default(),
+            MemoryPublisher::default(),
+            JwtIssuer::for_tests(&[3u8; 32]),
+            4,
+        );
         let cases = cases();
-        assert!(cases.len() >= 40);
+        assert!(cases.len() >= 90, "{}", cases.len());
+        let mut bodies = std::collections::BTreeMap::new();
         for (name, event) in cases {
             let reply = handle(&signup, LambdaEvent::new(event, Context::default()))
                 .await
@@ -286,6 +409,14 @@ mod hostile_input {
                 body["error"].as_str().is_some_and(|e| !e.is_empty()),
                 "{name}: no error named: {body}"
             );
+            assert!(bodies.insert(name, body).is_none(), "two cases named {name}");
+        }
+        for (name, error) in expected_errors() {
+            let body = &bodies[name];
+            assert_eq!(body["error"], error, "{name}: {body}");
+            if error == "validation" {
+                assert!(body["fields"]["name"].is_string(), "{name}: {body}");
+            }
         }
         assert!(
             signup.store.users.lock().unwrap().is_empty(),

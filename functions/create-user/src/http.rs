@@ -8,7 +8,8 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue, Method, header};
 use base64::Engine;
-use serde_json::{Value, json};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value, json};
 
 /// Larger sign-up bodies are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -87,7 +88,11 @@ pub fn parse_event(event: Value) -> (Transport, Result<Value, Reply>) {
             request.map_err(unreadable_event).and_then(|r| route(&r)),
         )
     } else {
-        // A direct invoke carries the body itself.
+        // A direct invoke carries the body itself. It reaches us already parsed: lambda_runtime
+        // turns the invoke payload into a `Value` with serde_json, which keeps the last of
+        // duplicate keys silently, so unlike an HTTP body ([`parse_json`]) it cannot be
+        // checked for them here. Direct invokes need IAM rights to this function; HTTP bodies
+        // come from anyone.
         let size = event.to_string().len();
         let result = if size > MAX_BODY_BYTES {
             Err(too_large())
@@ -121,13 +126,16 @@ fn route(request: &HttpRequest) -> Result<Value, Reply> {
     if request.method != Method::POST {
         return Err(Reply::error(405, "method_not_allowed", "use POST").with_header(header::ALLOW, "POST".into()));
     }
-    if let Some(content_type) = request.headers.get(header::CONTENT_TYPE)
-        && !is_json(content_type)
-    {
+    // Required, not just checked when present: a page on another site can POST without a
+    // Content-Type (or as text/plain) in a CORS "simple request", with no preflight, and so
+    // sign its visitors up; it cannot send application/json without our CORS say-so. Exactly
+    // one: two are ambiguous.
+    let mut content_types = request.headers.get_all(header::CONTENT_TYPE).iter();
+    if !matches!((content_types.next(), content_types.next()), (Some(ct), None) if is_json(ct)) {
         return Err(Reply::error(
             415,
             "unsupported_media_type",
-            "send the body as application/json",
+            "send the body as application/json, with Content-Type: application/json",
         ));
     }
     let raw = request.body.as_deref().unwrap_or_default();
@@ -153,7 +161,97 @@ fn route(request: &HttpRequest) -> Result<Value, Reply> {
         ));
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| Reply::error(400, "invalid_body", "body is not valid UTF-8"))?;
-    serde_json::from_str(text).map_err(|e| Reply::error(400, "invalid_json", &format!("body is not valid JSON: {e}")))
+    parse_json(text).map_err(|e| match e.classify() {
+        // The only data error [`Unique`] raises.
+        serde_json::error::Category::Data => Reply::error(
+            400,
+            "invalid_json",
+            &format!("body is ambiguous: {e}; send each key once"),
+        ),
+        _ => Reply::error(400, "invalid_json", &format!("body is not valid JSON: {e}")),
+    })
+}
+
+/// Like `serde_json::from_str::<Value>`, but an object that has a key twice, at any depth, is
+/// an error rather than its last value: parsers disagree on which one wins (first, last, or an
+/// error), so a proxy, a WAF or a log reader could see another sign-up than we store. Keys
+/// are compared as decoded, so `"name"` and `"n\u0061me"` are one key. serde_json's nesting
+/// limit (128) still applies.
+fn parse_json(text: &str) -> serde_json::Result<Value> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let Unique(value) = Unique::deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// A JSON value whose objects have no duplicate keys.
+struct Unique(Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // As serde_json's own Value: JSON text has no NaN or infinity to reach this with.
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                // Cut, so that a huge key sent twice does not make a huge error body.
+                let shown: String = key.chars().take(64).collect();
+                return Err(de::Error::custom(format_args!("duplicate key {shown:?}")));
+            }
+            let Unique(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// `application/json`, any `application/*+json`, with or without parameters.
@@ -212,32 +310,113 @@ mod tests {
         parse_event(event).1.map_err(|r| r.status)
     }
 
+    const JSON: Option<&str> = Some("application/json");
+
     #[test]
     fn routes_post_users_only() {
         let body = Some(r#"{"a":1}"#);
+        assert_eq!(status(v2("POST", "/users", body, false, JSON)), Ok(json!({"a": 1})));
         assert_eq!(
-            status(v2("POST", "/users", body, false, Some("application/json"))),
+            status(v2("POST", "/prod/users/", body, false, JSON)),
             Ok(json!({"a": 1}))
         );
-        assert_eq!(
-            status(v2("POST", "/prod/users/", body, false, None)),
-            Ok(json!({"a": 1}))
-        );
+        // The route and the method are checked before the media type.
         assert_eq!(status(v2("GET", "/users", None, false, None)), Err(405));
         assert_eq!(status(v2("POST", "/", body, false, None)), Err(404));
-        assert_eq!(status(v2("POST", "/users/x", body, false, None)), Err(404));
+        assert_eq!(status(v2("POST", "/users/x", body, false, JSON)), Err(404));
     }
 
     #[test]
     fn decodes_base64_bodies_and_refuses_bad_ones() {
         let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"a":1}"#);
         assert_eq!(
-            status(v2("POST", "/users", Some(&encoded), true, None)),
+            status(v2("POST", "/users", Some(&encoded), true, JSON)),
             Ok(json!({"a": 1}))
         );
-        assert_eq!(status(v2("POST", "/users", Some("%%%"), true, None)), Err(400));
+        assert_eq!(status(v2("POST", "/users", Some("%%%"), true, JSON)), Err(400));
         let not_utf8 = base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe]);
-        assert_eq!(status(v2("POST", "/users", Some(&not_utf8), true, None)), Err(400));
+        assert_eq!(status(v2("POST", "/users", Some(&not_utf8), true, JSON)), Err(400));
+        assert_eq!(
+            status(v2("POST", "/users", Some(&encoded), true, None)),
+            Err(415),
+            "base64 needs the header too"
+        );
+    }
+
+    #[test]
+    fn a_content_type_is_required() {
+        let body = Some(r#"{"a":1}"#);
+        let refused = parse_event(v2("POST", "/users", body, false, None)).1.unwrap_err();
+        assert_eq!(refused.status, 415);
+        assert_eq!(refused.body["error"], "unsupported_media_type");
+        for bad in [
+            "",
+            "json",
+            "application/jsonx",
+            "text/json",
+            "application/json, text/plain",
+        ] {
+            assert_eq!(
+                status(v2("POST", "/users", body, false, Some(bad))),
+                Err(415),
+                "{bad:?}"
+            );
+        }
+        // REST API v1 as well, whatever the header's case.
+        let v1 = |headers: Value| {
+            json!({"httpMethod": "POST", "path": "/users", "headers": headers, "requestContext": {"httpMethod": "POST"},
+                   "body": r#"{"a":1}"#, "isBase64Encoded": false})
+        };
+        assert_eq!(status(v1(json!({}))), Err(415));
+        assert_eq!(
+            status(v1(json!({"Content-Type": "application/json"}))),
+            Ok(json!({"a": 1}))
+        );
+        // Two Content-Type headers are ambiguous, even if both say JSON.
+        let mut headers = HeaderMap::new();
+        for ct in ["application/json", "text/plain"] {
+            headers.append(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        let request = |headers: HeaderMap| HttpRequest {
+            method: Method::POST,
+            path: "/users".into(),
+            headers,
+            body: Some("{}".into()),
+            base64: false,
+        };
+        assert_eq!(route(&request(headers.clone())).unwrap_err().status, 415);
+        headers.remove(header::CONTENT_TYPE);
+        headers.append(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert_eq!(route(&request(headers.clone())), Ok(json!({})));
+        headers.append(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert_eq!(route(&request(headers)).unwrap_err().status, 415);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        let post = |body: &str| parse_event(v2("POST", "/users", Some(body), false, JSON)).1;
+        for body in [
+            r#"{"name":"a","name":"b","email":"a@b.io","password":"12345678"}"#,
+            r#"{"name":"a","email":"a@b.io","password":"12345678","name":"a"}"#,
+            r#"{"name":"a","n\u0061me":"b"}"#,
+            r#"{"x":{"name":1,"name":2}}"#,
+            r#"[1,{"y":[{"name":1,"name":2}]}]"#,
+        ] {
+            let reply = post(body).expect_err(body);
+            assert_eq!(reply.status, 400, "{body}");
+            assert_eq!(reply.body["error"], "invalid_json", "{body}");
+            let message = reply.body["message"].as_str().unwrap();
+            assert!(message.contains(r#"duplicate key "name""#), "{body}: {message}");
+        }
+        // One key in two objects is no duplicate.
+        assert_eq!(
+            post(r#"{"a":{"a":1},"b":[{"a":1},{"a":2}]}"#),
+            Ok(json!({"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]}))
+        );
+        // A huge key sent twice makes no huge error.
+        let key = "k".repeat(5000);
+        let reply = post(&format!(r#"{{"{key}":1,"{key}":2}}"#)).unwrap_err();
+        assert!(reply.body.to_string().len() < 300, "{}", reply.body);
     }
 
     #[test]
@@ -267,10 +446,12 @@ mod tests {
             .is_ok()
         );
         let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
-        assert_eq!(status(v2("POST", "/users", Some(&big), false, None)), Err(413));
-        assert_eq!(status(v2("POST", "/users", Some("{"), false, None)), Err(400));
-        assert_eq!(status(v2("POST", "/users", Some("  "), false, None)), Err(400));
-        assert_eq!(status(v2("POST", "/users", None, false, None)), Err(400));
+        assert_eq!(status(v2("POST", "/users", Some(&big), false, JSON)), Err(413));
+        assert_eq!(status(v2("POST", "/users", Some("{"), false, JSON)), Err(400));
+        assert_eq!(status(v2("POST", "/users", Some("{} x"), false, JSON)), Err(400));
+        assert_eq!(status(v2("POST", "/users", Some("  "), false, JSON)), Err(400));
+        assert_eq!(status(v2("POST", "/users", None, false, JSON)), Err(400));
+        assert_eq!(status(v2("POST", "/users", Some("{}"), false, None)), Err(415));
     }
 
     #[test]
@@ -326,6 +507,46 @@ mod tests {
             let reply = result.expect_err(file);
             assert!(allowed.contains(&reply.status), "{file}: {}", reply.status);
             assert!(reply.body["error"].is_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            ".*".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::btree_map(".{0,6}", inner, 0..6).prop_map(|m| json!(m)),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Where no key repeats, the strict parser reads what serde_json reads.
+        #[test]
+        fn parses_like_serde_json_without_duplicates(value in any_json(), pretty in any::<bool>()) {
+            let text = if pretty { serde_json::to_string_pretty(&value).unwrap() } else { value.to_string() };
+            prop_assert_eq!(parse_json(&text).unwrap(), serde_json::from_str::<Value>(&text).unwrap());
+        }
+
+        /// On any text: what it accepts, serde_json accepts and reads the same.
+        #[test]
+        fn accepts_nothing_serde_json_refuses(text in r#"[\[\]{}":,0-9a-z\\ .eE+-]{0,40}"#) {
+            if let Ok(value) = parse_json(&text) {
+                prop_assert_eq!(Ok(value), serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()));
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
-//! JWTs for new users: HS256, `sub` = user id, `iat`, `exp`, `iss`. Decoding pins HS256 so a
-//! token cannot choose its own algorithm.
+//! JWTs for new users: HS256, `sub` = user id, `iss`, `aud`, `iat`, `exp` and a unique `jti`
+//! (so a token can be revoked or its reuse detected). Decoding pins HS256 so a token cannot
+//! choose its own algorithm, and checks issuer and audience.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -8,50 +9,78 @@ use uuid::Uuid;
 
 /// HS256 needs a key at least as long as its output to be as strong as it claims.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// The longest lifetime a token may be given: a bearer token that leaks is good to whoever
+/// holds it until it expires, and these cannot be revoked without a deny list.
+pub const MAX_TTL_SECONDS: i64 = 24 * 3600;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub sub: String,
     pub iss: String,
+    pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    pub jti: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes, got {0}")]
     SecretTooShort(usize),
+    #[error("a token lifetime must be 1-{MAX_TTL_SECONDS} seconds, got {0}")]
+    Lifetime(i64),
     #[error(transparent)]
     Jwt(#[from] jsonwebtoken::errors::Error),
+}
+
+/// Who issues tokens, for whom, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPolicy {
+    pub issuer: String,
+    pub audience: String,
+    pub ttl_seconds: i64,
 }
 
 pub struct JwtIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    issuer: String,
-    ttl_seconds: i64,
+    policy: TokenPolicy,
 }
 
 impl JwtIssuer {
-    pub fn new(secret: &[u8], issuer: String, ttl_seconds: i64) -> Result<Self, TokenError> {
+    pub fn new(secret: &[u8], policy: TokenPolicy) -> Result<Self, TokenError> {
         if secret.len() < MIN_SECRET_BYTES {
             return Err(TokenError::SecretTooShort(secret.len()));
+        }
+        if !(1..=MAX_TTL_SECONDS).contains(&policy.ttl_seconds) {
+            return Err(TokenError::Lifetime(policy.ttl_seconds));
         }
         Ok(Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
-            issuer,
-            ttl_seconds,
+            policy,
         })
+    }
+
+    /// An issuer for tests: issuer and audience `test`, one hour.
+    pub fn for_tests(secret: &[u8]) -> Self {
+        let policy = TokenPolicy {
+            issuer: "test".into(),
+            audience: "test".into(),
+            ttl_seconds: 3600,
+        };
+        Self::new(secret, policy).expect("a test secret of 32 bytes or more")
     }
 
     pub fn issue(&self, user_id: Uuid, now: OffsetDateTime) -> Result<String, TokenError> {
         let iat = now.unix_timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
-            iss: self.issuer.clone(),
+            iss: self.policy.issuer.clone(),
+            aud: self.policy.audience.clone(),
             iat,
-            exp: iat + self.ttl_seconds,
+            exp: iat + self.policy.ttl_seconds,
+            jti: Uuid::new_v4().to_string(),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -60,11 +89,12 @@ impl JwtIssuer {
         )?)
     }
 
-    /// Verifies signature (HS256 only), expiry and issuer.
+    /// Verifies signature (HS256 only), expiry, issuer and audience.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
+        validation.set_issuer(&[&self.policy.issuer]);
+        validation.set_audience(&[&self.policy.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         Ok(jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)?.claims)
     }
 }
@@ -73,20 +103,61 @@ impl JwtIssuer {
 mod tests {
     use super::*;
 
+    fn policy(audience: &str, ttl_seconds: i64) -> TokenPolicy {
+        TokenPolicy {
+            issuer: "signup".into(),
+            audience: audience.into(),
+            ttl_seconds,
+        }
+    }
+
     #[test]
     fn issues_verifiable_hs256_tokens_and_refuses_short_secrets() {
-        let issuer = JwtIssuer::new(&[1u8; 32], "signup".into(), 60).unwrap();
+        let issuer = JwtIssuer::new(&[1u8; 32], policy("app", 60)).unwrap();
         let id = Uuid::new_v4();
         let token = issuer.issue(id, OffsetDateTime::now_utc()).unwrap();
         let claims = issuer.verify(&token).unwrap();
         assert_eq!(claims.sub, id.to_string());
         assert_eq!(claims.exp - claims.iat, 60);
+        assert_eq!(claims.aud, "app");
         assert_eq!(jsonwebtoken::decode_header(&token).unwrap().alg, Algorithm::HS256);
-        let other = JwtIssuer::new(&[2u8; 32], "signup".into(), 60).unwrap();
+        let other = JwtIssuer::new(&[2u8; 32], policy("app", 60)).unwrap();
         assert!(other.verify(&token).is_err(), "another secret must not verify");
         assert!(matches!(
-            JwtIssuer::new(&[1u8; 31], "x".into(), 60),
+            JwtIssuer::new(&[1u8; 31], policy("app", 60)),
             Err(TokenError::SecretTooShort(31))
         ));
+    }
+
+    #[test]
+    fn every_token_has_its_own_id_and_is_for_one_audience() {
+        let issuer = JwtIssuer::new(&[1u8; 32], policy("app", 60)).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let (a, b) = (
+            issuer.issue(Uuid::nil(), now).unwrap(),
+            issuer.issue(Uuid::nil(), now).unwrap(),
+        );
+        let (a, b) = (issuer.verify(&a).unwrap(), issuer.verify(&b).unwrap());
+        assert_ne!(a.jti, b.jti);
+        assert!(Uuid::parse_str(&a.jti).is_ok());
+        let elsewhere = JwtIssuer::new(&[1u8; 32], policy("another-app", 60)).unwrap();
+        let token = issuer.issue(Uuid::nil(), now).unwrap();
+        assert!(
+            elsewhere.verify(&token).is_err(),
+            "a token for another audience is refused"
+        );
+    }
+
+    #[test]
+    fn lifetimes_are_bounded() {
+        assert!(matches!(
+            JwtIssuer::new(&[1u8; 32], policy("app", MAX_TTL_SECONDS + 1)),
+            Err(TokenError::Lifetime(_))
+        ));
+        assert!(matches!(
+            JwtIssuer::new(&[1u8; 32], policy("app", 0)),
+            Err(TokenError::Lifetime(0))
+        ));
+        assert!(JwtIssuer::new(&[1u8; 32], policy("app", MAX_TTL_SECONDS)).is_ok());
     }
 }

@@ -7,7 +7,7 @@ mod support;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{harness, harness_with, s, unique_email};
+use support::{Overrides, harness, harness_with, s, unique_email};
 
 #[tokio::test]
 async fn a_sign_up_stores_user_and_guard_and_publishes_exactly_the_contract() {
@@ -100,7 +100,11 @@ async fn with_dynamodb_down_it_answers_503_and_publishes_nothing() {
         .local_addr()
         .unwrap()
         .port();
-    let h = harness_with(Some(&format!("http://127.0.0.1:{closed}")), None).await;
+    let h = harness_with(Overrides {
+        dynamodb: Some(format!("http://127.0.0.1:{closed}")),
+        ..Default::default()
+    })
+    .await;
     let email = unique_email();
     let (status, body) = h
         .post(json!({"name": "Down", "email": email, "password": "correct horse"}))
@@ -118,6 +122,34 @@ async fn with_dynamodb_down_it_answers_503_and_publishes_nothing() {
     );
     assert!(
         h.events_for(&email, Duration::from_secs(3)).await.is_empty(),
+        "nothing published"
+    );
+}
+
+/// DynamoDB accepts connections and never answers: the sign-up must answer 503 `retryable`
+/// on its own, well inside the function's 10 s timeout (after which Lambda would answer 500
+/// for it), and publish nothing.
+#[tokio::test]
+async fn with_dynamodb_hanging_it_answers_503_retryable_before_the_function_times_out() {
+    let hang = testkit::HangingListener::start();
+    let h = harness_with(Overrides {
+        dynamodb: Some(hang.url.clone()),
+        ..Default::default()
+    })
+    .await;
+    let email = unique_email();
+    // The function's Timeout (template.yaml): past it Lambda kills the invocation, and the
+    // client gets a 500 however the story ends. Not a speed threshold: without the SDK's
+    // deadlines the call below never returns at all.
+    let function_timeout = Duration::from_secs(10);
+    let sign_up = h.post(json!({"name": "Hang", "email": email, "password": "correct horse"}));
+    let (status, body) = tokio::time::timeout(function_timeout, sign_up)
+        .await
+        .expect("an answer within the function's timeout");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["retryable"].as_bool(), Some(true), "{body}");
+    assert!(
+        h.events_for(&email, Duration::from_secs(2)).await.is_empty(),
         "nothing published"
     );
 }

@@ -78,10 +78,14 @@ fn email_at_info_or_above(line: &str) -> Option<&'static str> {
     if !matches!(level, "INFO" | "WARN" | "ERROR") {
         return None;
     }
-    let address = plain.split(|c: char| c.is_whitespace() || "\"'=,;:()[]{}<>".contains(c)).any(|word| {
-        let Some((local, domain)) = word.split_once('@') else { return false };
-        !local.is_empty() && domain.contains('.') && word != crate::provision::DEFAULT_EMAIL_FROM
-    });
+    let address = plain
+        .split(|c: char| c.is_whitespace() || "\"'=,;:()[]{}<>".contains(c))
+        .any(|word| {
+            let Some((local, domain)) = word.split_once('@') else {
+                return false;
+            };
+            !local.is_empty() && domain.contains('.') && word != crate::provision::DEFAULT_EMAIL_FROM
+        });
     address.then_some("an email address at INFO or above")
 }
 

@@ -4,15 +4,15 @@
 //! always has its event. Pending events are found through the sparse `pending-events` index:
 //! only outbox items carry its key attributes.
 
-use crate::domain::outbox::Outbox;
+use crate::domain::outbox::{Outbox, Page, PendingItem, StoredEvent};
 use crate::domain::signup::{NewUser, StoreError, UserStore};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use std::collections::HashMap;
+use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
-use user_events::UserCreated;
 
 pub struct DynamoUserStore {
     client: Client,
@@ -69,7 +69,22 @@ fn s(value: impl Into<String>) -> AttributeValue {
 }
 
 impl UserStore for DynamoUserStore {
-    async fn create(&self, user: &NewUser, event: &UserCreated) -> Result<(), StoreError> {
+    async fn email_taken(&self, email_key: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(self::email_key(email_key)))
+            // A guard committed a moment ago must be seen, or its 409 costs a bcrypt hash.
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item.is_some())
+    }
+
+    async fn create(&self, user: &NewUser, event: &StoredEvent) -> Result<(), StoreError> {
         let created_at = user
             .created_at
             .format(&Rfc3339)
@@ -90,10 +105,11 @@ impl UserStore for DynamoUserStore {
         ]);
         let outbox_item = HashMap::from([
             ("pk".to_owned(), s(outbox_key(&event.event_id))),
-            (OUTBOX_STATE.to_owned(), s("pending")),
-            (OUTBOX_AT.to_owned(), millis(event.occurred_at)),
-            ("event".to_owned(), s(event.to_json())),
+            (OUTBOX_STATE.to_owned(), s(PENDING)),
+            (OUTBOX_AT.to_owned(), millis(user.created_at)),
+            ("event".to_owned(), s(&event.json)),
         ]);
+        // The order is the one `cancellation` reads the reasons in.
         let result = self
             .client
             .transact_write_items()
@@ -104,24 +120,60 @@ impl UserStore for DynamoUserStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if email_guard_exists(e.err()) => Err(StoreError::EmailTaken),
-            Err(e) => Err(StoreError::Unavailable(DisplayErrorContext(&e).to_string())),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
+                    Err(cancellation(&codes))
+                }
+                _ => Err(unavailable(SdkError::ServiceError(e))),
+            },
+            Err(e) => Err(unavailable(e)),
         }
     }
 }
 
-/// The transaction was cancelled because the email guard (the second item) already exists.
-/// A colliding random user id would cancel the first item instead and is reported as an
-/// error, not as a taken email.
-fn email_guard_exists(error: &TransactWriteItemsError) -> bool {
-    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
-        return false;
-    };
-    cancelled.cancellation_reasons().get(1).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
 }
 
+/// Position of the email guard in the sign-up transaction (user, guard, outbox).
+const GUARD_ITEM: usize = 1;
+
+/// What a cancelled sign-up transaction means, from its per-item reason codes (one per item,
+/// in order; `None` for an item that was fine). The guard failing its condition is a taken
+/// email, whatever else happened. `TransactionConflict` (another transaction on one of the
+/// items, which real DynamoDB reports and DynamoDB Local never does) is worth retrying.
+/// Everything else (a colliding random id, throttling, a validation error) is the store's
+/// failure: the client may retry, and nothing was written.
+pub fn cancellation(codes: &[Option<&str>]) -> StoreError {
+    if codes.get(GUARD_ITEM).copied().flatten() == Some("ConditionalCheckFailed") {
+        return StoreError::EmailTaken;
+    }
+    if codes.contains(&Some("TransactionConflict")) {
+        return StoreError::Conflict;
+    }
+    let reasons: Vec<String> = codes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, code)| code.filter(|c| *c != "None").map(|c| format!("item {i}: {c}")))
+        .collect();
+    StoreError::Unavailable(format!("transaction cancelled ({})", reasons.join(", ")))
+}
+
+/// The index's hash key value of a pending event, and of one set aside as unreadable.
+const PENDING: &str = "pending";
+const SET_ASIDE: &str = "set_aside";
+
 impl Outbox for DynamoUserStore {
-    async fn pending(&self, before: time::OffsetDateTime, limit: usize) -> Result<Vec<UserCreated>, StoreError> {
+    /// DynamoDB's LastEvaluatedKey.
+    type Cursor = HashMap<String, AttributeValue>;
+
+    async fn pending(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+        after: Option<Self::Cursor>,
+    ) -> Result<Page<Self::Cursor>, StoreError> {
         let out = self
             .client
             .query()
@@ -130,23 +182,71 @@ impl Outbox for DynamoUserStore {
             .key_condition_expression("#state = :pending AND #at < :before")
             .expression_attribute_names("#state", OUTBOX_STATE)
             .expression_attribute_names("#at", OUTBOX_AT)
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":before", millis(before))
-            .limit(limit as i32)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(after)
             .send()
             .await
-            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
-        out.items()
+            .map_err(unavailable)?;
+        let items = out
+            .items()
             .iter()
             .map(|item| {
-                let json = item
-                    .get("event")
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    .unwrap_or_default();
-                serde_json::from_str(json).map_err(|e| StoreError::Unavailable(format!("outbox item unreadable: {e}")))
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+                PendingItem {
+                    key: text("pk").cloned().unwrap_or_default(),
+                    event: text("event")
+                        .ok_or_else(|| "no event attribute".to_owned())
+                        .and_then(|json| StoredEvent::parse(json)),
+                }
             })
-            .collect()
+            .collect();
+        Ok(Page {
+            items,
+            next: out.last_evaluated_key,
+        })
+    }
+
+    async fn claim(&self, key: &str, lease: Duration) -> Result<bool, StoreError> {
+        let now = time::OffsetDateTime::now_utc();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET claimed_until = :until")
+            // Still pending (create-user may have published and deleted it meanwhile: the
+            // condition then keeps the update from re-creating it), and not claimed by a
+            // flush that is still within its lease.
+            .condition_expression("#state = :pending AND (attribute_not_exists(claimed_until) OR claimed_until < :now)")
+            .expression_attribute_names("#state", OUTBOX_STATE)
+            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":until", millis(now + lease))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("REMOVE claimed_until")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match e {
+                SdkError::ServiceError(ref se) if se.err().is_conditional_check_failed_exception() => Ok(()),
+                e => Err(unavailable(e)),
+            })
     }
 
     async fn mark_published(&self, event_id: uuid::Uuid) -> Result<(), StoreError> {
@@ -157,6 +257,78 @@ impl Outbox for DynamoUserStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))
+            .map_err(unavailable)
+    }
+
+    async fn set_aside(&self, key: &str, reason: &str) -> Result<(), StoreError> {
+        // Out of the `pending` partition of the index, still findable under `set_aside`.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET #state = :aside, set_aside_reason = :reason")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#state", OUTBOX_STATE)
+            .expression_attribute_values(":aside", s(SET_ASIDE))
+            .expression_attribute_values(":reason", s(reason))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reason code DynamoDB documents for a cancelled TransactWriteItems, on each item.
+    #[test]
+    fn every_cancellation_reason_maps_to_what_it_means() {
+        const CODES: [&str; 7] = [
+            "None",
+            "ConditionalCheckFailed",
+            "ItemCollectionSizeLimitExceeded",
+            "TransactionConflict",
+            "ProvisionedThroughputExceeded",
+            "ThrottlingError",
+            "ValidationError",
+        ];
+        for item in 0..3 {
+            for code in CODES {
+                let mut codes = [Some("None"); 3];
+                codes[item] = Some(code);
+                let got = cancellation(&codes);
+                let want = match (item, code) {
+                    (GUARD_ITEM, "ConditionalCheckFailed") => StoreError::EmailTaken,
+                    (_, "TransactionConflict") => StoreError::Conflict,
+                    _ => StoreError::Unavailable(String::new()),
+                };
+                match (&got, &want) {
+                    (StoreError::Unavailable(why), StoreError::Unavailable(_)) => {
+                        assert!(code == "None" || why.contains(code), "{item} {code}: {why}")
+                    }
+                    _ => assert_eq!(got, want, "item {item}: {code}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_taken_email_wins_over_a_conflict_elsewhere_and_a_conflict_over_other_failures() {
+        let taken = [
+            Some("TransactionConflict"),
+            Some("ConditionalCheckFailed"),
+            Some("None"),
+        ];
+        assert_eq!(cancellation(&taken), StoreError::EmailTaken);
+        let conflict = [
+            Some("ConditionalCheckFailed"),
+            Some("None"),
+            Some("TransactionConflict"),
+        ];
+        assert_eq!(cancellation(&conflict), StoreError::Conflict);
+        assert!(matches!(cancellation(&[]), StoreError::Unavailable(_)));
+        assert!(matches!(cancellation(&[None, None, None]), StoreError::Unavailable(_)));
     }
 }

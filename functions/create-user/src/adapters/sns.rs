@@ -1,10 +1,11 @@
 //! Publishes `user.created` to SNS with the message attributes subscriptions filter on.
 
+use crate::domain::outbox::StoredEvent;
 use crate::domain::signup::{EventPublisher, PublishError};
 use aws_sdk_sns::Client;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
-use user_events::{UserCreated, attributes};
+use user_events::attributes;
 
 pub struct SnsPublisher {
     client: Client,
@@ -34,11 +35,11 @@ fn attribute(data_type: &str, value: String) -> Result<MessageAttributeValue, Pu
 }
 
 impl EventPublisher for SnsPublisher {
-    async fn publish(&self, event: &UserCreated) -> Result<(), PublishError> {
+    async fn publish(&self, event: &StoredEvent) -> Result<(), PublishError> {
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
-            .message(event.to_json())
+            .message(&event.json)
             .message_attributes(attributes::EVENT_TYPE, attribute("String", event.event_type.clone())?)
             .message_attributes(attributes::VERSION, attribute("Number", event.version.to_string())?)
             .send()

@@ -1,5 +1,8 @@
 //! Validates a sign-up request and reports every problem at once, by field.
 
+use icu_normalizer::ComposingNormalizerBorrowed;
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory, GeneralCategoryGroup, VariationSelector};
+use icu_properties::{CodePointMapData, CodePointSetData};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -16,7 +19,8 @@ pub const EMAIL_DOMAIN_MAX: usize = 253;
 /// A request that passed validation.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignUpRequest {
-    /// Trimmed.
+    /// Trimmed and in Unicode NFC, so one name is stored one way whatever the client's
+    /// keyboard composed (`e` + U+0301 and `é` are both stored as `é`).
     pub name: String,
     /// Trimmed, as the user typed it (shown back and used to send mail).
     pub email: String,
@@ -60,7 +64,7 @@ pub fn validate(body: &Value) -> Result<SignUpRequest, FieldErrors> {
     for key in object.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
         errors.insert(truncate(key, 64), "unknown field".into());
     }
-    let name = string_field(object, "name", &mut errors).map(|n| n.trim().to_owned());
+    let name = string_field(object, "name", &mut errors).map(normalise_name);
     let email = string_field(object, "email", &mut errors).map(|e| e.trim().to_owned());
     let password = string_field(object, "password", &mut errors).map(str::to_owned);
     let checks = [
@@ -93,20 +97,72 @@ fn string_field<'a>(object: &'a Map<String, Value>, field: &str, errors: &mut Fi
     }
 }
 
-/// Characters that render as nothing or reorder text: a name made of them looks empty or
-/// spoofs another, so they are refused like control characters.
-fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+/// The form a name is checked and stored in: trimmed, then NFC. (NFC never turns a character
+/// into white space that was not white space already, so the result is still trimmed.)
+fn normalise_name(name: &str) -> String {
+    ComposingNormalizerBorrowed::new_nfc()
+        .normalize(name.trim())
+        .into_owned()
 }
 
+/// Characters a name may not contain: they render as nothing, reorder or break the text
+/// around them, or mean nothing yet, so a name made of (or salted with) them looks empty or
+/// spoofs another.
+///
+/// - General categories Cc (controls), Cf (formats: zero-width and bidi controls, U+061C,
+///   U+FEFF, the tag characters U+E0000-U+E007F...), Co (private use), Cn (unassigned and
+///   noncharacters), Cs (surrogates), Zl (U+2028) and Zp (U+2029).
+/// - Fillers: every Default_Ignorable_Code_Point, which is what renders as nothing although
+///   its category says letter or mark (the Hangul fillers U+115F, U+1160, U+3164, U+FFA0,
+///   U+034F, U+17B4, U+17B5...), except the variation selectors, which pick the glyph of the
+///   character before them (the U+FE0F of "❤️"); and the blank glyphs that are not
+///   default-ignorable: U+2800 BRAILLE PATTERN BLANK, U+16FE4 KHITAN SMALL SCRIPT FILLER,
+///   U+1D159 MUSICAL SYMBOL NULL NOTEHEAD.
+fn is_forbidden_in_name(c: char) -> bool {
+    use GeneralCategory as Gc;
+    let category = CodePointMapData::<GeneralCategory>::new().get(c);
+    let filler = CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+        && !CodePointSetData::new::<VariationSelector>().contains(c);
+    matches!(
+        category,
+        Gc::Control
+            | Gc::Format
+            | Gc::PrivateUse
+            | Gc::Unassigned
+            | Gc::Surrogate
+            | Gc::LineSeparator
+            | Gc::ParagraphSeparator
+    ) || filler
+        || matches!(c, '\u{2800}' | '\u{16FE4}' | '\u{1D159}')
+}
+
+/// A character that shows on its own: a letter, number, punctuation or symbol. Marks and
+/// variation selectors only change the character before them, and spaces show nothing.
+fn is_visible(c: char) -> bool {
+    let category = CodePointMapData::<GeneralCategory>::new().get(c);
+    [
+        GeneralCategoryGroup::Letter,
+        GeneralCategoryGroup::Number,
+        GeneralCategoryGroup::Punctuation,
+        GeneralCategoryGroup::Symbol,
+    ]
+    .iter()
+    .any(|group| group.contains(category))
+        && !is_forbidden_in_name(c)
+}
+
+/// Checks a name already in its stored form ([`normalise_name`]): the length limit counts
+/// the characters that are stored.
 fn check_name(name: &str) -> Option<&'static str> {
     let chars = name.chars().count();
     if chars == 0 {
         Some("must not be empty")
     } else if chars > NAME_MAX_CHARS {
         Some("must be at most 100 characters")
-    } else if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+    } else if name.chars().any(is_forbidden_in_name) {
         Some("must not contain control or invisible characters")
+    } else if !name.chars().any(is_visible) {
+        Some("must contain a visible character")
     } else {
         None
     }
@@ -217,6 +273,105 @@ mod tests {
         assert!(with("\u{202E}nnA").is_err());
     }
 
+    fn name_of(name: &str) -> Result<String, FieldErrors> {
+        validate(&json!({"name": name, "email": "a@b.io", "password": "12345678"})).map(|ok| ok.name)
+    }
+
+    #[test]
+    fn names_are_stored_in_nfc_and_measured_so() {
+        assert_eq!(name_of("Rene\u{301}e").unwrap(), "Ren\u{e9}e");
+        assert_eq!(
+            name_of(" \u{212B}ngstr\u{f6}m ").unwrap(),
+            "\u{c5}ngstr\u{f6}m",
+            "ANGSTROM SIGN is Å; trimmed too"
+        );
+        assert_eq!(
+            name_of("\u{1100}\u{1161}").unwrap(),
+            "\u{ac00}",
+            "conjoining jamo compose"
+        );
+        assert_eq!(
+            name_of(&"e\u{301}".repeat(100)).unwrap(),
+            "\u{e9}".repeat(100),
+            "200 characters sent, 100 stored: the limit counts the stored form"
+        );
+        assert!(name_of(&"e\u{301}".repeat(101)).is_err());
+        assert_eq!(name_of("Ann Lee").unwrap(), "Ann Lee");
+    }
+
+    #[test]
+    fn names_that_render_blank_or_reorder_text_are_refused() {
+        // Cs (a lone surrogate) cannot be in a Rust string: JSON's "\ud800" fails to parse.
+        let bad = [
+            // Fillers: letters by category that render as nothing.
+            ("Hangul filler", "\u{3164}"),
+            ("Hangul filler in a name", "Ann\u{3164}Lee"),
+            ("Hangul choseong filler", "\u{115F}"),
+            ("Hangul jungseong filler", "\u{1160}"),
+            ("halfwidth Hangul filler", "\u{FFA0}"),
+            ("braille blank", "\u{2800}"),
+            ("braille blanks around a name", "\u{2800}Ann\u{2800}"),
+            ("Khitan filler", "\u{16FE4}"),
+            ("musical null notehead", "\u{1D159}"),
+            ("combining grapheme joiner", "Ann\u{034F}"),
+            ("Khmer inherent vowel", "\u{17B4}"),
+            // Cf
+            ("Arabic letter mark", "\u{061C}Ann"),
+            ("soft hyphen", "An\u{00AD}n"),
+            ("word joiner", "Ann\u{2060}"),
+            ("bidi isolate", "\u{2067}Ann\u{2069}"),
+            ("tag characters", "Ann\u{E0041}\u{E007F}"),
+            ("language tag", "\u{E0001}"),
+            ("musical format control", "\u{1D173}"),
+            ("zero-width joiner", "Ann\u{200D}Lee"),
+            (
+                "ZWJ emoji sequence (Cf; the price of refusing U+200D)",
+                "Ann \u{1F469}\u{200D}\u{1F4BB}",
+            ),
+            // Cc, Zl, Zp
+            ("next line", "Ann\u{0085}Lee"),
+            ("line separator", "Ann\u{2028}Lee"),
+            ("paragraph separator", "Ann\u{2029}Lee"),
+            // Co, Cn
+            ("private use", "Ann\u{E000}"),
+            ("supplementary private use", "\u{F0000}"),
+            ("unassigned", "Ann\u{0378}"),
+            ("noncharacter", "Ann\u{FFFF}"),
+            ("noncharacter in the Arabic block", "\u{FDD0}"),
+            // Nothing visible.
+            ("only a variation selector", "\u{FE0F}"),
+            ("only a combining mark", "\u{0301}"),
+            ("only marks and selectors", "\u{0301}\u{20DD}\u{FE0F}"),
+            ("only a Mongolian variation selector", "\u{180B}"),
+            ("only an ideographic variation selector", "\u{E0100}"),
+            ("a mark between spaces", " \u{0301} "),
+        ];
+        for (what, name) in bad {
+            assert!(name_of(name).is_err(), "{what} ({name:?}) should be refused");
+        }
+    }
+
+    #[test]
+    fn real_names_with_marks_selectors_and_emoji_pass() {
+        for good in [
+            "Ann \u{2764}\u{FE0F}",
+            "Ann \u{1F600}",
+            "Jos\u{e9}",
+            "Zo\u{eb} O'Neil-Smith",
+            "\u{674e}\u{5c0f}\u{9f8d}",
+            "\u{845b}\u{E0100}",
+            "\u{1820}\u{180B}",
+            "\u{92e}\u{939}\u{93e}\u{924}\u{94d}\u{92e}\u{93e}",
+            "\u{645}\u{62d}\u{645}\u{62f}",
+            "Nguy\u{1ec5}n",
+            "1\u{FE0F}\u{20E3}",
+            "A\u{301}",
+            "Ann\u{3000}Lee",
+        ] {
+            assert!(name_of(good).is_ok(), "{good:?} should pass");
+        }
+    }
+
     #[test]
     fn email_rules() {
         let with = |email: &str| validate(&json!({"name": "A", "email": email, "password": "12345678"})).is_ok();
@@ -270,8 +425,24 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use icu_normalizer::DecomposingNormalizerBorrowed;
     use proptest::prelude::*;
     use serde_json::json;
+
+    fn name_of(name: &str) -> Result<String, FieldErrors> {
+        validate(&json!({"name": name, "email": "a@b.io", "password": "12345678"})).map(|ok| ok.name)
+    }
+
+    /// Letters, precomposed and not, and the characters that compose, hide or join.
+    fn name_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => prop::char::range('a', 'e'),
+            2 => prop::sample::select(vec!['\u{e9}', '\u{c5}', '\u{212b}', '\u{1100}', '\u{1161}', '\u{ac00}', '\u{2764}', '\u{845b}']),
+            2 => prop::sample::select(vec![' ', '\u{3000}', '\u{0301}', '\u{0308}', '\u{20dd}', '\u{fe0f}', '\u{e0100}', '\u{180b}']),
+            1 => prop::sample::select(vec!['\u{3164}', '\u{115f}', '\u{2800}', '\u{200d}', '\u{061c}', '\u{2028}', '\u{e0041}', '\u{e000}']),
+            1 => any::<char>(),
+        ]
+    }
 
     fn any_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
@@ -295,11 +466,30 @@ mod properties {
             if let Ok(ok) = validate(&json!({"name": name, "email": email, "password": password})) {
                 prop_assert_eq!(ok.name.trim(), ok.name.as_str());
                 prop_assert!((1..=NAME_MAX_CHARS).contains(&ok.name.chars().count()));
-                prop_assert!(!ok.name.chars().any(|c| c.is_control() || is_invisible(c)));
+                prop_assert!(!ok.name.chars().any(is_forbidden_in_name));
+                prop_assert!(ok.name.chars().any(is_visible));
                 prop_assert_eq!(ok.email.matches('@').count(), 1);
                 prop_assert!(ok.email.len() <= EMAIL_MAX && ok.email.is_ascii());
                 prop_assert!(ok.password.len() <= PASSWORD_MAX_BYTES && ok.password.chars().count() >= PASSWORD_MIN_CHARS);
                 prop_assert_eq!(ok.password, password);
+            }
+        }
+
+        /// Names mixing letters with the characters the rules are about. What is accepted is
+        /// NFC, a fixed point (validating the stored name stores it unchanged), and the same
+        /// for every canonically equivalent spelling (its NFD twin).
+        #[test]
+        fn names_normalise_once_and_canonical_twins_agree(chars in prop::collection::vec(name_char(), 0..60)) {
+            let name: String = chars.into_iter().collect();
+            let result = name_of(&name);
+            let nfd = DecomposingNormalizerBorrowed::new_nfd().normalize(&name);
+            prop_assert_eq!(&name_of(&nfd), &result);
+            if let Ok(stored) = result {
+                prop_assert!(ComposingNormalizerBorrowed::new_nfc().is_normalized(&stored));
+                prop_assert_eq!(name_of(&stored), Ok(stored.clone()));
+                prop_assert!(stored.chars().count() <= NAME_MAX_CHARS);
+                prop_assert!(!stored.chars().any(is_forbidden_in_name));
+                prop_assert!(stored.chars().any(is_visible));
             }
         }
 

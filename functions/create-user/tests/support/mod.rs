@@ -24,24 +24,36 @@ pub struct Harness {
 }
 
 pub async fn harness() -> Harness {
-    harness_with(None, None).await
+    harness_with(Overrides::default()).await
 }
 
 /// Publishes somewhere else than the stack's topic (a missing one, to make SNS fail).
 pub async fn harness_publishing_to(topic: &str) -> Harness {
-    harness_with(None, Some(topic)).await
+    harness_with(Overrides {
+        topic: Some(topic.to_owned()),
+        ..Default::default()
+    })
+    .await
 }
 
-/// `dynamodb`: another DynamoDB endpoint for the store (a closed port: DynamoDB down);
-/// `topic_arg`: another topic for the publisher.
-pub async fn harness_with(dynamodb: Option<&str>, topic_arg: Option<&str>) -> Harness {
+/// What a test points elsewhere to inject a fault.
+#[derive(Default)]
+pub struct Overrides {
+    /// Another DynamoDB endpoint for the store (a closed port, a listener that hangs).
+    pub dynamodb: Option<String>,
+    /// Another SNS endpoint for the publisher.
+    pub sns: Option<String>,
+    /// Another topic for the publisher.
+    pub topic: Option<String>,
+}
+
+pub async fn harness_with(overrides: Overrides) -> Harness {
     let vars = stack();
     let sdk: SdkConfig = testkit::sdk_config(&vars).await;
     let ddb = testkit::dynamodb(&sdk, &vars);
     let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let topic = vars["USER_CREATED_TOPIC_ARN"].clone();
-    let topic_override = topic_arg.map(str::to_owned);
 
     let queue_url = sqs
         .create_queue()
@@ -69,22 +81,26 @@ pub async fn harness_with(dynamodb: Option<&str>, topic_arg: Option<&str>) -> Ha
         .unwrap();
 
     let table = vars["USERS_TABLE"].clone();
-    let signup = SignUp {
-        store: DynamoUserStore::new(
-            match dynamodb {
-                Some(endpoint) => aws_sdk_dynamodb::Client::from_conf(
-                    aws_sdk_dynamodb::config::Builder::from(&sdk)
-                        .endpoint_url(endpoint)
-                        .build(),
-                ),
-                None => ddb.clone(),
-            },
-            table.clone(),
+    let store_client = match &overrides.dynamodb {
+        Some(endpoint) => aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .endpoint_url(endpoint)
+                .build(),
         ),
-        publisher: SnsPublisher::new(sns, topic_override.unwrap_or(topic)),
-        tokens: JwtIssuer::new(&[9u8; 32], "test".into(), 3600).unwrap(),
-        bcrypt_cost: 4,
+        None => ddb.clone(),
     };
+    let publisher_client = match &overrides.sns {
+        Some(endpoint) => {
+            aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(&sdk).endpoint_url(endpoint).build())
+        }
+        None => sns,
+    };
+    let signup = SignUp::new(
+        DynamoUserStore::new(store_client, table.clone()),
+        SnsPublisher::new(publisher_client, overrides.topic.unwrap_or(topic)),
+        JwtIssuer::for_tests(&[9u8; 32]),
+        4,
+    );
     Harness {
         signup,
         ddb,
@@ -113,6 +129,19 @@ impl Harness {
 
     /// Every message published for `email` that reaches our queue within `wait`.
     pub async fn events_for(&self, email: &str, wait: Duration) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut found = self.all_events(wait).await;
+        found.retain(|m| {
+            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            body["user"]["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        });
+        found
+    }
+
+    /// Every message that reaches our queue within `wait` (each received once: they stay
+    /// invisible to later reads).
+    pub async fn all_events(&self, wait: Duration) -> Vec<aws_sdk_sqs::types::Message> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut found = Vec::new();
         while tokio::time::Instant::now() < deadline {
@@ -126,15 +155,7 @@ impl Harness {
                 .send()
                 .await
                 .unwrap();
-            for m in out.messages.unwrap_or_default() {
-                let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                if body["user"]["email"]
-                    .as_str()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                {
-                    found.push(m);
-                }
-            }
+            found.extend(out.messages.unwrap_or_default());
         }
         found
     }
