@@ -89,7 +89,10 @@ fn readme_commands_work_as_written() {
         "CI must run the README's test command as written"
     );
     let demo = run(&quickstart[0]);
-    assert!(demo.contains("Welcome, "), "the demo shows the welcome email:\n{demo}");
+    assert!(
+        demo.contains("Welcome! Your account is ready"),
+        "the demo shows the welcome email:\n{demo}"
+    );
 
     let recipes = sh_blocks(&readme, "## The local stack");
     assert_eq!(recipes.len(), 1, "one recipe block in 'The local stack'");

@@ -54,7 +54,7 @@ def _send_one(record):
             Source=EMAIL_FROM,
             Destination={"ToAddresses": [user["email"]]},
             Message={
-                "Subject": {"Data": f"Welcome, {name}!", "Charset": "UTF-8"},
+                "Subject": {"Data": "Welcome! Your account is ready", "Charset": "UTF-8"},
                 "Body": {
                     "Text": {"Data": f"Hi {name},\n\nWelcome aboard: your account for {user['email']} is ready.\n",
                              "Charset": "UTF-8"},

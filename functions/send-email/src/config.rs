@@ -1,5 +1,7 @@
 //! Configuration from the environment, read once at init.
 
+use std::time::Duration;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Ses,
@@ -12,7 +14,13 @@ pub struct Config {
     pub table: String,
     pub from: String,
     pub transport: Transport,
+    /// `EMAIL_MAX_SENDS_PER_SECOND` as the least time between two sends' starts in this
+    /// instance; `None` (unset or empty) for no limit.
+    pub send_interval: Option<Duration>,
 }
+
+/// The variable that caps this instance's SES send rate.
+pub const MAX_SENDS_PER_SECOND: &str = "EMAIL_MAX_SENDS_PER_SECOND";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
@@ -34,8 +42,24 @@ impl Config {
             table: required("USERS_TABLE")?,
             from: required("EMAIL_FROM")?,
             transport,
+            send_interval: get(MAX_SENDS_PER_SECOND).map(|v| send_interval(&v)).transpose()?,
         })
     }
+}
+
+/// A positive decimal number of sends per second, as the time between two sends.
+fn send_interval(value: &str) -> Result<Duration, ConfigError> {
+    let invalid = || {
+        ConfigError(format!(
+            "{MAX_SENDS_PER_SECOND}={value:?}: a positive number of sends per second (e.g. 14 or 0.5), or unset for no limit"
+        ))
+    };
+    let rate: f64 = value.trim().parse().map_err(|_| invalid())?;
+    if !rate.is_finite() || rate <= 0.0 {
+        return Err(invalid());
+    }
+    // A rate so small that its interval overflows a Duration is no rate either.
+    Duration::try_from_secs_f64(1.0 / rate).map_err(|_| invalid())
 }
 
 #[cfg(test)]
@@ -67,5 +91,34 @@ mod tests {
         };
         assert!(Config::from_lookup(smtp).is_err());
         assert!(Config::from_lookup(|_| None).unwrap_err().0.contains("USERS_TABLE"));
+    }
+
+    fn with_rate(rate: &str) -> Result<Config, ConfigError> {
+        let rate = rate.to_owned();
+        Config::from_lookup(move |k| match k {
+            "USERS_TABLE" => Some("t".to_owned()),
+            "EMAIL_FROM" => Some("f@x.io".to_owned()),
+            MAX_SENDS_PER_SECOND => Some(rate.clone()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_send_rate_is_unlimited_unless_set_and_a_positive_number_when_set() {
+        let unset = |k: &str| match k {
+            "USERS_TABLE" => Some("t".to_owned()),
+            "EMAIL_FROM" => Some("f@x.io".to_owned()),
+            _ => None,
+        };
+        assert_eq!(Config::from_lookup(unset).unwrap().send_interval, None);
+        let interval = |rate: &str| with_rate(rate).unwrap().send_interval.unwrap();
+        assert_eq!(interval("14"), Duration::from_secs_f64(1.0 / 14.0));
+        assert_eq!(interval("2.5"), Duration::from_millis(400));
+        assert_eq!(interval("0.5"), Duration::from_secs(2));
+        assert_eq!(interval(" 1 "), Duration::from_secs(1));
+        for bad in ["0", "-1", "0.0", "-0", "abc", "1/s", "NaN", "inf", "1e-320", ""] {
+            let err = with_rate(bad).unwrap_err().0;
+            assert!(err.contains(MAX_SENDS_PER_SECOND), "{bad:?}: {err}");
+        }
     }
 }

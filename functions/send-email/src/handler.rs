@@ -1,6 +1,7 @@
 //! The SQS batch handler: each message decoded and delivered on its own task, inside a span
 //! with its message id; the response lists exactly the messages that failed, so SQS retries
-//! only those (and moves them to the DLQ after maxReceiveCount).
+//! only those (and moves them to the DLQ after maxReceiveCount). Logs name messages, events
+//! and users by id, never by email address.
 
 use crate::domain::deliver::{ClaimStore, Deliver, Delivered, Mailer};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -190,6 +191,40 @@ mod tests {
         // (then SQS retries it and it finds it sent). Never two emails.
         assert_eq!(sent, 1);
         assert!(failed.len() <= 1);
+    }
+
+    #[tokio::test]
+    async fn no_email_address_is_logged_at_info_or_above() {
+        let logs = crate::domain::deliver::log_capture::logs();
+        let id = |tag: &str| format!("{tag}-{}", Uuid::new_v4());
+        let (sent, dup, fails, panics, garbage) = (id("sent"), id("dup"), id("fails"), id("panics"), id("garbage"));
+        let good = event_for("ann.private@x.io");
+        let failing = event_for("fail.private@x.io");
+        let event_id = |body: &str| user_events::decode_sqs_body(body).unwrap().event_id.to_string();
+        let (failed, _) = run(vec![
+            message(&sent, &good),
+            message(&dup, &good),
+            message(&fails, &failing),
+            message(&panics, &event_for("panic.private@x.io")),
+            message(&garbage, "{\"user\": {\"email\": \"bad.private@x.io\"}}"),
+        ])
+        .await;
+        for id in [&fails, &panics, &garbage] {
+            assert!(failed.contains(id), "{id} failed: {failed:?}");
+        }
+        // The capture sees this batch's lines at INFO and above...
+        let has = |needle: &str, what: &str| {
+            let lines = logs.lines_with(needle);
+            assert!(lines.iter().any(|l| l.contains(what)), "{what:?} in {lines:?}");
+        };
+        has(&event_id(&good), "welcome email sent");
+        has(&event_id(&failing), "SQS will retry");
+        has(&panics, "panicked");
+        has(&garbage, "undecodable");
+        // ...and none of them names an address.
+        let leaked = logs.lines_with("private@");
+        assert!(leaked.is_empty(), "addresses logged: {leaked:?}");
+        assert!(logs.lines_with("PRIVATE@").is_empty());
     }
 
     #[tokio::test]

@@ -1,61 +1,207 @@
 //! send-email's adapters against the real local stack: idempotency claims on DynamoDB Local,
 //! the SES transport on LocalStack, and the whole core over both.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use send_email::adapters::{dynamodb_claims::DynamoClaims, mailers::SesMailer};
-use send_email::domain::deliver::{Claim, ClaimStore, Deliver, Delivered};
+use send_email::domain::deliver::{Claim, ClaimStore, ClaimToken, Deliver, Delivered, SettleError};
+use send_email::domain::welcome::SUBJECT;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use user_events::{PublicUser, UserCreated};
 use uuid::Uuid;
 
-async fn adapters() -> (DynamoClaims, SesMailer, std::collections::HashMap<String, String>) {
-    let stack = testkit::stack();
-    let sdk = testkit::sdk_config(&stack).await;
-    let claims = DynamoClaims::new(testkit::dynamodb(&sdk, &stack), stack["USERS_TABLE"].clone());
-    let mailer = SesMailer::new(aws_sdk_ses::Client::new(&sdk), stack["EMAIL_FROM"].clone());
-    (claims, mailer, stack)
+struct Stack {
+    vars: HashMap<String, String>,
+    dynamodb: aws_sdk_dynamodb::Client,
+    sdk: aws_config::SdkConfig,
+}
+
+impl Stack {
+    async fn new() -> Self {
+        let vars = testkit::stack();
+        let sdk = testkit::sdk_config(&vars).await;
+        let dynamodb = testkit::dynamodb(&sdk, &vars);
+        Self { vars, dynamodb, sdk }
+    }
+
+    fn claims(&self) -> DynamoClaims {
+        DynamoClaims::new(self.dynamodb.clone(), self.vars["USERS_TABLE"].clone())
+    }
+
+    fn mailer(&self) -> SesMailer {
+        SesMailer::new(aws_sdk_ses::Client::new(&self.sdk), self.vars["EMAIL_FROM"].clone())
+    }
+
+    /// The claim's item as DynamoDB Local holds it.
+    async fn item(&self, event_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
+        self.dynamodb
+            .get_item()
+            .table_name(&self.vars["USERS_TABLE"])
+            .key("pk", AttributeValue::S(format!("EMAIL_SENT#{event_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+}
+
+fn attr<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    match item.get(name)? {
+        AttributeValue::S(s) | AttributeValue::N(s) => Some(s),
+        _ => None,
+    }
+}
+
+async fn acquire(claims: &DynamoClaims, id: Uuid) -> ClaimToken {
+    match claims.claim(id).await {
+        Ok(Claim::Acquired(token)) => token,
+        other => panic!("expected to acquire the claim, got {other:?}"),
+    }
 }
 
 #[tokio::test]
 async fn claims_are_exclusive_until_released_and_final_once_sent() {
-    let (claims, _, _) = adapters().await;
+    let stack = Stack::new().await;
+    let claims = stack.claims();
     let id = Uuid::new_v4();
-    assert_eq!(claims.claim(id).await, Ok(Claim::Acquired));
+    let first = acquire(&claims, id).await;
     assert_eq!(
         claims.claim(id).await,
         Ok(Claim::InProgress),
         "a live lease excludes others"
     );
-    claims.release(id).await.unwrap();
-    assert_eq!(
-        claims.claim(id).await,
-        Ok(Claim::Acquired),
-        "a released claim can be taken again"
-    );
-    claims.mark_sent(id, "ses-1").await.unwrap();
+    claims.release(id, &first).await.unwrap();
+    let second = acquire(&claims, id).await;
+    assert_ne!(first, second, "each claim has its own owner token");
+    claims.mark_sent(id, &second, "ses-1").await.unwrap();
     assert_eq!(claims.claim(id).await, Ok(Claim::AlreadySent));
-    assert!(claims.release(id).await.is_err(), "a sent record is never released");
+    assert_eq!(
+        claims.release(id, &second).await,
+        Err(SettleError::NotOwner),
+        "a sent record is never released, not even by its owner"
+    );
     assert_eq!(claims.claim(id).await, Ok(Claim::AlreadySent));
 }
 
 #[tokio::test]
+async fn only_the_token_holder_settles_a_live_claim() {
+    let stack = Stack::new().await;
+    let claims = stack.claims();
+    let id = Uuid::new_v4();
+    let owner = acquire(&claims, id).await;
+    let stranger = ClaimToken::new();
+    assert_eq!(claims.release(id, &stranger).await, Err(SettleError::NotOwner));
+    assert_eq!(
+        claims.mark_sent(id, &stranger, "ses-x").await,
+        Err(SettleError::NotOwner)
+    );
+    let item = stack.item(id).await.expect("the claim is still there");
+    assert_eq!(attr(&item, "status"), Some("sending"));
+    assert_eq!(attr(&item, "owner"), Some(owner.to_string().as_str()));
+    assert_eq!(claims.claim(id).await, Ok(Claim::InProgress));
+}
+
+#[tokio::test]
+async fn an_expired_claim_is_taken_over_and_its_stale_owner_can_neither_release_nor_mark_it() {
+    let stack = Stack::new().await;
+    // The stale consumer's lease is over as soon as it is taken, as if its send had outlasted it.
+    let stale_consumer = stack.claims().with_lease(Duration::ZERO);
+    let new_consumer = stack.claims();
+    let id = Uuid::new_v4();
+    let stale = acquire(&stale_consumer, id).await;
+    let owner = acquire(&new_consumer, id).await;
+    assert_ne!(stale, owner);
+
+    assert_eq!(
+        stale_consumer.release(id, &stale).await,
+        Err(SettleError::NotOwner),
+        "the stale owner cannot delete the new owner's claim"
+    );
+    assert_eq!(
+        stale_consumer.mark_sent(id, &stale, "ses-stale").await,
+        Err(SettleError::NotOwner),
+        "nor mark it sent"
+    );
+    let item = stack.item(id).await.expect("the new owner's claim is still there");
+    assert_eq!(attr(&item, "owner"), Some(owner.to_string().as_str()));
+    assert_eq!(attr(&item, "status"), Some("sending"));
+    assert_eq!(attr(&item, "message_id"), None);
+    assert_eq!(new_consumer.claim(id).await, Ok(Claim::InProgress), "its lease is live");
+
+    // The new owner settles it as usual.
+    new_consumer.mark_sent(id, &owner, "ses-new").await.unwrap();
+    let item = stack.item(id).await.unwrap();
+    assert_eq!(
+        (attr(&item, "status"), attr(&item, "message_id")),
+        (Some("sent"), Some("ses-new"))
+    );
+}
+
+#[tokio::test]
+async fn mark_sent_never_creates_a_record() {
+    let stack = Stack::new().await;
+    let claims = stack.claims();
+    let id = Uuid::new_v4();
+    assert_eq!(
+        claims.mark_sent(id, &ClaimToken::new(), "ses-ghost").await,
+        Err(SettleError::NotOwner)
+    );
+    assert_eq!(stack.item(id).await, None, "no item without a claim");
+    // A released claim is gone too: marking it afterwards creates nothing either.
+    let token = acquire(&claims, id).await;
+    claims.release(id, &token).await.unwrap();
+    assert_eq!(
+        claims.mark_sent(id, &token, "ses-late").await,
+        Err(SettleError::NotOwner)
+    );
+    assert_eq!(stack.item(id).await, None);
+}
+
+#[tokio::test]
+async fn a_sent_record_keeps_its_ttl() {
+    let stack = Stack::new().await;
+    let claims = stack.claims();
+    let id = Uuid::new_v4();
+    let token = acquire(&claims, id).await;
+    let claimed = stack.item(id).await.unwrap();
+    claims.mark_sent(id, &token, "ses-1").await.unwrap();
+    let sent = stack.item(id).await.unwrap();
+    assert_eq!(attr(&sent, "status"), Some("sent"));
+    assert_eq!(attr(&sent, "lease_until"), None, "no lease once sent");
+    let expires_at: u64 = attr(&sent, "expires_at")
+        .expect("a sent record has its TTL attribute")
+        .parse()
+        .expect("whole seconds, as TTL wants");
+    assert_eq!(attr(&sent, "expires_at"), attr(&claimed, "expires_at"));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    assert!(expires_at > now + 7 * 24 * 3600, "kept for longer than any redelivery");
+}
+
+#[tokio::test]
 async fn delivers_one_welcome_email_through_ses_however_often_the_event_comes() {
-    let (claims, mailer, stack) = adapters().await;
+    let stack = Stack::new().await;
     let email = format!("ses.{}@example.io", Uuid::new_v4().simple());
     let now = time::OffsetDateTime::now_utc();
     let user = PublicUser {
         id: Uuid::new_v4(),
-        name: "Dee <i>".into(),
+        name: "Dee <i> verify at evil.example".into(),
         email: email.clone(),
         created_at: now,
     };
     let event = UserCreated::new(Uuid::new_v4(), now, user);
-    let deliver = Deliver { claims, mailer };
+    let deliver = Deliver {
+        claims: stack.claims(),
+        mailer: stack.mailer(),
+    };
 
     assert!(matches!(deliver.run(&event).await, Ok(Delivered::Sent { .. })));
     assert_eq!(deliver.run(&event).await, Ok(Delivered::Duplicate));
-    let sent = testkit::emails_to(&stack, &email);
+    let sent = testkit::emails_to(&stack.vars, &email);
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0]["Source"], stack["EMAIL_FROM"].as_str());
-    assert_eq!(sent[0]["Subject"], "Welcome, Dee <i>!");
-    assert!(sent[0]["Body"]["html_part"].as_str().unwrap().contains("Dee &lt;i&gt;"));
+    assert_eq!(sent[0]["Source"], stack.vars["EMAIL_FROM"].as_str());
+    assert_eq!(sent[0]["Subject"], SUBJECT, "no user text in the subject");
+    let html = sent[0]["Body"]["html_part"].as_str().unwrap();
+    assert!(html.contains("Dee &lt;i&gt; verify at evil.example"), "{html}");
     assert!(sent[0]["Body"]["text_part"].as_str().unwrap().contains(&email));
 }

@@ -67,7 +67,7 @@ fn a_sign_up_ends_in_exactly_one_welcome_email() {
     assert_eq!(response.status().as_u16(), 201);
     let emails = wait_for_emails(&stack, &email, 1);
     assert_eq!(emails.len(), 1, "{emails:?}");
-    assert_eq!(emails[0]["Subject"], "Welcome, Pipe Line!");
+    assert_eq!(emails[0]["Subject"], send_email::domain::welcome::SUBJECT);
 }
 
 #[tokio::test]
@@ -118,15 +118,19 @@ async fn a_poison_message_ends_in_the_dlq_intact_and_its_batch_mates_are_emailed
             .unwrap();
         assert_eq!(emails.len(), 1);
     }
-    // maxReceiveCount deliveries, a couple of seconds apart locally, then SQS moves it.
+    // maxReceiveCount (5) deliveries, then SQS moves it. The bridge retries a failed message
+    // no sooner than send-email's claim lease (30 s, plus a second), as Lambda's visibility
+    // timeout would: four retries take about two minutes; the deadline leaves room for a
+    // loaded machine.
     let dlq = &stack["EMAIL_DLQ_URL"];
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(5 * 31 + 120);
     loop {
         let out = sqs
             .receive_message()
             .queue_url(dlq)
             .max_number_of_messages(10)
-            .wait_time_seconds(2)
+            // A long poll shorter than testkit's attempt deadline (1.5 s, as in the functions).
+            .wait_time_seconds(1)
             .visibility_timeout(1)
             .send()
             .await

@@ -1,10 +1,18 @@
 //! Idempotency claims in the users table: `EMAIL_SENT#<event_id>`, with a lease while a
-//! consumer sends and a TTL so the records clean themselves up.
+//! consumer sends, the token of the consumer that owns it (`owner`), and a TTL (`expires_at`)
+//! so the records clean themselves up.
+//!
+//! Item while sending: `status = sending, owner, lease_until, expires_at`; once sent:
+//! `status = sent, owner, message_id, sent_at, expires_at`. `lease_until` is in seconds with
+//! microseconds (a decimal number: integer seconds written before compare the same way), so a
+//! lease is as long as configured, not up to a second longer or shorter.
 
-use crate::domain::deliver::{Claim, ClaimStore, PortError};
+use crate::domain::deliver::{Claim, ClaimStore, ClaimToken, PortError, SettleError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
@@ -33,6 +41,13 @@ impl DynamoClaims {
         }
     }
 
+    /// Another lease than [`LEASE_SECONDS`]: for tests (zero: a claim another consumer can
+    /// take over at once).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
     /// Opens the connection to DynamoDB during init, so that the first batch does not pay for
     /// it (with TLS, a handshake: hundreds of ms on a cold arm64 start). Best effort.
     pub async fn warm_up(&self) {
@@ -46,15 +61,23 @@ impl DynamoClaims {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+/// Time since the epoch.
+fn now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+/// Whole seconds, as the TTL attribute wants them.
+fn seconds(t: Duration) -> AttributeValue {
+    AttributeValue::N(t.as_secs().to_string())
+}
+
+/// Seconds with microseconds, for the lease.
+fn precise(t: Duration) -> AttributeValue {
+    AttributeValue::N(format!("{}.{:06}", t.as_secs(), t.subsec_micros()))
+}
+
+fn string(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
 }
 
 fn port_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> PortError {
@@ -64,24 +87,27 @@ fn port_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E,
 impl ClaimStore for DynamoClaims {
     async fn claim(&self, event_id: Uuid) -> Result<Claim, PortError> {
         let now = now();
+        let token = ClaimToken::new();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", Self::key(event_id))
-            .item("status", AttributeValue::S("sending".into()))
-            .item("lease_until", n(now + self.lease.as_secs()))
-            .item("expires_at", n(now + self.retention.as_secs()))
-            // New, or a claim whose consumer died mid-send (its lease ran out).
+            .item("status", string("sending"))
+            .item("owner", string(&token.to_string()))
+            .item("lease_until", precise(now + self.lease))
+            .item("expires_at", seconds(now + self.retention))
+            // New, or a claim whose consumer died mid-send (its lease ran out): then the
+            // owner is replaced, and the old one can no longer settle it.
             .condition_expression("attribute_not_exists(pk) OR (#status = :sending AND lease_until < :now)")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":sending", string("sending"))
+            .expression_attribute_values(":now", precise(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Acquired),
+            Ok(_) => Ok(Claim::Acquired(token)),
             Err(SdkError::ServiceError(e)) => match e.err() {
                 PutItemError::ConditionalCheckFailedException(failed) => {
                     let status = failed
@@ -100,34 +126,57 @@ impl ClaimStore for DynamoClaims {
         }
     }
 
-    async fn mark_sent(&self, event_id: Uuid, message_id: &str) -> Result<(), PortError> {
-        self.client
+    async fn mark_sent(&self, event_id: Uuid, token: &ClaimToken, message_id: &str) -> Result<(), SettleError> {
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::key(event_id))
+            // `expires_at` is left as the claim wrote it: the record keeps its TTL.
             .update_expression("SET #status = :sent, message_id = :message_id, sent_at = :now REMOVE lease_until")
+            // Never creates an item (UpdateItem would), never overwrites another owner's.
+            .condition_expression("attribute_exists(pk) AND #owner = :owner")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sent", AttributeValue::S("sent".into()))
-            .expression_attribute_values(":message_id", AttributeValue::S(message_id.into()))
-            .expression_attribute_values(":now", n(now()))
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":sent", string("sent"))
+            .expression_attribute_values(":message_id", string(message_id))
+            .expression_attribute_values(":now", seconds(now()))
+            .expression_attribute_values(":owner", string(&token.to_string()))
             .send()
-            .await
-            .map(|_| ())
-            .map_err(port_error)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Err(SettleError::NotOwner)
+            }
+            Err(e) => Err(SettleError::Port(port_error(e))),
+        }
     }
 
-    async fn release(&self, event_id: Uuid) -> Result<(), PortError> {
-        self.client
+    async fn release(&self, event_id: Uuid, token: &ClaimToken) -> Result<(), SettleError> {
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", Self::key(event_id))
-            // Never delete a record of a send that succeeded.
-            .condition_expression("#status = :sending")
+            // Never delete a record of a send that succeeded, nor another owner's claim.
+            .condition_expression("#status = :sending AND #owner = :owner")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":sending", string("sending"))
+            .expression_attribute_values(":owner", string(&token.to_string()))
             .send()
-            .await
-            .map(|_| ())
-            .map_err(port_error)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Err(SettleError::NotOwner)
+            }
+            Err(e) => Err(SettleError::Port(port_error(e))),
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! The welcome email. User-supplied text goes into the HTML part escaped.
+//! The welcome email. User-supplied text never goes into the subject (a name such as "Account
+//! locked - verify at evil.example" would make our email to someone else's address read as a
+//! phishing lure in their inbox list); in the body it stays, escaped in the HTML part.
 
 use user_events::PublicUser;
 
@@ -10,12 +12,15 @@ pub struct Email {
     pub html: String,
 }
 
+/// The subject of every welcome email: fixed, whoever signs up.
+pub const SUBJECT: &str = "Welcome! Your account is ready";
+
 pub fn welcome(user: &PublicUser) -> Email {
     let name = &user.name;
     let html_name = escape_html(name);
     Email {
         to: user.email.clone(),
-        subject: format!("Welcome, {name}!"),
+        subject: SUBJECT.to_owned(),
         text: format!(
             "Hi {name},\n\nWelcome aboard: your account for {email} is ready.\n\nIf you did not sign up, ignore this email.\n",
             email = user.email
@@ -68,6 +73,21 @@ mod tests {
             email.text.contains("<script>alert('x')</script> & co"),
             "plain text stays as typed"
         );
-        assert_eq!(email.subject, "Welcome, <script>alert('x')</script> & co!");
+        assert_eq!(email.subject, SUBJECT, "no user text in the subject");
+    }
+
+    #[test]
+    fn the_subject_is_the_same_whatever_the_name() {
+        let lure = "Account locked - verify at evil.example";
+        let user = PublicUser {
+            id: uuid::Uuid::nil(),
+            name: lure.into(),
+            email: "victim@b.io".into(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let email = welcome(&user);
+        assert_eq!(email.subject, SUBJECT);
+        assert!(!email.subject.contains("evil.example"));
+        assert!(email.text.contains(lure), "the name stays in the body");
     }
 }

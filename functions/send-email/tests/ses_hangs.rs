@@ -1,0 +1,96 @@
+//! SES hanging (it accepts connections and never answers) on the real stack: the handler
+//! answers in the SDK's deadlines with that message failed, its claim released, and the
+//! retry, with SES back, delivers the email.
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_runtime::{Context, LambdaEvent};
+use send_email::adapters::{dynamodb_claims::DynamoClaims, mailers::SesMailer};
+use send_email::domain::deliver::{Claim, ClaimStore, Deliver};
+use std::sync::Arc;
+use user_events::{PublicUser, UserCreated};
+use uuid::Uuid;
+
+fn batch_of(message_id: &str, body: &str) -> LambdaEvent<SqsEvent> {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(message_id.into());
+    message.body = Some(body.into());
+    let mut event = SqsEvent::default();
+    event.records = vec![message];
+    LambdaEvent::new(event, Context::default())
+}
+
+#[tokio::test]
+async fn a_hanging_ses_fails_the_message_releases_its_claim_and_the_retry_delivers() {
+    let stack = testkit::stack();
+    let sdk = testkit::sdk_config(&stack).await;
+    let dynamodb = testkit::dynamodb(&sdk, &stack);
+    let table = stack["USERS_TABLE"].clone();
+    let claims = || DynamoClaims::new(dynamodb.clone(), table.clone());
+    let from = stack["EMAIL_FROM"].clone();
+
+    let email = format!("hang.{}@example.io", Uuid::new_v4().simple());
+    let now = time::OffsetDateTime::now_utc();
+    let user = PublicUser {
+        id: Uuid::new_v4(),
+        name: "Han Ging".into(),
+        email: email.clone(),
+        created_at: now,
+    };
+    let event = UserCreated::new(Uuid::new_v4(), now, user);
+    let body = event.to_json();
+    let message_id = Uuid::new_v4().to_string();
+
+    // SES hangs: the SES client of the stack's config (production deadlines), pointed at a
+    // listener that never answers.
+    let hang = testkit::HangingListener::start();
+    let hanging_ses =
+        aws_sdk_ses::Client::from_conf(aws_sdk_ses::config::Builder::from(&sdk).endpoint_url(&hang.url).build());
+    let deliver = Arc::new(Deliver {
+        claims: claims(),
+        mailer: SesMailer::new(hanging_ses, from.clone()),
+    });
+    let response = send_email::handler::handle(deliver, batch_of(&message_id, &body))
+        .await
+        .expect("no function error: the batch is answered");
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, [message_id.as_str()], "the message is failed, for SQS to retry");
+
+    let item = dynamodb
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("EMAIL_SENT#{}", event.event_id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item;
+    assert_eq!(item, None, "the claim was released");
+    assert!(testkit::emails_to(&stack, &email).is_empty(), "nothing sent");
+    drop(hang);
+
+    // SES is back (LocalStack's): the same message, redelivered, is emailed once.
+    let deliver = Arc::new(Deliver {
+        claims: claims(),
+        mailer: SesMailer::new(aws_sdk_ses::Client::new(&sdk), from),
+    });
+    let response = send_email::handler::handle(deliver.clone(), batch_of(&message_id, &body))
+        .await
+        .unwrap();
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    let sent = testkit::emails_to(&stack, &email);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        deliver.claims.claim(event.event_id).await,
+        Ok(Claim::AlreadySent),
+        "and marked sent"
+    );
+}
