@@ -1,5 +1,7 @@
 //! template.yaml's security promises, checked on the template itself: least privilege (no `*`
-//! resource or action in any policy) and encryption of the table, the topic and the queues.
+//! action, a `*` resource only where a condition bounds it, every DynamoDB statement bounded to
+//! its function's own items), limits on abuse (throttling, reserved concurrency) and
+//! encryption of the table, the topic and the queues.
 
 use serde_yaml::Value;
 use xtask::layout::Layout;
@@ -30,15 +32,157 @@ fn policy_values(value: &Value, key: &str, out: &mut Vec<String>) {
 }
 
 #[test]
-fn no_policy_grants_a_wildcard() {
+fn no_policy_grants_a_wildcard_action() {
     let template = template();
-    for key in ["Resource", "Action"] {
-        let mut values = Vec::new();
-        policy_values(&template, key, &mut values);
-        assert!(!values.is_empty(), "the template has policies");
-        let wild: Vec<_> = values.iter().filter(|v| v.contains('*')).collect();
-        assert!(wild.is_empty(), "{key} with a wildcard: {wild:?}");
+    let mut values = Vec::new();
+    policy_values(&template, "Action", &mut values);
+    assert!(!values.is_empty(), "the template has policies");
+    let wild: Vec<_> = values.iter().filter(|v| v.contains('*')).collect();
+    assert!(wild.is_empty(), "Action with a wildcard: {wild:?}");
+}
+
+/// Every policy statement of every function, with the function's logical id.
+fn statements(template: &Value) -> Vec<(String, Value)> {
+    let resources = template["Resources"].as_mapping().unwrap();
+    let mut out = Vec::new();
+    for (id, resource) in resources {
+        for policy in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                out.push((id.as_str().unwrap().to_owned(), statement.clone()));
+            }
+        }
     }
+    out
+}
+
+fn text(value: &Value) -> String {
+    format!("{value:?}")
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::Sequence(items) => items.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+        one => vec![one.as_str().unwrap().to_owned()],
+    }
+}
+
+#[test]
+fn a_wildcard_resource_only_where_a_condition_bounds_it() {
+    let template = template();
+    let statements = statements(&template);
+    assert!(statements.len() > 10);
+    for (function, statement) in &statements {
+        if text(&statement["Resource"]).contains('*') {
+            assert!(
+                statement["Condition"].as_mapping().is_some_and(|c| !c.is_empty()),
+                "{function}: a wildcard resource without a condition: {statement:?}"
+            );
+        }
+    }
+}
+
+/// What each function may do to the table, and to which items (by partition key prefix).
+#[test]
+fn each_function_touches_only_its_own_items() {
+    let expected: [(&str, &[(&str, &[&str])]); 3] = [
+        (
+            "CreateUserFunction",
+            &[
+                ("dynamodb:PutItem", &["USER#*", "EMAIL#*", "OUTBOX#*"]),
+                ("dynamodb:GetItem", &["EMAIL#*"]),
+                ("dynamodb:DeleteItem", &["OUTBOX#*"]),
+            ],
+        ),
+        (
+            "PublishOutboxFunction",
+            &[
+                ("dynamodb:Query", &["pending"]),
+                ("dynamodb:UpdateItem", &["OUTBOX#*"]),
+                ("dynamodb:DeleteItem", &["OUTBOX#*"]),
+            ],
+        ),
+        (
+            "SendEmailFunction",
+            &[
+                ("dynamodb:PutItem", &["EMAIL_SENT#*"]),
+                ("dynamodb:UpdateItem", &["EMAIL_SENT#*"]),
+                ("dynamodb:DeleteItem", &["EMAIL_SENT#*"]),
+            ],
+        ),
+    ];
+    let template = template();
+    let statements = statements(&template);
+    for (function, grants) in expected {
+        let mut granted: Vec<(String, Vec<String>)> = Vec::new();
+        for (_, statement) in statements.iter().filter(|(f, _)| f == function) {
+            let item_actions: Vec<String> = actions(statement)
+                .into_iter()
+                .filter(|a| a.starts_with("dynamodb:") && a != "dynamodb:DescribeTable")
+                .collect();
+            if item_actions.is_empty() {
+                continue;
+            }
+            // Metadata calls name no item; every item action must name its key prefixes.
+            let condition = &statement["Condition"];
+            let keys = condition
+                .as_mapping()
+                .and_then(|c| c.values().find_map(|op| op.get("dynamodb:LeadingKeys")))
+                .unwrap_or_else(|| panic!("{function}: no dynamodb:LeadingKeys condition: {statement:?}"));
+            let keys: Vec<String> = keys
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_owned())
+                .collect();
+            for action in item_actions {
+                granted.push((action, keys.clone()));
+            }
+        }
+        granted.sort();
+        let mut want: Vec<(String, Vec<String>)> = grants
+            .iter()
+            .map(|(a, k)| (a.to_string(), k.iter().map(|k| k.to_string()).collect()))
+            .collect();
+        want.sort();
+        assert_eq!(granted, want, "{function}");
+    }
+}
+
+#[test]
+fn sign_ups_are_throttled_and_concurrency_is_bounded() {
+    let template = template();
+    let resources = &template["Resources"];
+    let api = &resources["HttpApi"];
+    assert_eq!(api["Type"].as_str(), Some("AWS::Serverless::HttpApi"));
+    let route = &api["Properties"]["DefaultRouteSettings"];
+    for (setting, parameter) in [
+        ("ThrottlingRateLimit", "ApiThrottlingRateLimit"),
+        ("ThrottlingBurstLimit", "ApiThrottlingBurstLimit"),
+    ] {
+        assert!(
+            text(&route[setting]).contains(parameter),
+            "{setting}: {:?}",
+            route[setting]
+        );
+        assert!(
+            template["Parameters"][parameter]["Default"].as_u64().is_some(),
+            "{parameter} default"
+        );
+    }
+    let create_user = &resources["CreateUserFunction"]["Properties"];
+    assert!(text(&create_user["ReservedConcurrentExecutions"]).contains("CreateUserReservedConcurrency"));
+    assert!(text(&create_user["Events"]["CreateUser"]["Properties"]["ApiId"]).contains("HttpApi"));
+    let outbox = &resources["PublishOutboxFunction"]["Properties"];
+    assert_eq!(outbox["ReservedConcurrentExecutions"].as_u64(), Some(1));
+    assert_eq!(outbox["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64(), Some(0));
+    assert_eq!(
+        outbox["Events"]["EveryMinute"]["Properties"]["RetryPolicy"]["MaximumRetryAttempts"].as_u64(),
+        Some(0)
+    );
+    let send_email = &resources["SendEmailFunction"]["Properties"];
+    assert!(
+        text(&send_email["Environment"]["Variables"]["EMAIL_MAX_SENDS_PER_SECOND"]).contains("EmailSendRatePerSecond")
+    );
 }
 
 #[test]
