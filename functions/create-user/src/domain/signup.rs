@@ -110,7 +110,7 @@ pub struct SignedUp {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Phases {
     pub hash: Duration,
-    /// The DynamoDB transaction (with its retries after a conflict).
+    /// DynamoDB: the guard check and the transaction (with its retries after a conflict).
     pub store: Duration,
     /// The SNS publish and the outbox item's deletion.
     pub publish: Duration,
@@ -166,11 +166,13 @@ impl<S: UserStore + Outbox, P: EventPublisher> SignUp<S, P> {
 
     pub async fn run(&self, request: SignUpRequest) -> Result<SignedUp, SignUpError> {
         let email_key = request.email_key();
+        let mut phases = Phases::default();
+        let started = Instant::now();
         if self.store.email_taken(&email_key).await.map_err(SignUpError::Store)? {
             return Err(SignUpError::EmailTaken);
         }
+        phases.store = started.elapsed();
         let SignUpRequest { name, email, password } = request;
-        let mut phases = Phases::default();
         let started = Instant::now();
         let password_hash = hash(password, self.bcrypt_cost).await?;
         phases.hash = started.elapsed();
@@ -188,7 +190,7 @@ impl<S: UserStore + Outbox, P: EventPublisher> SignUp<S, P> {
 
         let started = Instant::now();
         self.store_with_retries(&user, &stored).await?;
-        phases.store = started.elapsed();
+        phases.store += started.elapsed();
         let started = Instant::now();
         // The event is durable now; publishing it is only a matter of time.
         let published = match tokio::time::timeout(self.publish_budget, self.publisher.publish(&stored)).await {
