@@ -14,6 +14,18 @@ fn limits() -> FlushLimits {
     FlushLimits::until(Instant::now() + Duration::from_secs(60), Duration::from_secs(10))
 }
 
+/// What publish-outbox does on its schedule, through `h`'s real store and publisher.
+async fn flush_now(h: &Harness) -> create_user::domain::outbox::FlushReport {
+    flush(
+        &h.signup.store,
+        &h.signup.publisher,
+        time::OffsetDateTime::now_utc(),
+        limits(),
+    )
+    .await
+    .unwrap()
+}
+
 /// The pending event of the user with `email`, read through the adapter's own paging.
 async fn pending_for(h: &Harness, email: &str) -> Vec<StoredEvent> {
     let mut found = Vec::new();
@@ -57,14 +69,7 @@ async fn with_sns_failing_the_user_is_created_and_its_event_is_published_later_e
 
     // SNS is back: a flush (what publish-outbox runs on a schedule) publishes it once.
     let h = harness().await;
-    let report = flush(
-        &h.signup.store,
-        &h.signup.publisher,
-        time::OffsetDateTime::now_utc(),
-        limits(),
-    )
-    .await
-    .unwrap();
+    let report = flush_now(&h).await;
     assert!(report.published >= 1 && report.publish_error.is_none(), "{report:?}");
     let events = h.events_for(&email, Duration::from_secs(4)).await;
     assert_eq!(events.len(), 1);
@@ -139,14 +144,7 @@ async fn an_unreadable_outbox_item_is_set_aside_and_the_others_are_published() {
         .unwrap();
 
     let h = harness().await;
-    let report = flush(
-        &h.signup.store,
-        &h.signup.publisher,
-        time::OffsetDateTime::now_utc(),
-        limits(),
-    )
-    .await
-    .unwrap();
+    let report = flush_now(&h).await;
     // Other tests' flushes run at the same time and may be the ones that handle these items.
     assert!(report.publish_error.is_none(), "{report:?}");
     assert_eq!(
