@@ -5,14 +5,30 @@
 //! the failed ones for SQS to redeliver and, after maxReceiveCount, move to the DLQ. A function
 //! error deletes nothing.
 //!
+//! It keeps Lambda's promises about time: an invocation gets the function's `Timeout` from
+//! template.yaml (send-email 30 s, publish-outbox 60 s), and one that has not answered by then
+//! is a function error, its batch left to come back when its visibility ends. A message stays
+//! hidden while it is in flight for longer than the batching window plus the longer of the
+//! timeout and the consumer's claim lease ([`in_flight_visibility`]), so no two invocations
+//! ever hold it at once. A message the function reports failed is retried no sooner than the
+//! claim lease has run out ([`retry_after`]), so a retry never meets a claim that a
+//! live consumer still holds.
+//!
 //! It also stands in for EventBridge schedules: every function with a Schedule event in the
 //! template is invoked every `schedule_every`.
 //!
 //! Deliberate differences from AWS, so that retries, the DLQ and the outbox can be watched
-//! locally in seconds: a failed message becomes visible again after `retry_delay` instead of
-//! the queue's visibility timeout (3 minutes), messages received by a bridge that dies come
-//! back after `IN_FLIGHT_VISIBILITY` (35 s) rather than 3 minutes, and
-//! schedules run every few seconds instead of at their rate.
+//! locally in a few minutes rather than a quarter of an hour:
+//! - a failed message (in `batchItemFailures`) becomes visible again after the claim lease
+//!   (send-email's is its Timeout: 31 s with the lease's whole-second rounding) instead of the
+//!   queue's visibility timeout (3 minutes);
+//! - messages in flight (received by a bridge that dies, or in a batch whose invocation failed
+//!   or timed out) come back after [`in_flight_visibility`] (35 s for send-email) instead of
+//!   the queue's visibility timeout;
+//! - schedules run every few seconds instead of at their rate, one invocation at a time;
+//! - an invocation past its timeout is abandoned, not stopped: cargo lambda watch lets the
+//!   function run on, where Lambda would end it. A send still running when its batch comes
+//!   back (and its lease has run out) can be doubled; send-email's sends take milliseconds.
 
 use crate::probe;
 use crate::template::SqsEventSource;
@@ -24,20 +40,56 @@ use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// How long a received message stays hidden: longer than send-email's 30 s timeout and its
-/// 30 s claim lease, so that a message whose consumer died comes back to an expired lease
-/// (and is sent) rather than to a live one (and fails its way to the DLQ).
-const IN_FLIGHT_VISIBILITY: i32 = 35;
+/// Slack on a message's in-flight visibility beyond the batching window and the longer of the
+/// timeout and the lease: the receives' whole-second waits, the deletes after the answer, a
+/// claim taken a moment after the invocation starts.
+const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(4);
+
+/// Claims keep their lease in whole seconds (`lease_until < now`, both in seconds), so a claim
+/// taken late in a second is live up to a second past `claim_lease` after it.
+const LEASE_ROUNDING: Duration = Duration::from_secs(1);
+
+/// How long a received message stays hidden before it comes back on its own: the batching
+/// window (its batch may wait that long to be invoked), then the longer of the function's
+/// timeout and the claim lease, then [`IN_FLIGHT_MARGIN`]. So a batch whose invocation failed,
+/// timed out or lost its bridge comes back after the invocation is over and after the claims
+/// it took have expired: to an expired lease (and is sent) rather than to a live one (and fails
+/// its way to the DLQ). The invariant (longer than the timeout, longer than the lease) is
+/// tested below. 35 s for send-email (1 + 30 + 4).
+pub fn in_flight_visibility(source: &SqsEventSource, timeout: Duration, claim_lease: Duration) -> Duration {
+    Duration::from_secs(source.batching_window_seconds) + timeout.max(claim_lease) + IN_FLIGHT_MARGIN
+}
+
+/// How long a message the function reported failed stays hidden before its retry: the claim
+/// lease and its whole-second rounding, never less, so that whichever consumer holds the
+/// message's claim has finished or lost it by then. 31 s for send-email.
+pub fn retry_after(claim_lease: Duration) -> Duration {
+    claim_lease + LEASE_ROUNDING
+}
+
+/// A function the bridge invokes on a schedule, with its `Timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub function: String,
+    pub timeout: Duration,
+}
 
 pub struct Bridge {
     pub sqs: Client,
     pub queue_url: String,
     pub function: String,
+    /// The function's `Timeout` (template.yaml): an invocation that has not answered by then is
+    /// a function error, as on Lambda.
+    pub timeout: Duration,
+    /// The consumer's claim lease: how long a claim taken by a live invocation protects its
+    /// send. send-email's is its Timeout (`LEASE_SECONDS`; see
+    /// [`crate::commands::bridge::send_email_limits`]). Failed messages are retried after it
+    /// ([`retry_after`]), never sooner.
+    pub claim_lease: Duration,
     pub functions_port: u16,
     pub region: String,
     pub source: SqsEventSource,
-    pub retry_delay: Duration,
-    pub scheduled: Vec<String>,
+    pub scheduled: Vec<Scheduled>,
     pub schedule_every: Duration,
 }
 
@@ -55,25 +107,64 @@ impl Bridge {
     pub async fn run_forever(self: std::sync::Arc<Self>) -> Result<()> {
         let queue_arn = self.queue_arn().await?;
         eprintln!(
-            "bridge: {} -> {} (batch {}, window {} s, {} poller(s)), polling",
+            "bridge: {} -> {} (batch {}, window {} s, {} poller(s), timeout {} s, failed messages retried after {} s, in flight for {} s), polling",
             self.queue_url,
             self.function,
             self.source.batch_size,
             self.source.batching_window_seconds,
-            self.source.max_concurrency
+            self.source.max_concurrency,
+            self.timeout.as_secs_f64(),
+            self.retry_after().as_secs_f64(),
+            self.in_flight_visibility().as_secs_f64(),
         );
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(run_schedules(
-            self.functions_port,
-            self.scheduled.clone(),
-            self.schedule_every,
-        ));
+        let schedules = self.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(schedules.schedule_every);
+            // A run that took its whole timeout is not followed by a burst of catch-up runs.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                for (function, outcome) in schedules.run_schedules_once().await {
+                    match outcome {
+                        Ok(reply) if reply.get("published").and_then(Value::as_u64).unwrap_or(0) > 0 => {
+                            eprintln!("bridge: schedule {function}: {reply}")
+                        }
+                        Ok(_) => {}
+                        Err(e) => eprintln!("bridge: schedule {function}: {e:#}"),
+                    }
+                }
+            }
+        });
         for _ in 0..self.source.max_concurrency.max(1) {
             let (bridge, queue_arn) = (self.clone(), queue_arn.clone());
             tasks.spawn(async move { bridge.poll_forever(&queue_arn).await });
         }
         tasks.join_next().await;
         bail!("a bridge task ended")
+    }
+
+    /// How long a received message stays hidden: see [`in_flight_visibility`].
+    pub fn in_flight_visibility(&self) -> Duration {
+        in_flight_visibility(&self.source, self.timeout, self.claim_lease)
+    }
+
+    /// How long a message the function reported failed stays hidden before its retry: see
+    /// [`retry_after`].
+    pub fn retry_after(&self) -> Duration {
+        retry_after(self.claim_lease)
+    }
+
+    /// EventBridge's part, once: invokes each scheduled function with a scheduled event, each
+    /// within its own timeout.
+    pub async fn run_schedules_once(&self) -> Vec<(String, Result<Value>)> {
+        let mut outcomes = Vec::new();
+        for scheduled in &self.scheduled {
+            let event = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+            let outcome = invoke(self.functions_port, &scheduled.function, &event, scheduled.timeout).await;
+            outcomes.push((scheduled.function.clone(), outcome));
+        }
+        outcomes
     }
 
     async fn poll_forever(&self, queue_arn: &str) {
@@ -115,13 +206,15 @@ impl Bridge {
         let failed_ids = match self.invoke(&event).await {
             Ok(failed) => failed,
             Err(e) => {
-                // Like Lambda after a crash: the batch comes back when its visibility ends
-                // (IN_FLIGHT_VISIBILITY, longer than the claim lease), not after retry_delay:
-                // a function killed mid-send holds live claims, and quick retries would only
-                // fail against them until maxReceiveCount sent the messages to the DLQ.
+                // Like Lambda after a crash or a timeout: the batch comes back when its
+                // visibility ends (longer than the timeout and the claim lease), not sooner: a
+                // function killed, or still running, mid-send holds live claims, and quick
+                // retries would only fail against them until maxReceiveCount sent the messages
+                // to the DLQ.
                 eprintln!(
-                    "bridge: invoking {} failed, the batch comes back in {IN_FLIGHT_VISIBILITY} s: {e:#}",
-                    self.function
+                    "bridge: invoking {} failed, the batch comes back when its {} s in flight end: {e:#}",
+                    self.function,
+                    self.in_flight_visibility().as_secs_f64()
                 );
                 return Ok(BatchOutcome {
                     received: batch.len(),
@@ -134,13 +227,17 @@ impl Bridge {
             .iter()
             .partition(|m| m.message_id.as_ref().is_some_and(|id| failed_ids.contains(id)));
         self.delete(&succeeded).await?;
+        // Retried once the claim lease has run out, not sooner: the failure may be a claim
+        // another live consumer holds, and retries against it would only count receives
+        // towards the DLQ while that consumer is still sending.
+        let retry_after = seconds(self.retry_after());
         for message in &failed {
             if let Some(handle) = &message.receipt_handle {
                 self.sqs
                     .change_message_visibility()
                     .queue_url(&self.queue_url)
                     .receipt_handle(handle)
-                    .visibility_timeout(self.retry_delay.as_secs() as i32)
+                    .visibility_timeout(retry_after)
                     .send()
                     .await
                     .context("ChangeMessageVisibility")?;
@@ -172,7 +269,7 @@ impl Bridge {
                 .receive_message()
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(room.min(10))
-                .visibility_timeout(IN_FLIGHT_VISIBILITY)
+                .visibility_timeout(seconds(self.in_flight_visibility()))
                 .wait_time_seconds(wait_seconds.min(20))
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .message_attribute_names("All")
@@ -192,7 +289,7 @@ impl Bridge {
 
     /// Invokes the function; returns the ids it reported as failed.
     async fn invoke(&self, event: &Value) -> Result<HashSet<String>> {
-        let reply = invoke(self.functions_port, &self.function, event).await?;
+        let reply = invoke(self.functions_port, &self.function, event, self.timeout).await?;
         if !self.source.report_batch_item_failures {
             return Ok(HashSet::new());
         }
@@ -237,13 +334,22 @@ impl Bridge {
     }
 }
 
-/// Invokes `function` through cargo lambda's invoke endpoint; a function error is an error.
-async fn invoke(port: u16, function: &str, event: &Value) -> Result<Value> {
+/// Invokes `function` through cargo lambda's invoke endpoint; a function error is an error,
+/// and so is no answer within `timeout` (the function's Timeout).
+async fn invoke(port: u16, function: &str, event: &Value, timeout: Duration) -> Result<Value> {
     let path = format!("/2015-03-31/functions/{function}/invocations");
     let body = event.to_string();
     let (status, reply) =
-        tokio::task::spawn_blocking(move || probe::http(port, "POST", &path, Some(&body), Duration::from_secs(900)))
-            .await??;
+        match tokio::task::spawn_blocking(move || probe::http(port, "POST", &path, Some(&body), timeout)).await? {
+            Ok(answer) => answer,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                bail!(
+                    "{function}: function error: no answer within its Timeout of {} s",
+                    timeout.as_secs_f64()
+                )
+            }
+            Err(e) => return Err(e).with_context(|| format!("invoking {function}")),
+        };
     let reply: Value = serde_json::from_str(&reply).with_context(|| format!("HTTP {status}: {reply}"))?;
     if status != 200 || reply.get("errorType").is_some() || reply.get("errorMessage").is_some() {
         bail!("{function}: function error (HTTP {status}): {reply}");
@@ -251,22 +357,9 @@ async fn invoke(port: u16, function: &str, event: &Value) -> Result<Value> {
     Ok(reply)
 }
 
-/// EventBridge's part: invokes each scheduled function with a scheduled event, forever.
-async fn run_schedules(port: u16, functions: Vec<String>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        for function in &functions {
-            let event = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-            match invoke(port, function, &event).await {
-                Ok(reply) if reply.get("published").and_then(Value::as_u64).unwrap_or(0) > 0 => {
-                    eprintln!("bridge: schedule {function}: {reply}")
-                }
-                Ok(_) => {}
-                Err(e) => eprintln!("bridge: schedule {function}: {e:#}"),
-            }
-        }
-    }
+/// A visibility timeout in SQS's whole seconds, rounded up.
+fn seconds(d: Duration) -> i32 {
+    d.as_secs_f64().ceil() as i32
 }
 
 /// The SQS event Lambda's event source mapping would send for these messages.
@@ -314,4 +407,78 @@ pub fn sqs_event(messages: &[Message], queue_arn: &str, region: &str) -> Value {
         })
         .collect();
     json!({ "Records": records })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::Template;
+
+    fn source(batching_window_seconds: u64) -> SqsEventSource {
+        SqsEventSource {
+            batch_size: 10,
+            max_concurrency: 1,
+            batching_window_seconds,
+            report_batch_item_failures: true,
+        }
+    }
+
+    /// The invariant that keeps two invocations from holding one message, and a redelivery
+    /// from meeting a live claim: in flight for longer than the batching window plus the
+    /// timeout, and than the lease.
+    #[test]
+    fn in_flight_outlasts_the_timeout_and_the_lease() {
+        let s = Duration::from_secs;
+        for window in [0, 1, 5, 300] {
+            for (timeout, lease) in [
+                (s(1), s(1)),
+                (s(2), s(6)),
+                (s(30), s(30)),
+                (s(60), s(10)),
+                (s(900), s(900)),
+            ] {
+                let visibility = in_flight_visibility(&source(window), timeout, lease);
+                assert!(
+                    visibility > s(window) + timeout,
+                    "{visibility:?} <= {window} s + {timeout:?}"
+                );
+                assert!(
+                    visibility > s(window) + lease,
+                    "{visibility:?} <= {window} s + {lease:?}"
+                );
+            }
+        }
+    }
+
+    /// With the real template: send-email's numbers, as the README states them, and AWS's own
+    /// queue visibility keeps the same promises.
+    #[test]
+    fn the_real_templates_send_email_keeps_them() {
+        let template = Template::load(&crate::layout::Layout::workspace_root().join("template.yaml")).unwrap();
+        let (timeout, lease) = crate::commands::bridge::send_email_limits(&template).unwrap();
+        assert!(
+            lease >= timeout,
+            "a lease shorter than the timeout lets a live send be taken over"
+        );
+        let source = template.sqs_event_source("send-email").unwrap();
+        let visibility = in_flight_visibility(&source, timeout, lease);
+        assert!(visibility > timeout && visibility > lease);
+        assert_eq!(
+            visibility,
+            Duration::from_secs(35),
+            "the README states 35 s: update it too"
+        );
+        // On AWS a failed message and a timed-out batch come back after the queue's
+        // visibility timeout: it must outlast the lease and the batch's window plus timeout.
+        let queue = template.properties("EmailQueue").unwrap()["VisibilityTimeout"]
+            .as_u64()
+            .map(Duration::from_secs)
+            .unwrap();
+        assert!(queue >= retry_after(lease) && queue > Duration::from_secs(source.batching_window_seconds) + timeout);
+        assert_eq!(
+            retry_after(lease),
+            Duration::from_secs(31),
+            "the README states 31 s: update it too"
+        );
+    }
 }

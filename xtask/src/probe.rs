@@ -3,13 +3,22 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Sends one request and returns the status code and body.
+/// Sends one request and returns the status code and body. `timeout` bounds the whole
+/// exchange, not each read: an answer that has not fully arrived by then is a `TimedOut`
+/// error (the bridge relies on it to enforce a function's Timeout).
 pub fn http(port: u16, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> io::Result<(u16, String)> {
+    let deadline = Instant::now() + timeout;
+    let timed_out = || {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no complete answer within {timeout:?}"),
+        )
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(timeout))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout.clamp(Duration::from_millis(1), Duration::from_secs(1)))?;
     stream.set_nodelay(true)?;
     let body = body.unwrap_or_default();
     // One write: `write!` straight to the socket sends each piece as its own segment, and
@@ -18,9 +27,33 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>, timeout: Du
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes())?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(timed_out());
+    }
+    stream.set_write_timeout(Some(left))?;
+    stream.write_all(request.as_bytes()).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => timed_out(),
+        _ => e,
+    })?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(timed_out());
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     // "HTTP/1.1 200 OK"

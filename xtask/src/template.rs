@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 /// Resource types LocalStack's free edition cannot host: no HTTP APIs at all, and the
 /// functions run under cargo lambda (or `samlocal deploy`, with Docker) instead.
@@ -151,6 +152,38 @@ impl Template {
                 .and_then(Value::as_sequence)
                 .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))),
         })
+    }
+
+    /// The `Timeout` of the function built from `binary`: its own, else `Globals.Function`'s,
+    /// else Lambda's default of 3 s. A number, or a `!Ref` to a parameter's default.
+    pub fn function_timeout(&self, binary: &str) -> Result<Duration> {
+        let resources = self.section("Resources");
+        let function = resources
+            .values()
+            .find(|r| binary_of(r) == Some(binary))
+            .with_context(|| format!("no function with BuildProperties.Binary = {binary}"))?;
+        let global = self.doc.get("Globals").and_then(|g| g.get("Function"));
+        let timeout = [function.get("Properties"), global]
+            .into_iter()
+            .flatten()
+            .find_map(|props| props.get("Timeout"));
+        let seconds = match timeout {
+            None => 3,
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .with_context(|| format!("{binary}: Timeout {n} is not whole seconds"))?,
+            Some(Value::Tagged(t)) if t.tag.to_string().trim_start_matches('!') == "Ref" => t
+                .value
+                .as_str()
+                .and_then(|name| self.parameter_default(name))
+                .and_then(|d| d.parse().ok())
+                .with_context(|| format!("{binary}: Timeout refers to no parameter with a numeric default"))?,
+            Some(other) => bail!("{binary}: unsupported Timeout {other:?}"),
+        };
+        if !(1..=900).contains(&seconds) {
+            bail!("{binary}: Timeout {seconds} s is outside Lambda's 1-900 s");
+        }
+        Ok(Duration::from_secs(seconds))
     }
 
     /// Binaries (cargo lambda's names) of every function.
@@ -415,6 +448,45 @@ Outputs:
         );
         assert!((1..=10).contains(&source.batch_size));
         assert_eq!(template.scheduled_functions(), ["publish-outbox"]);
+    }
+
+    #[test]
+    fn function_timeouts_come_from_the_function_the_globals_or_lambdas_default() {
+        let template = Template::load(&crate::layout::Layout::workspace_root().join("template.yaml")).unwrap();
+        assert_eq!(
+            template.function_timeout("send-email").unwrap(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            template.function_timeout("publish-outbox").unwrap(),
+            Duration::from_secs(60)
+        );
+        let of = |yaml: &str| Template::parse(yaml).unwrap().function_timeout("f");
+        let function = "Resources: {F: {Type: AWS::Serverless::Function, Metadata: {BuildProperties: {Binary: f}}";
+        assert_eq!(of(&format!("{function}}}}}")).unwrap(), Duration::from_secs(3));
+        assert_eq!(
+            of(&format!("Globals: {{Function: {{Timeout: 7}}}}\n{function}}}}}")).unwrap(),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            of(&format!(
+                "Globals: {{Function: {{Timeout: 7}}}}\n{function}, Properties: {{Timeout: 9}}}}}}"
+            ))
+            .unwrap(),
+            Duration::from_secs(9)
+        );
+        assert_eq!(
+            of(&format!(
+                "Parameters: {{T: {{Type: Number, Default: 12}}}}\n{function}, Properties: {{Timeout: !Ref T}}}}}}"
+            ))
+            .unwrap(),
+            Duration::from_secs(12)
+        );
+        assert!(of(&format!("{function}, Properties: {{Timeout: 901}}}}}}")).is_err());
+        assert!(
+            Template::parse(TEMPLATE).unwrap().function_timeout("f").is_err(),
+            "no such function"
+        );
     }
 
     #[test]

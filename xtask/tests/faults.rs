@@ -12,6 +12,7 @@ use xtask::probe;
 use xtask::process::{self, ServiceRecord};
 use xtask::provision::sdk_config;
 use xtask::services;
+use xtask::template::Template;
 
 mod support;
 use support::{StackGuard, state_dir, up, up_with, xtask};
@@ -146,11 +147,34 @@ async fn nothing_lost_when_localstack_the_bridge_the_functions_or_ses_fail() {
     let addresses: Vec<String> = (0..5).map(|i| format!("ses-down.{run}.{i}@example.com")).collect();
     stack.enqueue(&sqs, &addresses, 4).await;
     let dlq = stack.env.var("EMAIL_DLQ_URL").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
+    // maxReceiveCount receives, each failing and then waiting out the claim lease before the
+    // next (the bridge retries no sooner), and the receive after the last moves the message:
+    // 5 spells of ~35 s (the 31 s retry, the batching window, the failing SES call), about
+    // 3 minutes here. Allowed: each spell with 15 s to spare, and a minute on top.
+    let template = Template::load(&Layout::workspace_root().join("template.yaml")).unwrap();
+    let (_, lease) = xtask::commands::bridge::send_email_limits(&template).unwrap();
+    let receives: u32 = template
+        .parameter_default("EmailMaxReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let spell = xtask::bridge::retry_after(lease) + Duration::from_secs(15);
+    let started = Instant::now();
+    let deadline = started + spell * receives + Duration::from_secs(60);
     while dlq_depth(&sqs, &dlq).await < addresses.len() {
-        assert!(Instant::now() < deadline, "the failing messages never reached the DLQ");
+        assert!(
+            Instant::now() < deadline,
+            "the failing messages never reached the DLQ ({} of {} after {:?})",
+            dlq_depth(&sqs, &dlq).await,
+            addresses.len(),
+            started.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    eprintln!(
+        "SES down: {} messages in the DLQ after {:?}",
+        addresses.len(),
+        started.elapsed()
+    );
     assert!(
         addresses.iter().all(|a| stack.emails_to(a) == 0),
         "nothing sent while SES fails"

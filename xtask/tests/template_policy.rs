@@ -81,10 +81,13 @@ fn a_wildcard_resource_only_where_a_condition_bounds_it() {
     }
 }
 
+/// A DynamoDB action and the partition key prefixes it is bounded to.
+type Grant = (&'static str, &'static [&'static str]);
+
 /// What each function may do to the table, and to which items (by partition key prefix).
 #[test]
 fn each_function_touches_only_its_own_items() {
-    let expected: [(&str, &[(&str, &[&str])]); 3] = [
+    let expected: [(&str, &[Grant]); 3] = [
         (
             "CreateUserFunction",
             &[

@@ -15,14 +15,19 @@ const DEFAULT_MIN_AGE_SECONDS: i64 = 30;
 /// bounded by the SDK's operation timeout, must finish before Lambda stops the function.
 const STOP_MARGIN: std::time::Duration = lambda_support::aws::OPERATION_TIMEOUT.saturating_mul(3);
 
-/// The invocation's deadline as an `Instant` (Lambda gives it in epoch milliseconds; a
-/// runtime that gives none gets the template's 60 s timeout).
+/// The template's Timeout: the budget of a run whose runtime gives no usable deadline.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The invocation's deadline as an `Instant`. Lambda gives it in epoch milliseconds; a runtime
+/// that gives none, or one already past (cargo lambda watch sends 600000, ten minutes after
+/// 1970), gets the template's timeout instead of a run that stops before it starts.
 fn run_deadline(context: &lambda_runtime::Context) -> std::time::Instant {
-    if context.deadline == 0 {
-        return std::time::Instant::now() + std::time::Duration::from_secs(60);
-    }
-    let left = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(context.deadline);
-    let left = left.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    let deadline = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(context.deadline);
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .ok()
+        .filter(|left| !left.is_zero())
+        .unwrap_or(TIMEOUT);
     std::time::Instant::now() + left
 }
 

@@ -4,9 +4,10 @@
 
 use super::functions::{Function, Instance, Launcher, Runtime, user_created};
 use crate::bridge::Bridge;
+use crate::layout::Layout;
 use crate::provision::{Endpoints, random_hex, sdk_config};
 use crate::runtime_api::RuntimeApi;
-use crate::template::SqsEventSource;
+use crate::template::{SqsEventSource, Template};
 use anyhow::{Result, ensure};
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use std::sync::Arc;
@@ -45,6 +46,10 @@ pub fn drain(
         })?;
     }
 
+    // The template's timeout and lease, as `cargo xtask bridge` uses them (the Python peer's
+    // lease is the same 30 s).
+    let template = Template::load(&Layout::workspace_root().join("template.yaml"))?;
+    let (timeout, claim_lease) = crate::commands::bridge::send_email_limits(&template)?;
     let tokio = tokio::runtime::Runtime::new()?;
     let elapsed = tokio.block_on(async {
         let sqs = aws_sdk_sqs::Client::new(&sdk_config(endpoints).await);
@@ -76,7 +81,8 @@ pub fn drain(
             functions_port: api.port(),
             region: crate::provision::REGION.into(),
             source: *source,
-            retry_delay: Duration::from_secs(2),
+            timeout,
+            claim_lease,
             scheduled: Vec::new(),
             schedule_every: Duration::from_secs(3600),
         });
