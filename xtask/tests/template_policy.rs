@@ -125,12 +125,22 @@ fn each_function_touches_only_its_own_items() {
             if item_actions.is_empty() {
                 continue;
             }
-            // Metadata calls name no item; every item action must name its key prefixes.
+            // Metadata calls name no item; every item action must name its key prefixes, with
+            // an operator that means "every key of the request is one of these" (StringEquals
+            // would read `USER#*` literally and deny every write; ForAnyValue would let a
+            // request with one matching key through).
             let condition = &statement["Condition"];
-            let keys = condition
+            let (operator, keys) = condition
                 .as_mapping()
-                .and_then(|c| c.values().find_map(|op| op.get("dynamodb:LeadingKeys")))
+                .and_then(|c| {
+                    c.iter()
+                        .find_map(|(op, keys)| keys.get("dynamodb:LeadingKeys").map(|k| (op.as_str().unwrap(), k)))
+                })
                 .unwrap_or_else(|| panic!("{function}: no dynamodb:LeadingKeys condition: {statement:?}"));
+            assert!(
+                ["ForAllValues:StringLike", "ForAllValues:StringEquals"].contains(&operator),
+                "{function}: LeadingKeys under {operator}"
+            );
             let keys: Vec<String> = keys
                 .as_sequence()
                 .unwrap()
@@ -149,6 +159,24 @@ fn each_function_touches_only_its_own_items() {
         want.sort();
         assert_eq!(granted, want, "{function}");
     }
+}
+
+#[test]
+fn ses_sends_only_from_the_sender_address() {
+    let template = template();
+    let ses: Vec<_> = statements(&template)
+        .into_iter()
+        .filter(|(_, s)| actions(s).iter().any(|a| a.starts_with("ses:")))
+        .collect();
+    assert_eq!(ses.len(), 1, "one SES statement");
+    let (function, statement) = &ses[0];
+    assert_eq!(function, "SendEmailFunction");
+    assert_eq!(actions(statement), ["ses:SendEmail"]);
+    let from = &statement["Condition"]["StringEquals"]["ses:FromAddress"];
+    assert!(
+        text(from).contains("Ref") && text(from).contains("SenderEmail"),
+        "ses:FromAddress must be exactly the SenderEmail parameter: {from:?}"
+    );
 }
 
 #[test]

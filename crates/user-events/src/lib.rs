@@ -72,36 +72,59 @@ pub enum DecodeError {
     Invalid(String),
 }
 
+/// A JSON error as a log line may carry it: what kind of error and where, never the text it
+/// quotes (serde quotes the offending value, which may be an email address or worse).
+pub fn describe(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "wrong shape or type",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!("{kind} at line {} column {}", error.line(), error.column())
+}
+
+/// A field's value as an error may quote it: short scalars as they are, anything else by its
+/// kind only (the error ends up in a log line).
+fn quoted(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    let plain = matches!(
+        value,
+        serde_json::Value::String(_) | serde_json::Value::Number(_) | serde_json::Value::Bool(_)
+    );
+    if plain && text.len() <= 32 && !text.contains('@') {
+        text
+    } else {
+        "<a value not shown>".into()
+    }
+}
+
 /// Decodes an SQS body that is either the SNS envelope (`Type: Notification`, the event in
 /// `Message`) or the event itself (raw delivery). Unknown fields are ignored.
 pub fn decode_sqs_body(body: &str) -> Result<UserCreated, DecodeError> {
-    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| DecodeError::NotJson(describe(&e)))?;
     let event = if value.get("Type").and_then(|t| t.as_str()) == Some("Notification") {
         let message = value
             .get("Message")
             .and_then(|m| m.as_str())
             .ok_or(DecodeError::BadEnvelope)?;
-        serde_json::from_str(message).map_err(|e| DecodeError::NotJson(e.to_string()))?
+        serde_json::from_str(message).map_err(|e| DecodeError::NotJson(describe(&e)))?
     } else {
         value
     };
     match event.get("event_type") {
         Some(serde_json::Value::String(t)) if t == EVENT_TYPE => {}
         other => {
-            return Err(DecodeError::WrongEventType(
-                other.map(|v| v.to_string()).unwrap_or_default(),
-            ));
+            return Err(DecodeError::WrongEventType(other.map(quoted).unwrap_or_default()));
         }
     }
     match event.get("version") {
         Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
         other => {
-            return Err(DecodeError::UnsupportedVersion(
-                other.map(|v| v.to_string()).unwrap_or_default(),
-            ));
+            return Err(DecodeError::UnsupportedVersion(other.map(quoted).unwrap_or_default()));
         }
     }
-    serde_json::from_value(event).map_err(|e| DecodeError::Invalid(e.to_string()))
+    serde_json::from_value(event).map_err(|e| DecodeError::Invalid(describe(&e)))
 }
 
 #[cfg(test)]

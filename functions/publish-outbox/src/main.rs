@@ -11,9 +11,10 @@ use time::{Duration, OffsetDateTime};
 /// Events younger than this are left to create-user, which is probably publishing them now.
 const DEFAULT_MIN_AGE_SECONDS: i64 = 30;
 
-/// Time kept back from the invocation's deadline: one item's claim, publish and delete, each
-/// bounded by the SDK's operation timeout, must finish before Lambda stops the function.
-const STOP_MARGIN: std::time::Duration = lambda_support::aws::OPERATION_TIMEOUT.saturating_mul(3);
+/// Time kept back from the invocation's deadline: the next page's query and one item's claim,
+/// publish and delete, each bounded by the SDK's operation timeout, must finish before Lambda
+/// stops the function.
+const STOP_MARGIN: std::time::Duration = lambda_support::aws::OPERATION_TIMEOUT.saturating_mul(4);
 
 /// The template's Timeout: the budget of a run whose runtime gives no usable deadline.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -17,11 +17,30 @@ pub fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) ->
     // the runtime's logs, which would otherwise print request bodies and raw events).
     up_args.function_env.push(format!("{}=TRACE", TEST_LOG_LEVEL));
     up::run(layout, &up_args)?;
-    let result = cargo_test(layout, cargo_test_args).and_then(|()| no_secrets_in_logs(layout));
+    let result = cargo_test(layout, cargo_test_args)
+        .and_then(|()| no_secrets_in_logs(layout))
+        .and_then(|()| if already_up { Ok(()) } else { traced(layout) });
     if !already_up {
         down::run(layout)?;
     }
     result
+}
+
+/// The scan proves something only if the functions did run at TRACE: their init says so (the
+/// marker of `lambda_support::logging`). A stack that was already up runs at the level it was
+/// started with, and is not checked.
+fn traced(layout: &Layout) -> Result<()> {
+    let log = layout.logs_dir().join(format!("{}.log", services::WATCH));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let marker = lambda_support::logging::TRACE_MARKER;
+    if !text.contains(marker) {
+        bail!(
+            "the functions did not log at TRACE (no {marker:?} in {})",
+            log.display()
+        );
+    }
+    eprintln!("==> the functions ran at TRACE");
+    Ok(())
 }
 
 /// Lambda's own variable for the functions' log level; it takes precedence over RUST_LOG.

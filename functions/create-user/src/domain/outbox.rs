@@ -47,7 +47,11 @@ impl StoredEvent {
             event_type: String,
             version: u32,
         }
-        let header: Header = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let header: Header = serde_json::from_str(json).map_err(|e| user_events::describe(&e))?;
+        // SNS refuses an empty attribute value for good: such an item would stop every flush.
+        if header.event_type.is_empty() {
+            return Err("empty event_type".into());
+        }
         Ok(Self {
             event_id: header.event_id,
             event_type: header.event_type,
@@ -143,6 +147,10 @@ pub async fn flush<O: Outbox, P: EventPublisher>(
     let mut report = FlushReport::default();
     let mut after = None;
     loop {
+        if Instant::now() >= limits.stop_at {
+            report.out_of_time = true;
+            return Ok(report);
+        }
         let page = outbox.pending(before, limits.page, after).await?;
         for item in &page.items {
             if Instant::now() >= limits.stop_at {

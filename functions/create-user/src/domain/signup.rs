@@ -137,9 +137,11 @@ impl ConflictRetry {
     }
 }
 
-/// How long create-user waits for SNS after the commit. The event is durable by then, so a
-/// slow SNS must not hold the client's answer: past this, the sign-up answers 201 and the
-/// outbox delivers the event within a minute or two.
+/// How long create-user waits for SNS (and the outbox item's deletion) after the commit. The
+/// event is durable by then, so a slow SNS must not hold the client's answer: past this, the
+/// sign-up answers 201 and the outbox delivers the event within a minute or two. With the
+/// guard read and the transaction (3 s each at most) and bcrypt, a sign-up answers within
+/// create-user's 10 s timeout.
 pub const PUBLISH_BUDGET: Duration = Duration::from_secs(1);
 
 pub struct SignUp<S, P> {
@@ -192,14 +194,18 @@ impl<S: UserStore + Outbox, P: EventPublisher> SignUp<S, P> {
         self.store_with_retries(&user, &stored).await?;
         phases.store += started.elapsed();
         let started = Instant::now();
-        // The event is durable now; publishing it is only a matter of time.
-        let published = match tokio::time::timeout(self.publish_budget, self.publisher.publish(&stored)).await {
-            Ok(Ok(())) => {
-                if let Err(e) = self.store.mark_published(event.event_id).await {
-                    tracing::warn!(event_id = %event.event_id, error = %e, "published but still pending: it will be published again");
-                }
-                true
+        // The event is durable now; publishing it is only a matter of time. Publish and mark
+        // share the budget: a mark that does not finish leaves the event pending, and it is
+        // published again (consumers deduplicate), but the client is not kept waiting.
+        let publish_and_mark = async {
+            self.publisher.publish(&stored).await?;
+            if let Err(e) = self.store.mark_published(event.event_id).await {
+                tracing::warn!(event_id = %event.event_id, error = %e, "published but still pending: it will be published again");
             }
+            Ok::<(), PublishError>(())
+        };
+        let published = match tokio::time::timeout(self.publish_budget, publish_and_mark).await {
+            Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 tracing::error!(event_id = %event.event_id, error = %e, "publish failed; the event stays in the outbox");
                 false
@@ -337,6 +343,8 @@ pub(crate) mod doubles {
             limit: usize,
             after: Option<usize>,
         ) -> Result<Page<usize>, StoreError> {
+            // Lets a concurrent flush run in between, as a network call would.
+            tokio::task::yield_now().await;
             let published = self.published.lock().unwrap();
             let set_aside = self.set_aside.lock().unwrap();
             let visible: Vec<PendingItem> = self
@@ -419,6 +427,7 @@ pub(crate) mod doubles {
             if self.fail {
                 return Err(PublishError("topic unreachable".into()));
             }
+            tokio::task::yield_now().await;
             self.events.lock().unwrap().push(event.clone());
             Ok(())
         }
