@@ -62,6 +62,11 @@ impl Layout {
     pub fn localstack_root(&self) -> PathBuf {
         self.state.join("localstack-root")
     }
+    /// `sam local`'s env-vars file (samconfig.toml names it).
+    pub fn sam_env(&self) -> PathBuf {
+        self.state.join("sam-env.json")
+    }
+
     pub fn stack_env(&self) -> PathBuf {
         self.state.join("stack.env")
     }

@@ -12,6 +12,7 @@ pub mod probe;
 pub mod process;
 pub mod provision;
 pub mod runtime_api;
+pub mod sam_local;
 pub mod services;
 pub mod template;
 pub mod ui;

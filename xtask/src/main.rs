@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use xtask::commands::{bench, bridge, demo, down, generate, lint, redrive, status, test, up};
+use xtask::commands::{bench, bridge, demo, down, generate, lint, redrive, sam_image, status, test, up};
 use xtask::layout::Layout;
 
 /// Project automation for the sign-up pipeline.
@@ -47,6 +47,8 @@ enum Command {
     Bridge(bridge::BridgeArgs),
     /// Regenerate committed files derived from template.yaml (localstack/stack.yaml).
     Gen,
+    /// Make sure `sam local` has an arm64 base image: AWS's, or a stand-in where no registry answers.
+    SamImage,
 }
 
 fn main() -> ExitCode {
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Redrive => redrive::run(&layout),
         Command::Bridge(args) => bridge::run(&layout, args),
         Command::Gen => generate::run(&layout),
+        Command::SamImage => sam_image::run(&layout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -186,6 +186,27 @@ impl Template {
         Ok(Duration::from_secs(seconds))
     }
 
+    /// Every function's logical id and the names of the environment variables it declares
+    /// (its own and the Globals'): under `sam local`, the only ones an env-vars file can set.
+    pub fn function_variables(&self) -> Vec<(String, Vec<String>)> {
+        let names = |v: Option<&Value>| -> Vec<String> {
+            v.and_then(|v| v.get("Environment"))
+                .and_then(|e| e.get("Variables"))
+                .and_then(Value::as_mapping)
+                .map(|vars| vars.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        let globals = names(self.doc.get("Globals").and_then(|g| g.get("Function")));
+        self.resources_of_type("AWS::Serverless::Function")
+            .into_iter()
+            .map(|id| {
+                let mut vars = globals.clone();
+                vars.extend(names(self.properties(&id).as_ref()));
+                (id, vars)
+            })
+            .collect()
+    }
+
     /// Binaries (cargo lambda's names) of every function.
     pub fn function_binaries(&self) -> Vec<String> {
         self.section("Resources")

@@ -7,6 +7,7 @@ pub mod down;
 pub mod generate;
 pub mod lint;
 pub mod redrive;
+pub mod sam_image;
 pub mod status;
 pub mod test;
 pub mod up;

@@ -4,7 +4,7 @@ use super::bridge;
 use crate::layout::Layout;
 use crate::provision::{self, Endpoints, Settings};
 use crate::template::Template;
-use crate::{env_file, install, services, ui};
+use crate::{env_file, install, sam_local, services, ui};
 use anyhow::{Context, Result};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -110,6 +110,14 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         services::warm_up_functions(&watch, progress)
     })?;
     let bridge = services::ensure_bridge(layout)?;
+    // With a Docker engine, `sam local` can run the functions in Lambda's own runtime too.
+    let sam_gateway = sam_local::write_env_vars(
+        layout,
+        &template,
+        &entries,
+        &extra_env,
+        (localstack.port, dynamodb.port),
+    )?;
 
     eprintln!("\nLocal stack is up.");
     eprintln!(
@@ -129,6 +137,13 @@ pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         bridge.log.display()
     );
     eprintln!("  Coordinates     {}", stack_env.display());
+    match sam_gateway {
+        Some(gateway) => eprintln!(
+            "  sam local       {} (emulators at {gateway} for containers)",
+            layout.sam_env().display()
+        ),
+        None => eprintln!("  sam local       no Docker engine: not set up"),
+    }
     eprintln!(
         "Load them in a shell with `set -a; . {}; set +a`; stop with `cargo xtask down`.",
         stack_env.display()

@@ -1,0 +1,20 @@
+//! `cargo xtask sam-image`: makes sure `sam local` has an arm64 base image. Where AWS's
+//! registry answers, that is AWS's own (`public.ecr.aws/lambda/provided:al2023-arm64`);
+//! where none does (CI here), a stand-in built from Debian's packages, tagged with AWS's name
+//! so that the README's `sam local` commands find it as they are written.
+
+use crate::layout::Layout;
+use crate::sam_local::{self, BaseImage};
+use anyhow::Result;
+
+pub fn run(layout: &Layout) -> Result<()> {
+    match sam_local::ensure_base_image(layout)? {
+        BaseImage::Aws => eprintln!("{}: AWS's own image", sam_local::AWS_BASE_IMAGE),
+        BaseImage::StandIn => eprintln!(
+            "{}: the stand-in {} (no registry answered)",
+            sam_local::AWS_BASE_IMAGE,
+            sam_local::STANDIN_IMAGE
+        ),
+    }
+    Ok(())
+}
