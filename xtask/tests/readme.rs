@@ -108,6 +108,7 @@ fn readme_commands_work_as_written() {
     );
 
     own_watch_recipe_works(&readme);
+    sam_local_recipe_works(&readme);
 
     // ... and the published event ends in an email.
     let event: serde_json::Value =
@@ -163,6 +164,44 @@ fn own_watch_recipe_works(readme: &str) {
     assert!(
         output.contains("\"token\"") || output.contains("email_taken"),
         "create-user through the second watch:\n{output}"
+    );
+}
+
+/// "With Docker": the `sam local` commands, as written, on the stack `up` brought up (it
+/// wrote `.local/sam-env.json`) and `sam build`'s output. The base image is AWS's where it can
+/// be pulled, else the stand-in under AWS's name (`cargo xtask sam-image`, as the README says).
+fn sam_local_recipe_works(readme: &str) {
+    let blocks = sh_blocks(
+        readme,
+        "### With Docker: `sam local`, the functions in Lambda's own runtime",
+    );
+    assert_eq!(blocks.len(), 1, "one sam local block");
+    assert!(
+        xtask::sam_local::docker_gateway().is_some(),
+        "no Docker engine answers: the README's sam local commands need one (.ci/run starts dockerd)"
+    );
+    assert!(
+        root().join(".aws-sam/build/template.yaml").exists(),
+        "no .aws-sam/build: run `sam build` first, as the README says (.ci/run does)"
+    );
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", 3000)).is_ok(),
+        "port 3000 (the README's start-api) is taken: free it to run this test"
+    );
+    let image = xtask::sam_local::ensure_base_image(&Layout::new(root(), None)).unwrap();
+    eprintln!("sam local runs on {}: {image:?}", xtask::sam_local::AWS_BASE_IMAGE);
+    let output = run(&blocks[0]);
+    assert!(
+        output.contains("\"statusCode\": 201") || output.contains("email_taken"),
+        "create-user answered in Lambda's runtime:\n{output}"
+    );
+    assert!(
+        output.contains("\"batchItemFailures\": []"),
+        "send-email answered with no failure:\n{output}"
+    );
+    assert!(
+        output.contains("\"token\"") || output.contains("\"error\":\"email_taken\""),
+        "start-api's POST /users answered:\n{output}"
     );
 }
 
