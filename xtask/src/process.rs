@@ -83,8 +83,11 @@ pub struct Pid {
 }
 
 impl Pid {
+    /// Running, or exiting with threads that still run: a leader whose main thread has
+    /// returned shows as a zombie while its other threads go on, holding its sockets open
+    /// (LocalStack's hypercorn does that for a moment on SIGTERM).
     pub fn is_alive(&self) -> bool {
-        matches!(proc_stat(self.pid), Some(s) if s.start_ticks == self.start_ticks && !s.zombie)
+        matches!(proc_stat(self.pid), Some(s) if s.start_ticks == self.start_ticks && (!s.zombie || threads_run(self.pid)))
     }
 }
 
@@ -186,6 +189,19 @@ fn proc_stat(pid: i32) -> Option<ProcStat> {
         ppid: fields.get(1)?.parse().ok()?,
         pgrp: fields.get(2)?.parse().ok()?,
         start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Whether any thread of `pid` is not a zombie.
+fn threads_run(pid: i32) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(Result::ok).any(|task| {
+        fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|text| text.rfind(')').map(|i| text[i + 2..].starts_with('Z')))
+            .is_some_and(|zombie| !zombie)
     })
 }
 

@@ -43,7 +43,10 @@ pub fn ensure_localstack(layout: &Layout, wanted_port: Option<u16>) -> Result<Se
             let mut cmd = Command::new(venv.join("bin/python"));
             cmd.args(["-m", "localstack.runtime.main"])
                 .current_dir(&layout.state)
-                .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+                .env("GATEWAY_LISTEN", gateway_listen(port))
+                // Twisted, LocalStack's default server, binds every interface whatever
+                // GATEWAY_LISTEN says; hypercorn binds just the addresses it names.
+                .env("GATEWAY_SERVER", "hypercorn")
                 // Queue URLs then read http://127.0.0.1:<port>/queue/<region>/<account>/<name>,
                 // instead of a *.localstack.cloud name that needs public DNS.
                 .env("LOCALSTACK_HOST", format!("127.0.0.1:{port}"))
@@ -87,6 +90,15 @@ pub fn ensure_dynamodb(layout: &Layout, install_dir: &Path, wanted_port: Option<
             cmd
         },
     )
+}
+
+/// Where LocalStack listens: loopback, and the docker bridge's gateway when a Docker engine
+/// runs, so that `sam local`'s containers reach it; never a public interface.
+fn gateway_listen(port: u16) -> String {
+    match crate::sam_local::docker_gateway() {
+        Some(gateway) => format!("127.0.0.1:{port},{gateway}:{port}"),
+        None => format!("127.0.0.1:{port}"),
+    }
 }
 
 /// `cargo lambda watch` serving every function of the workspace, with the stack's coordinates
