@@ -1,4 +1,5 @@
-//! `cargo xtask lint`: formatting, clippy, and the template's validators.
+//! `cargo xtask lint`: formatting, clippy, the template's validators, and that the declared
+//! `rust-version` is what the locked dependencies really need.
 
 use crate::install;
 use crate::layout::Layout;
@@ -43,6 +44,11 @@ pub fn run(layout: &Layout) -> Result<()> {
             failed.push(name);
         }
     }
+    eprintln!("==> rust-version covers the locked dependencies");
+    if let Err(e) = rust_version_is_honest(layout) {
+        eprintln!("{e:#}");
+        failed.push("rust-version");
+    }
     if !failed.is_empty() {
         bail!("failed: {}", failed.join(", "));
     }
@@ -53,4 +59,66 @@ fn cargo(args: &[&str]) -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.args(args);
     c
+}
+
+/// A user on an older toolchain than a locked dependency needs gets cargo's refusal instead of
+/// the README's promise: the workspace must declare at least the highest `rust-version` of
+/// everything in Cargo.lock.
+fn rust_version_is_honest(layout: &Layout) -> Result<()> {
+    let out = cargo(&["metadata", "--format-version", "1", "--locked"])
+        .current_dir(&layout.root)
+        .output()?;
+    if !out.status.success() {
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let members: Vec<&str> = metadata["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let version_of = |p: &serde_json::Value| p["rust_version"].as_str().map(parse_version);
+    let declared = packages
+        .iter()
+        .filter(|p| p["id"].as_str().is_some_and(|id| members.contains(&id)))
+        .filter_map(version_of)
+        .min()
+        .unwrap_or_default();
+    let needed = packages
+        .iter()
+        .filter_map(|p| Some((version_of(p)?, p["name"].as_str()?.to_owned())))
+        .max();
+    match needed {
+        Some((version, name)) if version > declared => bail!(
+            "{name} needs Rust {} but the workspace declares rust-version {}: raise it in Cargo.toml",
+            show(version),
+            show(declared)
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn parse_version(text: &str) -> (u32, u32, u32) {
+    let mut parts = text.split('.').map(|p| p.parse().unwrap_or(0));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
+}
+
+fn show((major, minor, patch): (u32, u32, u32)) -> String {
+    format!("{major}.{minor}.{patch}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert!(super::parse_version("1.94.1") > super::parse_version("1.88"));
+        assert!(super::parse_version("1.100") > super::parse_version("1.94.1"));
+        assert_eq!(super::parse_version("1.88"), (1, 88, 0));
+    }
 }
