@@ -191,18 +191,11 @@ pub async fn flush<O: Outbox, P: EventPublisher>(
 mod tests {
     use super::*;
     use crate::domain::signup::doubles::{MemoryPublisher, MemoryStore};
-    use crate::domain::signup::{NewUser, PasswordHash, UserStore};
+    use crate::domain::signup::{NewUser, UserStore};
 
     async fn store_user(store: &MemoryStore, email: &str) -> UserCreated {
         let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
-        let user = NewUser {
-            id: Uuid::new_v4(),
-            name: "Ann".into(),
-            email: email.into(),
-            email_key: email.into(),
-            password_hash: PasswordHash::for_tests(),
-            created_at: now,
-        };
+        let user = NewUser::for_tests(email, now);
         let event = UserCreated::new(Uuid::new_v4(), now, user.public());
         store.create(&user, &StoredEvent::from(&event)).await.unwrap();
         event

@@ -44,6 +44,19 @@ pub struct NewUser {
 }
 
 impl NewUser {
+    /// A user named Ann, as the unit tests store them (`email` is its own key).
+    #[cfg(test)]
+    pub fn for_tests(email: &str, created_at: OffsetDateTime) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            name: "Ann".into(),
+            email: email.into(),
+            email_key: email.into(),
+            password_hash: PasswordHash::for_tests(),
+            created_at,
+        }
+    }
+
     pub fn public(&self) -> PublicUser {
         PublicUser {
             id: self.id,
@@ -528,14 +541,7 @@ mod tests {
     }
 
     fn user(email: &str) -> NewUser {
-        NewUser {
-            id: Uuid::new_v4(),
-            name: "Ann".into(),
-            email: email.into(),
-            email_key: email.into(),
-            password_hash: PasswordHash::for_tests(),
-            created_at: OffsetDateTime::now_utc(),
-        }
+        NewUser::for_tests(email, OffsetDateTime::now_utc())
     }
 
     fn event() -> StoredEvent {
