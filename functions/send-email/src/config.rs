@@ -66,51 +66,32 @@ fn send_interval(value: &str) -> Result<Duration, ConfigError> {
 mod tests {
     use super::*;
 
+    /// The required variables, with `extra` set (or overriding) on top.
+    fn config(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let base = [("USERS_TABLE", "t"), ("EMAIL_FROM", "f@x.io")];
+        let vars: Vec<(String, String)> = base
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|key| vars.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+    }
+
     #[test]
     fn ses_by_default_and_clear_errors() {
-        let base = |k: &str| match k {
-            "USERS_TABLE" => Some("t".to_owned()),
-            "EMAIL_FROM" => Some("f@x.io".to_owned()),
-            _ => None,
-        };
-        assert_eq!(Config::from_lookup(base).unwrap().transport, Transport::Ses);
-        let log = |k: &str| {
-            if k == "EMAIL_TRANSPORT" {
-                Some("log".to_owned())
-            } else {
-                base(k)
-            }
-        };
-        assert_eq!(Config::from_lookup(log).unwrap().transport, Transport::Log);
-        let smtp = |k: &str| {
-            if k == "EMAIL_TRANSPORT" {
-                Some("smtp".to_owned())
-            } else {
-                base(k)
-            }
-        };
-        assert!(Config::from_lookup(smtp).is_err());
+        assert_eq!(config(&[]).unwrap().transport, Transport::Ses);
+        assert_eq!(config(&[("EMAIL_TRANSPORT", "log")]).unwrap().transport, Transport::Log);
+        assert!(config(&[("EMAIL_TRANSPORT", "smtp")]).is_err());
         assert!(Config::from_lookup(|_| None).unwrap_err().0.contains("USERS_TABLE"));
     }
 
     fn with_rate(rate: &str) -> Result<Config, ConfigError> {
-        let rate = rate.to_owned();
-        Config::from_lookup(move |k| match k {
-            "USERS_TABLE" => Some("t".to_owned()),
-            "EMAIL_FROM" => Some("f@x.io".to_owned()),
-            MAX_SENDS_PER_SECOND => Some(rate.clone()),
-            _ => None,
-        })
+        config(&[(MAX_SENDS_PER_SECOND, rate)])
     }
 
     #[test]
     fn the_send_rate_is_unlimited_unless_set_and_a_positive_number_when_set() {
-        let unset = |k: &str| match k {
-            "USERS_TABLE" => Some("t".to_owned()),
-            "EMAIL_FROM" => Some("f@x.io".to_owned()),
-            _ => None,
-        };
-        assert_eq!(Config::from_lookup(unset).unwrap().send_interval, None);
+        assert_eq!(config(&[]).unwrap().send_interval, None);
         let interval = |rate: &str| with_rate(rate).unwrap().send_interval.unwrap();
         assert_eq!(interval("14"), Duration::from_secs_f64(1.0 / 14.0));
         assert_eq!(interval("2.5"), Duration::from_millis(400));

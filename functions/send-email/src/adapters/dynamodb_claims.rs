@@ -84,6 +84,19 @@ fn port_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E,
     PortError(DisplayErrorContext(&e).to_string())
 }
 
+/// A settling write (mark sent, release): its condition failing means the claim is not ours
+/// any more, anything else is the store's failure.
+fn settled<T, E: std::error::Error + 'static, R: std::fmt::Debug>(
+    result: Result<T, SdkError<E, R>>,
+    condition_failed: fn(&E) -> bool,
+) -> Result<(), SettleError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(e)) if condition_failed(e.err()) => Err(SettleError::NotOwner),
+        Err(e) => Err(SettleError::Port(port_error(e))),
+    }
+}
+
 impl ClaimStore for DynamoClaims {
     async fn claim(&self, event_id: Uuid) -> Result<Claim, PortError> {
         let now = now();
@@ -144,15 +157,7 @@ impl ClaimStore for DynamoClaims {
             .expression_attribute_values(":owner", string(&token.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Err(SettleError::NotOwner)
-            }
-            Err(e) => Err(SettleError::Port(port_error(e))),
-        }
+        settled(result, UpdateItemError::is_conditional_check_failed_exception)
     }
 
     async fn release(&self, event_id: Uuid, token: &ClaimToken) -> Result<(), SettleError> {
@@ -169,14 +174,6 @@ impl ClaimStore for DynamoClaims {
             .expression_attribute_values(":owner", string(&token.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Err(SettleError::NotOwner)
-            }
-            Err(e) => Err(SettleError::Port(port_error(e))),
-        }
+        settled(result, DeleteItemError::is_conditional_check_failed_exception)
     }
 }
