@@ -20,7 +20,7 @@
 //! Deliberate differences from AWS, so that retries, the DLQ and the outbox can be watched
 //! locally in a few minutes rather than a quarter of an hour:
 //! - a failed message (in `batchItemFailures`) becomes visible again after the claim lease
-//!   (send-email's is its Timeout: 31 s with the lease's whole-second rounding) instead of the
+//!   (send-email's is its Timeout: 31 s with a second's margin) instead of the
 //!   queue's visibility timeout (3 minutes);
 //! - messages in flight (received by a bridge that dies, or in a batch whose invocation failed
 //!   or timed out) come back after [`in_flight_visibility`] (35 s for send-email) instead of
@@ -45,9 +45,10 @@ use std::time::{Duration, Instant};
 /// claim taken a moment after the invocation starts.
 const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(4);
 
-/// Claims keep their lease in whole seconds (`lease_until < now`, both in seconds), so a claim
-/// taken late in a second is live up to a second past `claim_lease` after it.
-const LEASE_ROUNDING: Duration = Duration::from_secs(1);
+/// Slack on a failed message's retry beyond the claim lease. The claim was taken during the
+/// invocation, so its lease ends before `claim_lease` after the failure is reported; the
+/// second covers what the two clocks and SQS's whole-second visibility leave uncertain.
+const RETRY_MARGIN: Duration = Duration::from_secs(1);
 
 /// How long a received message stays hidden before it comes back on its own: the batching
 /// window (its batch may wait that long to be invoked), then the longer of the function's
@@ -61,10 +62,10 @@ pub fn in_flight_visibility(source: &SqsEventSource, timeout: Duration, claim_le
 }
 
 /// How long a message the function reported failed stays hidden before its retry: the claim
-/// lease and its whole-second rounding, never less, so that whichever consumer holds the
+/// lease and [`RETRY_MARGIN`], never less, so that whichever consumer holds the
 /// message's claim has finished or lost it by then. 31 s for send-email.
 pub fn retry_after(claim_lease: Duration) -> Duration {
-    claim_lease + LEASE_ROUNDING
+    claim_lease + RETRY_MARGIN
 }
 
 /// A function the bridge invokes on a schedule, with its `Timeout`.
