@@ -8,9 +8,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use xtask::layout::Layout;
-use xtask::{probe, process, services};
+use xtask::services;
+
+mod support;
 
 fn root() -> PathBuf {
     Layout::workspace_root()
@@ -116,18 +118,10 @@ fn readme_commands_work_as_written() {
     let to = event["user"]["email"].as_str().unwrap().to_owned();
     let env = xtask::env_file::StackEnv::load(&layout).unwrap();
     let port = env.port("AWS_ENDPOINT_URL").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let outbox = probe::ses_outbox(port).unwrap();
-        if outbox.iter().any(|m| probe::recipient(m).is_some_and(|r| r == to)) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no email to {to} within 60 s of the README's publish"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    assert!(
+        support::emails_to(port, &to, Duration::from_secs(60)) > 0,
+        "no email to {to} within 60 s of the README's publish"
+    );
 }
 
 /// "Running the functions in your own terminal": its first line starts a second cargo lambda
@@ -148,18 +142,7 @@ fn own_watch_recipe_works(readme: &str) {
     let mut cmd = bash(&format!("exec {watch}"));
     cmd.env("PATH", Layout::new(root(), None).path_with_tools());
     let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme-watch.log");
-    let server = process::spawn_service("readme-watch", cmd, port, &log).unwrap();
-    let _stop = Stop(server.clone());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while probe::http_status(port, "/").is_none() {
-        assert!(
-            server.is_running(),
-            "`{watch}` exited:\n{}",
-            process::log_tail(&log, 20)
-        );
-        assert!(Instant::now() < deadline, "`{watch}` did not answer within 120 s");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let _server = support::serve("readme-watch", cmd, port, &log, &format!("`{watch}`"));
     let output = run(rest);
     assert!(
         output.contains("\"token\"") || output.contains("email_taken"),
@@ -203,15 +186,6 @@ fn sam_local_recipe_works(readme: &str) {
         output.contains("\"token\"") || output.contains("\"error\":\"email_taken\""),
         "start-api's POST /users answered:\n{output}"
     );
-}
-
-/// Stops the second watch and the functions it started, even when an assertion failed.
-struct Stop(process::ServiceRecord);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = process::stop(&self.0, Duration::from_secs(5));
-    }
 }
 
 #[test]

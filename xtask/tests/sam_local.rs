@@ -11,9 +11,11 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use xtask::layout::Layout;
-use xtask::{env_file::StackEnv, probe, process, sam_local, services};
+use xtask::{env_file::StackEnv, probe, sam_local, services};
+
+mod support;
 
 fn root() -> PathBuf {
     Layout::workspace_root()
@@ -97,29 +99,13 @@ fn unique_email(tag: &str) -> String {
 }
 
 fn uuid() -> String {
-    let out = Command::new("cat")
-        .arg("/proc/sys/kernel/random/uuid")
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Waits for LocalStack's SES to have accepted an email to `to` (send-email runs it through
 /// the bridge, or directly in these tests).
 fn email_arrives(stack: &StackEnv, to: &str) -> usize {
-    let port = stack.port("AWS_ENDPOINT_URL").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let count = probe::ses_outbox(port)
-            .unwrap()
-            .iter()
-            .filter(|m| probe::recipient(m).is_some_and(|r| r.eq_ignore_ascii_case(to)))
-            .count();
-        if count > 0 || Instant::now() > deadline {
-            return count;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    support::emails_to(stack.port("AWS_ENDPOINT_URL").unwrap(), to, Duration::from_secs(90))
 }
 
 /// The README's sample sign-up event with another email.
@@ -203,15 +189,6 @@ fn send_email_in_lambdas_runtime_sends_and_fails_exactly_the_poison_record() {
     );
 }
 
-/// Stops `sam local start-api` and its containers' parent even when an assertion failed.
-struct StopOnDrop(process::ServiceRecord);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        let _ = process::stop(&self.0, Duration::from_secs(10));
-    }
-}
-
 #[test]
 fn start_api_serves_post_users_like_the_http_api() {
     ready();
@@ -221,14 +198,7 @@ fn start_api_serves_post_users_like_the_http_api() {
         .args(["--invoke-image", sam_local::STANDIN_IMAGE])
         .stdin(Stdio::null());
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sam-start-api.log");
-    let api = process::spawn_service("sam-start-api", cmd, port, &log).unwrap();
-    let _stop = StopOnDrop(api.clone());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while probe::http_status(port, "/").is_none() {
-        assert!(api.is_running(), "start-api exited:\n{}", process::log_tail(&log, 20));
-        assert!(Instant::now() < deadline, "start-api did not answer within 120 s");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let _api = support::serve("sam-start-api", cmd, port, &log, "start-api");
     let post = |body: &str| {
         let (status, reply) = probe::http(port, "POST", "/users", Some(body), Duration::from_secs(120)).unwrap();
         let reply: Value = serde_json::from_str(&reply).unwrap_or_else(|_| panic!("{status}: not JSON: {reply}"));

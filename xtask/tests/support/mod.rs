@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use xtask::{probe, process};
 
 /// `cargo xtask <args>` on the stack whose state is in `state`.
 pub fn xtask(state: &Path, args: &[&str]) -> Output {
@@ -47,4 +49,45 @@ pub fn up_with(state: &Path, extra: &[&str]) {
     args.extend_from_slice(extra);
     let out = xtask(state, &args);
     assert!(out.status.success(), "up failed:\n{}", stderr(&out));
+}
+
+/// A server a test started itself (a second cargo lambda watch, `sam local start-api`):
+/// stopped, with its process group, when dropped, even when an assertion failed.
+pub struct Served(pub process::ServiceRecord);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = process::stop(&self.0, Duration::from_secs(10));
+    }
+}
+
+/// Starts `cmd` as the service `name` on `port`, output in `log`, and waits (up to 120 s)
+/// until it answers HTTP; `what` names it in a failure.
+pub fn serve(name: &str, cmd: Command, port: u16, log: &Path, what: &str) -> Served {
+    let server = process::spawn_service(name, cmd, port, log).unwrap();
+    let served = Served(server.clone());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while probe::http_status(port, "/").is_none() {
+        assert!(server.is_running(), "{what} exited:\n{}", process::log_tail(log, 20));
+        assert!(Instant::now() < deadline, "{what} did not answer within 120 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    served
+}
+
+/// How many emails to `to` LocalStack's SES (on `localstack_port`) has accepted, waiting up to
+/// `wait` for the first.
+pub fn emails_to(localstack_port: u16, to: &str, wait: Duration) -> usize {
+    let deadline = Instant::now() + wait;
+    loop {
+        let count = probe::ses_outbox(localstack_port)
+            .unwrap()
+            .iter()
+            .filter(|m| probe::recipient(m).is_some_and(|r| r == to))
+            .count();
+        if count > 0 || Instant::now() > deadline {
+            return count;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
