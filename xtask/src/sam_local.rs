@@ -167,13 +167,9 @@ pub enum BaseImage {
 /// under AWS's name (an offline machine, CI here). A machine that can pull never gets the
 /// stand-in in AWS's place.
 pub fn ensure_base_image(layout: &Layout) -> Result<BaseImage> {
-    let is_standin = || image_id(AWS_BASE_IMAGE).is_some() && image_id(AWS_BASE_IMAGE) == image_id(STANDIN_IMAGE);
-    if image_exists(AWS_BASE_IMAGE) {
-        return Ok(if is_standin() {
-            BaseImage::StandIn
-        } else {
-            BaseImage::Aws
-        });
+    if let Some(present) = image_id(AWS_BASE_IMAGE) {
+        let standin = image_id(STANDIN_IMAGE).is_some_and(|id| id == present);
+        return Ok(if standin { BaseImage::StandIn } else { BaseImage::Aws });
     }
     let pulled = Command::new("docker")
         .args(["pull", "--platform", "linux/arm64", AWS_BASE_IMAGE])
@@ -192,6 +188,7 @@ pub fn ensure_base_image(layout: &Layout) -> Result<BaseImage> {
     Ok(BaseImage::StandIn)
 }
 
+/// The image's id in Docker's store, if it is there.
 fn image_id(image: &str) -> Option<String> {
     let out = Command::new("docker")
         .args(["image", "inspect", "--format", "{{.Id}}", image])
@@ -203,10 +200,7 @@ fn image_id(image: &str) -> Option<String> {
 }
 
 pub fn image_exists(image: &str) -> bool {
-    Command::new("docker")
-        .args(["image", "inspect", image])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    image_id(image).is_some()
 }
 
 #[cfg(test)]
