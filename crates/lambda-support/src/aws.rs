@@ -16,9 +16,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// One attempt of an operation, retries excluded. DynamoDB, SNS, SES and SSM answer in tens of
 /// milliseconds at p99; an attempt this slow is stuck, and the retry goes to a fresh connection.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
-/// A whole operation, retries included. The shortest function timeout is create-user's 10 s,
-/// which covers at most three such calls in a row (guard check, transaction, publish), so a
-/// sign-up answers before Lambda gives up on it.
+/// A whole operation, retries included. The shortest function timeout is create-user's 10 s:
+/// two such calls in a row (guard read, transaction), bcrypt and the 1 s publish budget fit in
+/// it, so a sign-up answers before Lambda gives up on it.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The deadlines above, in the SDK's terms.

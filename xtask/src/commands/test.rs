@@ -15,7 +15,7 @@ pub fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) ->
     // Every function at its most verbose: the scan below then proves that no level, not even
     // TRACE, writes a password, a hash or a token (lambda_support::logging caps the SDK's and
     // the runtime's logs, which would otherwise print request bodies and raw events).
-    up_args.function_env.push(format!("{}=TRACE", TEST_LOG_LEVEL));
+    up_args.function_env.push(format!("{LOG_LEVEL_VARIABLE}=TRACE"));
     up::run(layout, &up_args)?;
     let result = cargo_test(layout, cargo_test_args)
         .and_then(|()| no_secrets_in_logs(layout))
@@ -44,7 +44,7 @@ fn traced(layout: &Layout) -> Result<()> {
 }
 
 /// Lambda's own variable for the functions' log level; it takes precedence over RUST_LOG.
-pub const TEST_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
+pub const LOG_LEVEL_VARIABLE: &str = "AWS_LAMBDA_LOG_LEVEL";
 
 fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
