@@ -1,18 +1,20 @@
 //! `cargo xtask`: the project's automation, one module per concern. The binary (`main.rs`)
 //! is the CLI; the library is also used by xtask's own tests.
+//!
+//! - [`stack`]: the local stack: installing, starting, provisioning and stopping the emulators
+//!   and the functions, from `template.yaml`;
+//! - [`bridge`]: what Lambda's event sources do on AWS, locally: the SQS event source mapping
+//!   and the schedules;
+//! - [`bench`]: the benchmark, with its own runtime API server and load generator;
+//! - [`commands`]: one module per `cargo xtask` command, thin over the above.
+//!
+//! How to reach a running stack (its `stack.env`, SDK clients, SES's outbox) is the
+//! `local-stack` crate's, shared with the functions' tests.
 
 pub mod bench;
 pub mod bridge;
 pub mod commands;
-pub mod env_file;
-pub mod install;
 pub mod layout;
-pub mod load;
-pub mod probe;
-pub mod process;
-pub mod provision;
-pub mod runtime_api;
-pub mod sam_local;
-pub mod services;
-pub mod template;
+pub mod random;
+pub mod stack;
 pub mod ui;

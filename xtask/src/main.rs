@@ -51,7 +51,8 @@ enum Command {
     SamImage,
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     xtask::ui::set_verbose(cli.verbose);
     let state_dir = cli
@@ -59,17 +60,17 @@ fn main() -> ExitCode {
         .map(|dir| std::path::absolute(dir).expect("current dir is readable"));
     let layout = Layout::new(Layout::workspace_root(), state_dir);
     let result = match &cli.command {
-        Command::Demo(args) => demo::run(&layout, args),
-        Command::Up(args) => up::run(&layout, args),
-        Command::Down => down::run(&layout),
-        Command::Status => status::run(&layout),
-        Command::Test { up, cargo_test_args } => test::run(&layout, up, cargo_test_args),
-        Command::Lint => lint::run(&layout),
-        Command::Bench(args) => bench::run(&layout, args),
-        Command::Redrive => redrive::run(&layout),
-        Command::Bridge(args) => bridge::run(&layout, args),
-        Command::Gen => generate::run(&layout),
-        Command::SamImage => sam_image::run(&layout),
+        Command::Demo(args) => demo::run(&layout, args).await,
+        Command::Up(args) => up::run(&layout, args).await,
+        Command::Down => down::run(&layout).await,
+        Command::Status => status::run(&layout).await,
+        Command::Test { up, cargo_test_args } => test::run(&layout, up, cargo_test_args).await,
+        Command::Lint => lint::run(&layout).await,
+        Command::Bench(args) => bench::run(&layout, args).await,
+        Command::Redrive => redrive::run(&layout).await,
+        Command::Bridge(args) => bridge::run(&layout, args).await,
+        Command::Gen => generate::run(&layout).await,
+        Command::SamImage => sam_image::run(&layout).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! Terminal output: quiet by default, one line per step, progress on anything slow.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 
@@ -21,13 +21,13 @@ pub fn detail(msg: impl AsRef<str>) {
 }
 
 /// A step the user waits for: prints its label, then `done (N.N s)` or `failed`.
-pub fn step<T>(label: &str, f: impl FnOnce(&mut Progress) -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub async fn step<T>(label: &str, f: impl AsyncFnOnce(&mut Progress) -> anyhow::Result<T>) -> anyhow::Result<T> {
     eprintln!("==> {label}");
     let mut progress = Progress {
         started: Instant::now(),
         last_report: 0,
     };
-    let result = f(&mut progress);
+    let result = f(&mut progress).await;
     let secs = progress.started.elapsed().as_secs_f64();
     match &result {
         Ok(_) => eprintln!("    done ({secs:.1} s)"),
@@ -54,6 +54,17 @@ impl Progress {
         if secs >= self.last_report + 5 {
             self.last_report = secs - secs % 5;
             eprintln!("    ... {} ({secs} s)", what());
+        }
+    }
+
+    /// Awaits `work`, ticking with `what` while it runs.
+    pub async fn tick_while<T>(&mut self, what: &str, work: impl Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                () = tokio::time::sleep(Duration::from_millis(200)) => self.tick(what),
+            }
         }
     }
 }

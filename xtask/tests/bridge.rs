@@ -9,18 +9,21 @@
 //! developer's stack (`.local/stack.env`), else one of this test binary's own (only LocalStack,
 //! on a free port and a state dir of its own, stopped at the end).
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use local_stack::{Endpoints, REGION, StackEnv, queue_arn, sdk_config};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use xtask::bridge::{BatchOutcome, Bridge, Scheduled};
-use xtask::env_file::StackEnv;
+use xtask::bridge::event_source::{BatchOutcome, EventSourceMapping};
+use xtask::bridge::scheduler::{Scheduled, Scheduler};
 use xtask::layout::Layout;
-use xtask::process::{self, ServiceRecord};
-use xtask::provision::{Endpoints, REGION, random_hex, sdk_config};
-use xtask::services;
-use xtask::template::SqsEventSource;
+use xtask::random;
+use xtask::stack::process::{self, ServiceRecord};
+use xtask::stack::services;
+use xtask::stack::template::SqsEventSource;
+
+mod support;
 
 /// Short, so the tests take seconds; distinct, so that an early retry (the old 2 s) or a
 /// visibility tied to the wrong one shows.
@@ -62,21 +65,27 @@ impl Drop for LocalStackLease {
     }
 }
 
-fn answers(endpoint: &str) -> bool {
-    endpoint
+async fn answers(endpoint: &str) -> bool {
+    match endpoint
+        .trim_end_matches('/')
         .rsplit(':')
         .next()
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .is_some_and(services::localstack_ready)
+        .and_then(|p| p.parse().ok())
+    {
+        Some(port) => services::localstack_ready(port).await,
+        None => false,
+    }
 }
 
-fn localstack() -> LocalStackLease {
+async fn localstack() -> LocalStackLease {
     let given = std::env::var("AWS_ENDPOINT_URL").ok();
-    let developers = StackEnv::load(&Layout::new(Layout::workspace_root(), None))
+    let developers = StackEnv::read(&Layout::new(Layout::workspace_root(), None).stack_env())
         .and_then(|env| env.var("AWS_ENDPOINT_URL"))
         .ok();
-    if let Some(endpoint) = given.into_iter().chain(developers).find(|e| answers(e)) {
-        return LocalStackLease { endpoint, own: false };
+    for endpoint in given.into_iter().chain(developers) {
+        if answers(&endpoint).await {
+            return LocalStackLease { endpoint, own: false };
+        }
     }
     let mut own = OWN.lock().unwrap_or_else(|p| p.into_inner());
     if own.record.as_ref().is_none_or(|(r, _)| !r.is_running()) {
@@ -88,7 +97,8 @@ fn localstack() -> LocalStackLease {
             .unwrap()
             .port();
         let layout = Layout::new(Layout::workspace_root(), Some(state.clone()));
-        let record = services::ensure_localstack(&layout, Some(port))
+        // Started under the lock, which must not be held across an await of this runtime.
+        let record = support::blocking(services::start_localstack(&layout, Some(port)))
             .expect("no running LocalStack and none could be started (`cargo xtask up` installs it)");
         own.record = Some((record, state));
     }
@@ -111,7 +121,7 @@ struct Queue {
 impl Queue {
     async fn create(endpoint: &str, tag: &str) -> Self {
         let sqs = &sqs_client(endpoint).await;
-        let name = format!("bridge-{tag}-{}-{}", std::process::id(), random_hex(4).unwrap());
+        let name = format!("bridge-{tag}-{}-{}", std::process::id(), random::hex(4).unwrap());
         let url = sqs
             .create_queue()
             .queue_name(name)
@@ -120,16 +130,7 @@ impl Queue {
             .expect("CreateQueue")
             .queue_url
             .unwrap();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap();
+        let arn = queue_arn(sqs, &url).await.unwrap();
         Self {
             sqs: sqs.clone(),
             endpoint: endpoint.to_owned(),
@@ -279,8 +280,9 @@ impl Drop for FakeFunction {
     }
 }
 
-fn bridge(queue: &Queue, function: &FakeFunction) -> Bridge {
-    Bridge {
+fn mapping_to(queue: &Queue, function: &FakeFunction) -> EventSourceMapping {
+    EventSourceMapping {
+        http: local_stack::http_client(),
         sqs: queue.sqs.clone(),
         queue_url: queue.url.clone(),
         function: "send-email".into(),
@@ -294,8 +296,6 @@ fn bridge(queue: &Queue, function: &FakeFunction) -> Bridge {
             batching_window_seconds: 0,
             report_batch_item_failures: true,
         },
-        scheduled: Vec::new(),
-        schedule_every: Duration::from_secs(3600),
     }
 }
 
@@ -308,10 +308,10 @@ async fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
 }
 
 /// `run_once` must come back on its own; a test-side limit turns a hang into a failure.
-async fn run_once(bridge: &Bridge, queue: &Queue) -> BatchOutcome {
+async fn run_once(mapping: &EventSourceMapping, queue: &Queue) -> BatchOutcome {
     tokio::time::timeout(
         TIMEOUT + Duration::from_secs(60),
-        bridge.run_once(&queue.arn, Duration::from_secs(5)),
+        mapping.run_once(&queue.arn, Duration::from_secs(5)),
     )
     .await
     .expect("run_once did not return: the invocation was not timed out")
@@ -322,14 +322,14 @@ async fn run_once(bridge: &Bridge, queue: &Queue) -> BatchOutcome {
 
 #[tokio::test]
 async fn an_invocation_past_the_timeout_is_a_function_error_and_its_batch_stays_in_flight() {
-    let localstack = localstack();
+    let localstack = localstack().await;
     let queue = Queue::create(&localstack.endpoint, "timeout").await;
     let function = FakeFunction::start(Behaviour::NeverAnswers);
-    let bridge = bridge(&queue, &function);
+    let mapping = mapping_to(&queue, &function);
     let id = queue.send(r#"{"n": 1}"#).await;
 
     let invoked = Instant::now();
-    let outcome = run_once(&bridge, &queue).await;
+    let outcome = run_once(&mapping, &queue).await;
     assert_eq!(
         outcome,
         BatchOutcome {
@@ -352,7 +352,7 @@ async fn an_invocation_past_the_timeout_is_a_function_error_and_its_batch_stays_
     );
     // ... it comes back, undeleted, when the visibility it was received with ends.
     let (message, back) = queue
-        .comes_back(bridge.in_flight_visibility() + Duration::from_secs(30))
+        .comes_back(mapping.in_flight_visibility() + Duration::from_secs(30))
         .await;
     assert_eq!(message.message_id.as_deref(), Some(id.as_str()));
     assert_eq!(
@@ -361,25 +361,25 @@ async fn an_invocation_past_the_timeout_is_a_function_error_and_its_batch_stays_
         "received by the bridge, then by the test"
     );
     assert!(
-        back + SLACK >= invoked + bridge.in_flight_visibility(),
+        back + SLACK >= invoked + mapping.in_flight_visibility(),
         "back after {:?}, before its {:?} in flight ended",
         back - invoked,
-        bridge.in_flight_visibility()
+        mapping.in_flight_visibility()
     );
-    assert!(bridge.in_flight_visibility() > TIMEOUT && bridge.in_flight_visibility() > LEASE);
+    assert!(mapping.in_flight_visibility() > TIMEOUT && mapping.in_flight_visibility() > LEASE);
 }
 
 #[tokio::test]
 async fn a_failed_message_is_retried_no_sooner_than_the_claim_lease() {
-    let localstack = localstack();
+    let localstack = localstack().await;
     let queue = Queue::create(&localstack.endpoint, "retry").await;
     let function = FakeFunction::start(Behaviour::FailsEveryMessage);
-    let bridge = bridge(&queue, &function);
-    assert!(bridge.retry_after() >= LEASE, "{:?}", bridge.retry_after());
+    let mapping = mapping_to(&queue, &function);
+    assert!(mapping.retry_after() >= LEASE, "{:?}", mapping.retry_after());
     let id = queue.send(r#"{"n": 2}"#).await;
 
     let invoked = Instant::now();
-    let outcome = run_once(&bridge, &queue).await;
+    let outcome = run_once(&mapping, &queue).await;
     assert_eq!(
         outcome,
         BatchOutcome {
@@ -396,7 +396,7 @@ async fn a_failed_message_is_retried_no_sooner_than_the_claim_lease() {
         queue.receive(Duration::from_secs(3)).await.is_empty(),
         "a failed message was retried before its claim lease ended"
     );
-    let (message, back) = queue.comes_back(bridge.retry_after() + Duration::from_secs(30)).await;
+    let (message, back) = queue.comes_back(mapping.retry_after() + Duration::from_secs(30)).await;
     assert_eq!(message.message_id.as_deref(), Some(id.as_str()));
     // Received twice: by the bridge, then by the test once the lease was over; nobody in between.
     assert_eq!(receive_count(&message), Some("2"));
@@ -410,28 +410,16 @@ async fn a_failed_message_is_retried_no_sooner_than_the_claim_lease() {
 #[tokio::test]
 async fn a_scheduled_function_gets_its_timeout() {
     let function = FakeFunction::start(Behaviour::NeverAnswers);
-    let bridge = Bridge {
-        // No SQS involved: this client is never called.
-        sqs: sqs_client("http://127.0.0.1:9").await,
-        queue_url: String::new(),
-        function: "send-email".into(),
-        timeout: TIMEOUT,
-        claim_lease: LEASE,
+    let scheduler = Scheduler {
+        http: local_stack::http_client(),
         functions_port: function.port,
-        region: REGION.into(),
-        source: SqsEventSource {
-            batch_size: 10,
-            max_concurrency: 1,
-            batching_window_seconds: 0,
-            report_batch_item_failures: true,
-        },
         scheduled: vec![Scheduled {
             function: "publish-outbox".into(),
             timeout: Duration::from_secs(1),
         }],
-        schedule_every: Duration::from_secs(3600),
+        every: Duration::from_secs(3600),
     };
-    let outcomes = tokio::time::timeout(Duration::from_secs(60), bridge.run_schedules_once())
+    let outcomes = tokio::time::timeout(Duration::from_secs(60), scheduler.run_once())
         .await
         .expect("a scheduled invocation was not timed out");
     assert_eq!(outcomes.len(), 1);

@@ -2,22 +2,24 @@
 //! once, then many at once for a few emails. No 5xx, one user and one email per distinct
 //! address, a 409 for every repeat, an empty DLQ, no secret in the functions' logs.
 
-use xtask::env_file::StackEnv;
+use local_stack::StackEnv;
 use xtask::layout::Layout;
 
 mod support;
 use support::{StackGuard, state_dir, up};
 
-#[test]
-fn concurrent_sign_ups_keep_every_promise() {
+#[tokio::test]
+async fn concurrent_sign_ups_keep_every_promise() {
     let state = state_dir("load");
     let _guard = StackGuard(state.clone());
     up(&state);
     let layout = Layout::new(Layout::workspace_root(), Some(state.clone()));
-    let env = StackEnv::load(&layout).unwrap();
+    let env = StackEnv::read(&layout.stack_env()).unwrap();
 
     for (signups, concurrency, distinct) in [(200, 20, None), (100, 100, Some(10))] {
-        let report = xtask::load::run(&env, signups, concurrency, distinct).unwrap();
+        let report = xtask::bench::load::run(&env, signups, concurrency, distinct)
+            .await
+            .unwrap();
         assert!(
             report.problems().is_empty(),
             "{signups} sign-ups: {:?}",

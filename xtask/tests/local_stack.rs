@@ -3,17 +3,18 @@
 //! topic -> queue -> bridge -> send-email -> SES (and one the filter policy drops), then
 //! `down` leaving no process behind, functions included.
 
+use aws_sdk_dynamodb::types::TableDescription;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
+use local_stack::{StackEnv, dynamodb_client, queue_arn, sdk_config, ses};
 use serde_json::{Value, json};
 use std::net::TcpListener;
+use std::path::Path;
 use std::time::Duration;
-use xtask::env_file;
 use xtask::layout::Layout;
-use xtask::process::ServiceRecord;
-use xtask::provision::{Endpoints, dynamodb_client, sdk_config};
-use xtask::services;
-use xtask::template::Template;
+use xtask::stack::process::ServiceRecord;
+use xtask::stack::services;
+use xtask::stack::template::{TableSpec, Template};
 
 mod support;
 use support::{StackGuard, state_dir, stderr, xtask};
@@ -31,12 +32,8 @@ async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_
         stderr(&again)
     );
 
-    let env = env_file::read(&state.join("stack.env")).unwrap();
-    let var = |key: &str| {
-        env_file::get(&env, key)
-            .unwrap_or_else(|| panic!("{key} missing from stack.env"))
-            .to_owned()
-    };
+    let env = StackEnv::read(&state.join("stack.env")).unwrap();
+    let var = |key: &str| env.var(key).unwrap();
     for key in [
         "AWS_REGION",
         "AWS_ACCESS_KEY_ID",
@@ -46,10 +43,7 @@ async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_
     ] {
         assert!(!var(key).is_empty(), "{key} is empty");
     }
-    let endpoints = Endpoints {
-        localstack: var("AWS_ENDPOINT_URL"),
-        dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB"),
-    };
+    let endpoints = env.endpoints().unwrap();
     let config = sdk_config(&endpoints).await;
     let template = Template::load(&Layout::workspace_root().join("template.yaml")).unwrap();
 
@@ -58,10 +52,14 @@ async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_
     let sns = aws_sdk_sns::Client::new(&config);
     let (queue_url, topic_arn) = (var("EMAIL_QUEUE_URL"), var("USER_CREATED_TOPIC_ARN"));
     check_queues(&sqs, &queue_url, &var("EMAIL_DLQ_URL"), &topic_arn, &template).await;
-    check_subscription(&sns, &topic_arn, &queue_arn(&sqs, &queue_url).await, &template).await;
+    check_subscription(&sns, &topic_arn, &queue_arn(&sqs, &queue_url).await.unwrap(), &template).await;
     check_secret_and_sender(&config, &var("JWT_SECRET_PARAM"), &var("EMAIL_FROM")).await;
     check_filtered_delivery(&sns, &endpoints.localstack, &topic_arn).await;
+    goes_down_clean(&state);
+}
 
+/// `down` leaves no process behind, functions included, no port served, no coordinates.
+fn goes_down_clean(state: &Path) {
     let records: Vec<ServiceRecord> = services::ALL
         .iter()
         .map(|n| ServiceRecord::load(&state.join("run"), n).expect("a record per service"))
@@ -73,7 +71,7 @@ async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_
         families.iter().all(|(_, f)| !f.is_empty()),
         "every service runs: {families:?}"
     );
-    let down = xtask(&state, &["down"]);
+    let down = xtask(state, &["down"]);
     assert!(down.status.success(), "down failed:\n{}", stderr(&down));
     for (name, family) in families {
         let left: Vec<_> = family.iter().filter(|p| p.is_alive()).collect();
@@ -128,7 +126,11 @@ async fn check_table(ddb: &aws_sdk_dynamodb::Client, name: &str, template: &Temp
         .and_then(|b| b.billing_mode())
         .map(|m| m.as_str().to_owned());
     assert_eq!(billing, spec.billing_mode, "billing mode");
+    check_indexes(&table, &spec);
+    check_ttl(ddb, name, &spec).await;
+}
 
+fn check_indexes(table: &TableDescription, spec: &TableSpec) {
     let mut indexes: Vec<(String, Vec<(String, String)>)> = table
         .global_secondary_indexes()
         .iter()
@@ -154,7 +156,9 @@ async fn check_table(ddb: &aws_sdk_dynamodb::Client, name: &str, template: &Temp
         .collect();
     want.sort();
     assert_eq!(indexes, want, "global secondary indexes");
+}
 
+async fn check_ttl(ddb: &aws_sdk_dynamodb::Client, name: &str, spec: &TableSpec) {
     let ttl = ddb
         .describe_time_to_live()
         .table_name(name)
@@ -163,7 +167,10 @@ async fn check_table(ddb: &aws_sdk_dynamodb::Client, name: &str, template: &Temp
         .unwrap()
         .time_to_live_description
         .unwrap();
-    let want = spec.time_to_live_specification.expect("the template enables TTL");
+    let want = spec
+        .time_to_live_specification
+        .as_ref()
+        .expect("the template enables TTL");
     assert_eq!(
         ttl.attribute_name(),
         Some(want.attribute_name.as_str()),
@@ -190,15 +197,11 @@ async fn queue_attributes(
         .unwrap_or_default()
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
-    queue_attributes(sqs, url).await[&QueueAttributeName::QueueArn].clone()
-}
-
 /// A template property as a string, the way SQS reports attributes.
 fn property(template: &Template, id: &str, name: &str) -> String {
     match &template.properties(id).unwrap()[name] {
-        serde_yaml::Value::Number(n) => n.to_string(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Bool(b) => b.to_string(),
         other => panic!("{id}.{name} is not a literal: {other:?}"),
     }
 }
@@ -320,17 +323,11 @@ async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, localstack: &str, to
             .build()
             .unwrap()
     };
-    let event = |email: &str| {
-        json!({"event_id": format!("00000000-0000-4000-8000-{:012}", std::process::id()), "event_type": "user.created",
-               "version": 1, "occurred_at": "2026-11-27T10:00:00Z",
-               "user": {"id": "00000000-0000-4000-8000-000000000001", "name": "Filter", "email": email,
-                        "created_at": "2026-11-27T10:00:00Z"}})
-        .to_string()
-    };
+    // Each event has its own event id, so that send-email's deduplication cannot be what stops one.
+    let event = |email: &str| user_events::testing::user_created("Filter", email).to_json();
     let (filtered, delivered) = ("filtered@example.com", "delivered@example.com");
-    // Published first, so it would arrive first if the filter let it through. It has its own
-    // event id so that send-email's deduplication cannot be what stops it.
-    let filtered_event = event(filtered).replace("-8000-0", "-9000-0");
+    // Published first, so it would arrive first if the filter let it through.
+    let filtered_event = event(filtered);
     sns.publish()
         .topic_arn(topic)
         .message(filtered_event)
@@ -345,19 +342,10 @@ async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, localstack: &str, to
         .await
         .unwrap();
 
-    let port: u16 = localstack.rsplit(':').next().unwrap().parse().unwrap();
-    let emails_to = |address: &str| {
-        let (_, outbox) = xtask::probe::http(port, "GET", "/_aws/ses", None, Duration::from_secs(5)).unwrap();
-        let outbox: Value = serde_json::from_str(&outbox).unwrap();
-        outbox["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["Destination"]["ToAddresses"][0] == address)
-            .count()
-    };
+    let outbox = ses::Outbox::at(localstack);
+    let emails_to = async |address: &str| outbox.emails_to(address).await.unwrap().len();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while emails_to(delivered) == 0 {
+    while emails_to(delivered).await == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the matching event never became an email"
@@ -365,9 +353,9 @@ async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, localstack: &str, to
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(emails_to(delivered), 1);
+    assert_eq!(emails_to(delivered).await, 1);
     assert_eq!(
-        emails_to(filtered),
+        emails_to(filtered).await,
         0,
         "the event without event_type must be filtered out"
     );

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 use xtask::layout::Layout;
-use xtask::services;
+use xtask::stack::services;
 
 mod support;
 
@@ -111,17 +111,36 @@ fn readme_commands_work_as_written() {
 
     own_watch_recipe_works(&readme);
     sam_local_recipe_works(&readme);
+    inline_commands_work(&readme);
 
     // ... and the published event ends in an email.
     let event: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("events/user-created.json")).unwrap()).unwrap();
     let to = event["user"]["email"].as_str().unwrap().to_owned();
-    let env = xtask::env_file::StackEnv::load(&layout).unwrap();
+    let env = local_stack::StackEnv::read(&layout.stack_env()).unwrap();
     let port = env.port("AWS_ENDPOINT_URL").unwrap();
     assert!(
         support::emails_to(port, &to, Duration::from_secs(60)) > 0,
         "no email to {to} within 60 s of the README's publish"
     );
+}
+
+/// The inline commands of [`RUN_INLINE`], each as the README shows it: the `cargo xtask` ones
+/// as they are, the others in a shell with the stack's variables, as "The local stack" says.
+fn inline_commands_work(readme: &str) {
+    let shown = inline_commands(readme);
+    for command in RUN_INLINE {
+        assert!(
+            shown.iter().any(|c| c == command),
+            "the README no longer shows `{command}`"
+        );
+        let script = if command.starts_with("cargo xtask ") {
+            command.to_string()
+        } else {
+            format!("set -a; . .local/stack.env; set +a\n{command}")
+        };
+        run(&script);
+    }
 }
 
 /// "Running the functions in your own terminal": its first line starts a second cargo lambda
@@ -160,7 +179,7 @@ fn sam_local_recipe_works(readme: &str) {
     );
     assert_eq!(blocks.len(), 1, "one sam local block");
     assert!(
-        xtask::sam_local::docker_gateway().is_some(),
+        xtask::stack::sam_local::docker_gateway().is_some(),
         "no Docker engine answers: the README's sam local commands need one (.ci/run starts dockerd)"
     );
     assert!(
@@ -171,8 +190,11 @@ fn sam_local_recipe_works(readme: &str) {
         std::net::TcpListener::bind(("127.0.0.1", 3000)).is_ok(),
         "port 3000 (the README's start-api) is taken: free it to run this test"
     );
-    let image = xtask::sam_local::ensure_base_image(&Layout::new(root(), None)).unwrap();
-    eprintln!("sam local runs on {}: {image:?}", xtask::sam_local::AWS_BASE_IMAGE);
+    let image = support::blocking(xtask::stack::sam_local::ensure_base_image(&Layout::new(root(), None))).unwrap();
+    eprintln!(
+        "sam local runs on {}: {image:?}",
+        xtask::stack::sam_local::AWS_BASE_IMAGE
+    );
     let output = run(&blocks[0]);
     assert!(
         output.contains("\"statusCode\": 201") || output.contains("email_taken"),
@@ -186,6 +208,179 @@ fn sam_local_recipe_works(readme: &str) {
         output.contains("\"token\"") || output.contains("\"error\":\"email_taken\""),
         "start-api's POST /users answered:\n{output}"
     );
+}
+
+/// The headings whose ```sh blocks `readme_commands_work_as_written` runs as written.
+const RUN_BLOCKS: &[&str] = &[
+    "## Quickstart",
+    "## The local stack",
+    "### Running the functions in your own terminal",
+    "### With Docker: `sam local`, the functions in Lambda's own runtime",
+];
+
+/// Blocks not run here, and why.
+const NOT_RUN_BLOCKS: &[(&str, &str)] = &[(
+    "## Deploying to AWS",
+    "deploys to a real AWS account (sam build alone runs in .ci/run)",
+)];
+
+/// Commands shown inline that `readme_commands_work_as_written` runs as written (besides any
+/// that is a line, or the start of a line, of a block it runs).
+const RUN_INLINE: &[&str] = &[
+    "cargo xtask status",
+    "cargo xtask redrive",
+    "cargo xtask sam-image",
+    r#"awslocal sqs receive-message --queue-url "$EMAIL_DLQ_URL" --max-number-of-messages 10 --visibility-timeout 0"#,
+];
+
+/// Commands shown inline that other steps run: `.ci/run` (checked to hold the command), or the
+/// test named.
+const RUN_ELSEWHERE: &[(&str, &str)] = &[
+    ("cargo xtask lint", ".ci/run"),
+    ("cargo xtask bench --quick", ".ci/run"),
+    ("sam build", ".ci/run"),
+    ("rustup target add aarch64-unknown-linux-gnu", ".ci/run"),
+    (
+        "cargo xtask up",
+        "the demo's first step, and every test that brings a stack up",
+    ),
+    (
+        "cargo xtask down",
+        "this test's teardown when it brought the stack up (else it would stop the reader's)",
+    ),
+    (
+        "cargo xtask bridge",
+        "started by `up`; its own tests in xtask/tests/bridge.rs",
+    ),
+    (
+        "cargo xtask gen",
+        "xtask/tests/generated.rs fails when its output is stale",
+    ),
+    (
+        "cargo xtask bench",
+        "its quick mode in .ci/run; the full run takes ~25 minutes",
+    ),
+    ("cargo fmt --check", "a step of `cargo xtask lint`"),
+    (
+        "cargo clippy --all-targets -- -D warnings",
+        "a step of `cargo xtask lint`",
+    ),
+    ("sam validate --lint", "a step of `cargo xtask lint`"),
+    ("cargo lambda build", "what `sam build` runs for each function"),
+];
+
+/// Commands shown inline that no test runs, and why.
+const NOT_RUN_INLINE: &[(&str, &str)] = &[
+    (
+        "apt-get install openjdk-17-jre-headless",
+        "changes the machine's packages (.ci/run installs Java itself)",
+    ),
+    (
+        "pip install cargo-lambda",
+        "the alternative to the tools venv `up` installs, which has it",
+    ),
+    ("docker rmi", "a mention: it names no image, and would delete SAM's"),
+    (
+        "docker compose -f localstack/compose.yaml up -d --wait",
+        "LocalStack's image is on Docker Hub, which no registry here serves",
+    ),
+];
+
+/// Words that start a command in an inline code span (a bare tool name, such as `sam local`,
+/// is a mention of the tool and is covered by the blocks that use it).
+const COMMAND_WORDS: &[&str] = &[
+    "cargo xtask ",
+    "cargo fmt",
+    "cargo clippy",
+    "cargo lambda build",
+    "aws ",
+    "awslocal ",
+    "curl ",
+    "docker ",
+    "pip ",
+    "apt-get ",
+    "rustup ",
+    "sam build",
+    "sam validate",
+    "sam deploy",
+];
+
+/// Sections whose inline commands are for a stack deployed on AWS, and so are not run here.
+const AWS_SECTIONS: &[&str] = &["## Operating it", "## Deploying to AWS"];
+
+/// Every inline code span of the README that is a command, whitespace (line breaks)
+/// collapsed, outside the sections of [`AWS_SECTIONS`].
+fn inline_commands(readme: &str) -> Vec<String> {
+    let mut outside_blocks = String::new();
+    let (mut in_block, mut on_aws) = (false, false);
+    for line in readme.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+        } else if !in_block {
+            if line.starts_with("## ") {
+                on_aws = AWS_SECTIONS.contains(&line.trim_end());
+            }
+            if !on_aws {
+                outside_blocks.push_str(line);
+                outside_blocks.push('\n');
+            }
+        }
+    }
+    outside_blocks
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|span| span.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|span| {
+            COMMAND_WORDS
+                .iter()
+                .any(|w| span.starts_with(w) || span == w.trim_end())
+        })
+        .collect()
+}
+
+/// The README's every command is run here, run elsewhere (said where), or listed with the
+/// reason it is not: a new command cannot be added to it untested without this failing.
+#[test]
+fn every_command_the_readme_shows_is_run_or_excused() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    let headings: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with('#') && l.contains("# "))
+        .collect();
+    let mut run_lines = Vec::new();
+    for heading in headings {
+        let blocks = sh_blocks(&readme, heading);
+        if blocks.is_empty() {
+            continue;
+        }
+        if RUN_BLOCKS.contains(&heading) {
+            run_lines.extend(blocks.iter().flat_map(|b| b.lines().map(str::trim).map(str::to_owned)));
+        } else {
+            assert!(
+                NOT_RUN_BLOCKS.iter().any(|(h, _)| *h == heading),
+                "the commands under {heading:?} are neither run by this test nor listed in NOT_RUN_BLOCKS"
+            );
+        }
+    }
+    for command in inline_commands(&readme) {
+        let in_run_block = run_lines.iter().any(|line| line.starts_with(&command));
+        let elsewhere = RUN_ELSEWHERE.iter().find(|(c, _)| *c == command);
+        if let Some((_, ".ci/run")) = elsewhere {
+            assert!(
+                ci.lines().any(|l| l.contains(&command)),
+                "{command:?}: said to run in .ci/run, which does not run it"
+            );
+        }
+        assert!(
+            in_run_block
+                || RUN_INLINE.contains(&command.as_str())
+                || elsewhere.is_some()
+                || NOT_RUN_INLINE.iter().any(|(c, _)| *c == command),
+            "the README shows `{command}`, which no test runs and no list here excuses"
+        );
+    }
 }
 
 #[test]

@@ -7,13 +7,14 @@
 //! base image is the stand-in `cargo xtask sam-image` builds (CI reaches no registry), passed
 //! with `--invoke-image`; the README test runs the README's commands without it.
 
+use local_stack::StackEnv;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 use xtask::layout::Layout;
-use xtask::{env_file::StackEnv, probe, sam_local, services};
+use xtask::stack::{sam_local, services};
 
 mod support;
 
@@ -34,7 +35,7 @@ fn ready() -> &'static StackEnv {
             "no Docker engine answers: `sam local` needs one (apt-get install docker.io, then \
              start dockerd; .ci/run does both)"
         );
-        sam_local::ensure_standin_image(&layout()).expect("the stand-in base image");
+        support::blocking(sam_local::ensure_standin_image(&layout())).expect("the stand-in base image");
         assert!(
             root().join(".aws-sam/build/template.yaml").exists(),
             "no .aws-sam/build: run `sam build` first (the README's deploy build; .ci/run does)"
@@ -48,7 +49,7 @@ fn ready() -> &'static StackEnv {
             "`cargo xtask up` wrote no {}: it does when a Docker engine runs",
             layout().sam_env().display()
         );
-        StackEnv::load(&layout()).unwrap()
+        StackEnv::read(&layout().stack_env()).unwrap()
     })
 }
 
@@ -124,11 +125,7 @@ fn sqs_event(email: &str) -> (Value, String) {
             .unwrap();
     let record = &mut event["Records"][0];
     let mut envelope: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
-    let mut created: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-    created["event_id"] = json!(uuid());
-    created["user"]["id"] = json!(uuid());
-    created["user"]["email"] = json!(email);
-    envelope["Message"] = json!(created.to_string());
+    envelope["Message"] = json!(user_events::testing::user_created("Sam Local", email).to_json());
     record["body"] = json!(envelope.to_string());
     let id = uuid();
     record["messageId"] = json!(id);
@@ -189,8 +186,8 @@ fn send_email_in_lambdas_runtime_sends_and_fails_exactly_the_poison_record() {
     );
 }
 
-#[test]
-fn start_api_serves_post_users_like_the_http_api() {
+#[tokio::test]
+async fn start_api_serves_post_users_like_the_http_api() {
     ready();
     let port = free_port();
     let mut cmd = sam();
@@ -199,18 +196,26 @@ fn start_api_serves_post_users_like_the_http_api() {
         .stdin(Stdio::null());
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sam-start-api.log");
     let _api = support::serve("sam-start-api", cmd, port, &log, "start-api");
-    let post = |body: &str| {
-        let (status, reply) = probe::http(port, "POST", "/users", Some(body), Duration::from_secs(120)).unwrap();
+    let url = format!("http://127.0.0.1:{port}/users");
+    let http = local_stack::http_client();
+    let post = async |body: &str| {
+        let request = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(120));
+        let response = request.body(body.to_owned()).send().await.unwrap();
+        let status = response.status().as_u16();
+        let reply = response.text().await.unwrap();
         let reply: Value = serde_json::from_str(&reply).unwrap_or_else(|_| panic!("{status}: not JSON: {reply}"));
         (status, reply)
     };
     let sign_up = json!({"name": "Start Api", "email": unique_email("api"), "password": "correct horse"}).to_string();
-    let (status, reply) = post(&sign_up);
+    let (status, reply) = post(&sign_up).await;
     assert_eq!(status, 201, "{reply}");
     assert!(reply["token"].is_string());
-    let (status, reply) = post(&sign_up);
+    let (status, reply) = post(&sign_up).await;
     assert_eq!((status, reply["error"].as_str()), (409, Some("email_taken")), "{reply}");
-    let (status, reply) = post(r#"{"name":"a","name":"b","email":"x@y.io","password":"12345678"}"#);
+    let (status, reply) = post(r#"{"name":"a","name":"b","email":"x@y.io","password":"12345678"}"#).await;
     assert_eq!(
         (status, reply["error"].as_str()),
         (400, Some("invalid_json")),
@@ -218,7 +223,7 @@ fn start_api_serves_post_users_like_the_http_api() {
     );
     // A method the template does not route: SAM answers itself (403 "Missing Authentication
     // Token", where API Gateway's HTTP API answers 404); the function never sees it.
-    let status = probe::http_status(port, "/users").unwrap();
+    let status = services::http_status(port, "/users").await.unwrap();
     assert!([403, 404, 405].contains(&status), "GET /users: {status}");
 }
 

@@ -1,32 +1,38 @@
 //! template.yaml's security promises, checked on the template itself: least privilege (no `*`
 //! action, a `*` resource only where a condition bounds it, every DynamoDB statement bounded to
 //! its function's own items), limits on abuse (throttling, reserved concurrency) and
-//! encryption of the table, the topic and the queues.
+//! encryption of the table, the topic and the queues; and its alarms: every DLQ, every
+//! function, the sign-up endpoint and the outbox watched, each alarm explained and notifying
+//! the alarm topic.
 
-use serde_yaml::Value;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use xtask::layout::Layout;
+use xtask::stack::template::Template;
 
+/// The template in CloudFormation's JSON form: `!Ref X` reads as `{"Ref": "X"}`.
 fn template() -> Value {
-    let text = std::fs::read_to_string(Layout::workspace_root().join("template.yaml")).unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    Template::load(&Layout::workspace_root().join("template.yaml"))
+        .unwrap()
+        .json()
+        .clone()
 }
 
 /// Every `Resource` and `Action` value anywhere in the template, as text.
 fn policy_values(value: &Value, key: &str, out: &mut Vec<String>) {
     match value {
-        Value::Mapping(map) => {
+        Value::Object(map) => {
             for (k, v) in map {
-                if k.as_str() == Some(key) {
+                if k == key {
                     match v {
-                        Value::Sequence(items) => out.extend(items.iter().map(|i| format!("{i:?}"))),
-                        other => out.push(format!("{other:?}")),
+                        Value::Array(items) => out.extend(items.iter().map(Value::to_string)),
+                        other => out.push(other.to_string()),
                     }
                 }
                 policy_values(v, key, out);
             }
         }
-        Value::Sequence(items) => items.iter().for_each(|i| policy_values(i, key, out)),
-        Value::Tagged(tagged) => policy_values(&tagged.value, key, out),
+        Value::Array(items) => items.iter().for_each(|i| policy_values(i, key, out)),
         _ => {}
     }
 }
@@ -43,12 +49,12 @@ fn no_policy_grants_a_wildcard_action() {
 
 /// Every policy statement of every function, with the function's logical id.
 fn statements(template: &Value) -> Vec<(String, Value)> {
-    let resources = template["Resources"].as_mapping().unwrap();
+    let resources = template["Resources"].as_object().unwrap();
     let mut out = Vec::new();
     for (id, resource) in resources {
-        for policy in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
-            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
-                out.push((id.as_str().unwrap().to_owned(), statement.clone()));
+        for policy in resource["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for statement in policy["Statement"].as_array().into_iter().flatten() {
+                out.push((id.clone(), statement.clone()));
             }
         }
     }
@@ -56,12 +62,12 @@ fn statements(template: &Value) -> Vec<(String, Value)> {
 }
 
 fn text(value: &Value) -> String {
-    format!("{value:?}")
+    value.to_string()
 }
 
 fn actions(statement: &Value) -> Vec<String> {
     match &statement["Action"] {
-        Value::Sequence(items) => items.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+        Value::Array(items) => items.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
         one => vec![one.as_str().unwrap().to_owned()],
     }
 }
@@ -74,7 +80,7 @@ fn a_wildcard_resource_only_where_a_condition_bounds_it() {
     for (function, statement) in &statements {
         if text(&statement["Resource"]).contains('*') {
             assert!(
-                statement["Condition"].as_mapping().is_some_and(|c| !c.is_empty()),
+                statement["Condition"].as_object().is_some_and(|c| !c.is_empty()),
                 "{function}: a wildcard resource without a condition: {statement:?}"
             );
         }
@@ -131,10 +137,10 @@ fn each_function_touches_only_its_own_items() {
             // request with one matching key through).
             let condition = &statement["Condition"];
             let (operator, keys) = condition
-                .as_mapping()
+                .as_object()
                 .and_then(|c| {
                     c.iter()
-                        .find_map(|(op, keys)| keys.get("dynamodb:LeadingKeys").map(|k| (op.as_str().unwrap(), k)))
+                        .find_map(|(op, keys)| keys.get("dynamodb:LeadingKeys").map(|k| (op.as_str(), k)))
                 })
                 .unwrap_or_else(|| panic!("{function}: no dynamodb:LeadingKeys condition: {statement:?}"));
             assert!(
@@ -142,7 +148,7 @@ fn each_function_touches_only_its_own_items() {
                 "{function}: LeadingKeys under {operator}"
             );
             let keys: Vec<String> = keys
-                .as_sequence()
+                .as_array()
                 .unwrap()
                 .iter()
                 .map(|k| k.as_str().unwrap().to_owned())
@@ -219,20 +225,349 @@ fn sign_ups_are_throttled_and_concurrency_is_bounded() {
 #[test]
 fn table_topic_and_queues_are_encrypted() {
     let template = template();
-    let resources = template["Resources"].as_mapping().unwrap();
+    let resources = template["Resources"].as_object().unwrap();
     let of_type = |t: &'static str| resources.values().filter(move |r| r["Type"].as_str() == Some(t));
     for table in of_type("AWS::DynamoDB::Table") {
         assert_eq!(table["Properties"]["SSESpecification"]["SSEEnabled"], Value::Bool(true));
     }
-    for topic in of_type("AWS::SNS::Topic") {
-        assert!(
-            topic["Properties"]["KmsMasterKeyId"].as_str().is_some(),
-            "topic encrypted"
-        );
+    // The one exception: the alarm topic, which CloudWatch could not publish to under the AWS
+    // managed key (see the template). It must carry nothing but alarms, then: no function may
+    // publish to it.
+    let topics: Vec<_> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::SNS::Topic"))
+        .collect();
+    assert_eq!(topics.len(), 2, "user.created and the alarm topic");
+    for (id, topic) in topics {
+        let key = &topic["Properties"]["KmsMasterKeyId"];
+        if id == ALARM_TOPIC {
+            assert!(
+                key.is_null(),
+                "{id}: CloudWatch cannot use alias/aws/sns; a customer managed key needs a key policy for cloudwatch.amazonaws.com: {key}"
+            );
+        } else {
+            assert!(key.as_str().is_some(), "{id} encrypted");
+        }
     }
+    let publishers: Vec<_> = statements(&template)
+        .into_iter()
+        .filter(|(_, s)| text(&s["Resource"]).contains(ALARM_TOPIC))
+        .collect();
+    assert!(
+        publishers.is_empty(),
+        "only CloudWatch publishes alarms: {publishers:?}"
+    );
     let queues: Vec<_> = of_type("AWS::SQS::Queue").collect();
     assert_eq!(queues.len(), 2, "queue and DLQ");
     for queue in queues {
         assert_eq!(queue["Properties"]["SqsManagedSseEnabled"], Value::Bool(true));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alarms. Each check takes the template and says what is missing, so that the last test can
+// delete every alarm in turn and see some check notice.
+
+const ALARM_TOPIC: &str = "AlarmTopic";
+
+/// One metric an alarm watches: a plain alarm's, or each `MetricStat` of a metric-math one.
+#[derive(Debug)]
+struct Watched<'a> {
+    alarm: &'a str,
+    namespace: &'a Value,
+    name: &'a Value,
+    /// Dimension name -> value, intrinsics in long form (`{"Ref": "CreateUserFunction"}`).
+    dimensions: BTreeMap<String, Value>,
+    statistic: &'a Value,
+    unit: &'a Value,
+    /// The alarm's own properties (threshold, comparison, missing data).
+    properties: &'a Value,
+}
+
+fn alarms(template: &Value) -> Vec<(&str, &Value)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(id, r)| (id.as_str(), &r["Properties"]))
+        .collect()
+}
+
+fn watched(template: &Value) -> Vec<Watched<'_>> {
+    let dimensions = |metric: &Value| -> BTreeMap<String, Value> {
+        metric["Dimensions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| (d["Name"].as_str().unwrap_or_default().to_owned(), d["Value"].clone()))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (alarm, properties) in alarms(template) {
+        if properties["MetricName"].is_string() {
+            out.push(Watched {
+                alarm,
+                namespace: &properties["Namespace"],
+                name: &properties["MetricName"],
+                dimensions: dimensions(properties),
+                statistic: &properties["Statistic"],
+                unit: &properties["Unit"],
+                properties,
+            });
+        }
+        for query in properties["Metrics"].as_array().into_iter().flatten() {
+            let stat = &query["MetricStat"];
+            if stat.is_object() {
+                out.push(Watched {
+                    alarm,
+                    namespace: &stat["Metric"]["Namespace"],
+                    name: &stat["Metric"]["MetricName"],
+                    dimensions: dimensions(&stat["Metric"]),
+                    statistic: &stat["Stat"],
+                    unit: &stat["Unit"],
+                    properties,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn find<'a>(
+    watched: &'a [Watched<'a>],
+    namespace: &str,
+    name: &str,
+    dimensions: &[(&str, Value)],
+) -> Option<&'a Watched<'a>> {
+    let want: BTreeMap<String, Value> = dimensions.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    watched
+        .iter()
+        .find(|w| w.namespace == namespace && w.name == name && w.dimensions == want)
+}
+
+fn ensure(ok: bool, message: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(message()) }
+}
+
+fn logical_id_of_get_att(value: &Value) -> Option<&str> {
+    value["Fn::GetAtt"].as_array()?.first()?.as_str()
+}
+
+/// Every queue with a redrive policy: an alarm on its DLQ's depth, at any message.
+fn check_dlqs(template: &Value) -> Result<(), String> {
+    let watched = watched(template);
+    let mut dlqs = Vec::new();
+    for (id, resource) in template["Resources"].as_object().unwrap() {
+        let target = &resource["Properties"]["RedrivePolicy"]["deadLetterTargetArn"];
+        if resource["Type"] != "AWS::SQS::Queue" || target.is_null() {
+            continue;
+        }
+        let dlq = logical_id_of_get_att(target).ok_or_else(|| format!("{id}: DLQ is not a !GetAtt: {target}"))?;
+        dlqs.push(dlq.to_owned());
+        let depth = find(
+            &watched,
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            &[("QueueName", json!({"Fn::GetAtt": [dlq, "QueueName"]}))],
+        )
+        .ok_or_else(|| format!("{id}'s DLQ {dlq} has no ApproximateNumberOfMessagesVisible alarm"))?;
+        let p = depth.properties;
+        ensure(
+            depth.statistic == "Maximum"
+                && ((p["ComparisonOperator"] == "GreaterThanThreshold" && p["Threshold"] == 0)
+                    || (p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" && p["Threshold"] == 1)),
+            || format!("{}: must fire on any message (Maximum > 0): {p}", depth.alarm),
+        )?;
+    }
+    ensure(!dlqs.is_empty(), || "no queue has a DLQ".into())
+}
+
+/// Every function: an Errors alarm and a Throttles alarm on its name, quiet without data.
+fn check_functions(template: &Value) -> Result<(), String> {
+    let watched = watched(template);
+    let functions: Vec<&String> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, _)| id)
+        .collect();
+    ensure(functions.len() == 3, || format!("three functions: {functions:?}"))?;
+    for function in functions {
+        for metric in ["Errors", "Throttles"] {
+            let alarm = find(
+                &watched,
+                "AWS/Lambda",
+                metric,
+                &[("FunctionName", json!({"Ref": function}))],
+            )
+            .ok_or_else(|| format!("{function} has no {metric} alarm"))?;
+            ensure(
+                alarm.statistic == "Sum" && alarm.properties["TreatMissingData"] == "notBreaching",
+                || format!("{}: Sum, notBreaching: {}", alarm.alarm, alarm.properties),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// create-user's 5xx answers, at the HTTP API; send-email's failed messages, from its EMF line.
+fn check_sign_ups_and_emails(template: &Value) -> Result<(), String> {
+    let watched = watched(template);
+    let api = find(
+        &watched,
+        "AWS/ApiGateway",
+        "5xx",
+        &[("ApiId", json!({"Ref": "HttpApi"})), ("Stage", json!("$default"))],
+    )
+    .ok_or("no 5xx alarm on HttpApi's $default stage (an HTTP API's dimensions: ApiId, Stage)")?;
+    ensure(api.statistic == "Sum", || format!("{}: Sum", api.alarm))?;
+    let failures = find(
+        &watched,
+        "UserSignup",
+        "EmailFailures",
+        &[("Function", json!("send-email"))],
+    )
+    .ok_or("no alarm on UserSignup/EmailFailures{Function=send-email}")?;
+    ensure(
+        failures.statistic == "Sum" && failures.properties["TreatMissingData"] == "notBreaching",
+        || format!("{}: Sum, notBreaching: {}", failures.alarm, failures.properties),
+    )
+}
+
+/// The outbox-age alarm, exactly as publish-outbox's EMF line reports it; no data pages.
+fn check_outbox(template: &Value) -> Result<(), String> {
+    let watched = watched(template);
+    let age = find(
+        &watched,
+        "UserSignup",
+        "OldestPendingEventAge",
+        &[("Function", json!("publish-outbox"))],
+    )
+    .ok_or("no alarm on UserSignup/OldestPendingEventAge{Function=publish-outbox}")?;
+    let p = age.properties;
+    ensure(age.unit == "Seconds", || format!("{}: Unit Seconds", age.alarm))?;
+    ensure(age.statistic == "Maximum", || format!("{}: Maximum", age.alarm))?;
+    ensure(
+        p["Threshold"] == json!({"Ref": "OutboxMaxAgeSeconds"}) && p["ComparisonOperator"] == "GreaterThanThreshold",
+        || format!("{}: Maximum > OutboxMaxAgeSeconds: {p}", age.alarm),
+    )?;
+    ensure(p["TreatMissingData"] == "breaching", || {
+        format!(
+            "{}: a run reports every minute, so no data means none runs: breaching",
+            age.alarm
+        )
+    })?;
+    ensure(template["Parameters"]["OutboxMaxAgeSeconds"]["Default"] == 300, || {
+        "OutboxMaxAgeSeconds defaults to 300".into()
+    })
+}
+
+/// Every alarm: says what it means, and notifies the alarm topic when it fires and clears.
+fn check_every_alarm(template: &Value) -> Result<(), String> {
+    ensure(template["Resources"][ALARM_TOPIC]["Type"] == "AWS::SNS::Topic", || {
+        format!("{ALARM_TOPIC} is an SNS topic")
+    })?;
+    let alarms = alarms(template);
+    ensure(!alarms.is_empty(), || "no alarms".into())?;
+    let topic = json!({"Ref": ALARM_TOPIC});
+    for (id, p) in alarms {
+        let description = p["AlarmDescription"].as_str().unwrap_or_default();
+        ensure(description.trim().len() >= 80, || {
+            format!("{id}: AlarmDescription must say what it means and what to do first: {description:?}")
+        })?;
+        for actions in ["AlarmActions", "OKActions"] {
+            ensure(p[actions].as_array().is_some_and(|a| a.contains(&topic)), || {
+                format!("{id}: {actions} must include !Ref {ALARM_TOPIC}: {}", p[actions])
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A check of the template: what is missing, if anything.
+type Check = fn(&Value) -> Result<(), String>;
+
+fn pass(check: Check) {
+    if let Err(missing) = check(&template()) {
+        panic!("{missing}");
+    }
+}
+
+#[test]
+fn every_queue_with_a_dlq_has_an_alarm_on_its_dlq() {
+    pass(check_dlqs);
+}
+
+#[test]
+fn every_function_has_an_errors_and_a_throttles_alarm() {
+    pass(check_functions);
+}
+
+#[test]
+fn sign_up_5xx_and_failed_emails_are_alarmed() {
+    pass(check_sign_ups_and_emails);
+}
+
+#[test]
+fn the_outbox_age_alarm_matches_publish_outboxs_metric() {
+    pass(check_outbox);
+}
+
+#[test]
+fn every_alarm_explains_itself_and_notifies_the_alarm_topic() {
+    pass(check_every_alarm);
+}
+
+#[test]
+fn the_alarm_email_is_optional() {
+    let template = template();
+    assert_eq!(template["Parameters"]["AlarmEmail"]["Default"], "");
+    let subscriptions: Vec<_> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::SNS::Subscription" && r["Properties"]["TopicArn"] == json!({"Ref": ALARM_TOPIC}))
+        .collect();
+    assert_eq!(subscriptions.len(), 1, "one email subscription");
+    let condition = subscriptions[0]["Condition"]
+        .as_str()
+        .expect("the subscription has a condition");
+    assert_eq!(
+        template["Conditions"][condition],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]})
+    );
+}
+
+/// The checks above are not vacuous: without any one alarm, or with one that explains nothing
+/// or notifies no one, one of them fails.
+#[test]
+fn every_alarm_is_load_bearing() {
+    let checks: [Check; 5] = [
+        check_dlqs,
+        check_functions,
+        check_sign_ups_and_emails,
+        check_outbox,
+        check_every_alarm,
+    ];
+    let template = template();
+    let ids: Vec<String> = alarms(&template).into_iter().map(|(id, _)| id.to_owned()).collect();
+    assert!(ids.len() >= 10, "{ids:?}");
+    let fails = |t: &Value| checks.iter().any(|check| check(t).is_err());
+    assert!(!fails(&template));
+    for id in &ids {
+        let mut without = template.clone();
+        without["Resources"].as_object_mut().unwrap().remove(id);
+        assert!(fails(&without), "no check notices {id} missing");
+        for (key, value) in [
+            ("AlarmDescription", json!("")),
+            ("AlarmActions", json!([])),
+            ("OKActions", json!([])),
+        ] {
+            let mut broken = template.clone();
+            broken["Resources"][id]["Properties"][key] = value;
+            assert!(check_every_alarm(&broken).is_err(), "{id} without {key} passes");
+        }
     }
 }

@@ -4,3 +4,7 @@
 
 pub mod aws;
 pub mod logging;
+
+/// Fixtures for tests (the `testing` feature): HTTP API events, a capture of what they log.
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,26 +1,28 @@
-//! What the functions' integration tests share: where the local stack (`cargo xtask up`) is,
-//! SDK configuration pointed at it, and a look into LocalStack's SES outbox.
+//! What the functions' integration tests share: the local stack (`cargo xtask up`) they run
+//! against, with the functions' own deadlines on its clients, and a dependency that hangs.
+//! How to reach the stack is `local-stack`'s knowledge; this adapts it to the tests.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
+use local_stack::{Endpoints, StackEnv};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// The stack's coordinates: `.local/stack.env`, overridden by the process environment (which
-/// `cargo xtask test` sets).
+/// The stack's coordinates: `stack.env` in the state directory (`XTASK_STATE_DIR`, as for
+/// `cargo xtask --state-dir`, else `.local`), overridden by the process environment (which
+/// `cargo xtask test` sets to the stack it runs the tests on).
 pub fn stack() -> HashMap<String, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local/stack.env");
-    let mut vars: HashMap<String, String> = std::fs::read_to_string(&path)
+    let state = std::env::var_os("XTASK_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local"));
+    let path = state.join("stack.env");
+    let vars: HashMap<String, String> = StackEnv::read(&path)
         .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .overridden_by_process_env()
+        .entries()
+        .iter()
+        .cloned()
         .collect();
-    for (key, value) in std::env::vars() {
-        if vars.contains_key(&key) {
-            vars.insert(key, value);
-        }
-    }
     assert!(
         vars.contains_key("AWS_ENDPOINT_URL"),
         "no local stack: run `cargo xtask test`, or `cargo xtask up` before `cargo test`"
@@ -28,52 +30,49 @@ pub fn stack() -> HashMap<String, String> {
     vars
 }
 
-/// SDK configuration for LocalStack, with the stack's test credentials and region, and the
-/// deadlines the functions use (so an adapter under test times out as it would in Lambda).
+/// The emulators' endpoints, as [`StackEnv::endpoints`] reads them.
+fn endpoints(stack: &HashMap<String, String>) -> Endpoints {
+    let entries = stack.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    StackEnv::new(entries).endpoints().expect("the stack's endpoints")
+}
+
+/// SDK configuration for LocalStack with the deadlines the functions use, so that an adapter
+/// under test times out as it would in Lambda.
 pub async fn sdk_config(stack: &HashMap<String, String>) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    local_stack::sdk_config_loader(&endpoints(stack))
         .timeout_config(lambda_support::aws::timeouts())
-        .region(aws_config::Region::new(stack["AWS_REGION"].clone()))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            stack["AWS_ACCESS_KEY_ID"].clone(),
-            stack["AWS_SECRET_ACCESS_KEY"].clone(),
-            None,
-            None,
-            "testkit",
-        ))
-        .endpoint_url(&stack["AWS_ENDPOINT_URL"])
         .load()
         .await
 }
 
 /// A DynamoDB client for DynamoDB Local.
 pub fn dynamodb(sdk: &SdkConfig, stack: &HashMap<String, String>) -> aws_sdk_dynamodb::Client {
-    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .endpoint_url(&stack["AWS_ENDPOINT_URL_DYNAMODB"])
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
+    local_stack::dynamodb_client(sdk, &endpoints(stack))
 }
 
-/// Every email LocalStack's SES has accepted for `address` (`GET /_aws/ses`).
+/// Every email LocalStack's SES has accepted for `address`. Blocking, for the tests' polling
+/// loops (see [`blocking`]); each call has a runtime, and so a client, of its own.
 pub fn emails_to(stack: &HashMap<String, String>, address: &str) -> Vec<Value> {
-    let url = format!("{}/_aws/ses", stack["AWS_ENDPOINT_URL"]);
-    let body: Value = ureq::get(&url)
-        .call()
-        .expect("LocalStack answers")
-        .body_mut()
-        .read_json()
-        .expect("JSON");
-    body["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| {
-            m["Destination"]["ToAddresses"]
-                .as_array()
-                .is_some_and(|to| to.iter().any(|t| t == address))
-        })
-        .cloned()
-        .collect()
+    let outbox = local_stack::ses::Outbox::at(&stack["AWS_ENDPOINT_URL"]);
+    blocking(outbox.emails_to(address)).expect("LocalStack's SES outbox answers")
+}
+
+/// Runs `work` to completion on a thread and runtime of its own, so that synchronous code can
+/// await: a plain `#[test]`, or a polling loop, a `Drop` or a lock inside an async test, whose
+/// own runtime must not be blocked on (and cannot start a second one on its thread).
+pub fn blocking<T: Send>(work: impl Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime")
+                    .block_on(work)
+            })
+            .join()
+            .expect("the work does not panic")
+    })
 }
 
 /// A dependency that hangs: a TCP listener that accepts every connection and never answers

@@ -31,13 +31,24 @@ pub struct UserCreated {
 }
 
 /// What other services may know about a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicUser {
     pub id: Uuid,
     pub name: String,
     pub email: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// The id and the time only: a `{:?}` of a user (or of its event) in a log line must carry
+/// neither a name nor an address.
+impl std::fmt::Debug for PublicUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicUser")
+            .field("id", &self.id)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserCreated {
@@ -127,6 +138,31 @@ pub fn decode_sqs_body(body: &str) -> Result<UserCreated, DecodeError> {
     serde_json::from_value(event).map_err(|e| DecodeError::Invalid(describe(&e)))
 }
 
+/// Events for tests, from one source: the producers' and consumers' tests build theirs here
+/// (the `testing` feature) instead of each writing its own copy of the contract.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    use super::{PublicUser, UserCreated};
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    /// A user named `name` with `email`, with a fresh id, created now.
+    pub fn user(name: &str, email: &str) -> PublicUser {
+        PublicUser {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            email: email.into(),
+            created_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// The `user.created` event of a new [`user`]: a fresh event id, occurring as it is created.
+    pub fn user_created(name: &str, email: &str) -> UserCreated {
+        let user = user(name, email);
+        UserCreated::new(Uuid::new_v4(), user.created_at, user)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +191,16 @@ mod tests {
                    "occurred_at": "2026-11-27T10:00:00Z",
                    "user": {"id": "00000000-0000-0000-0000-000000000002", "name": "Ann", "email": "ann@example.com",
                             "created_at": "2026-11-27T10:00:00Z"}})
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_name_and_no_address() {
+        let shown = format!("{:?}", sample());
+        assert!(!shown.contains("Ann") && !shown.contains("ann@"), "{shown}");
+        assert!(
+            shown.contains("00000000-0000-0000-0000-000000000002"),
+            "the user's id: {shown}"
         );
     }
 

@@ -1,53 +1,68 @@
-//! The Lambda handler: event -> use case -> response, and one log line per request.
+//! The Lambda handler: event -> use case -> response, and one log line per request, with
+//! where its time went (see [`crate::timing`]).
 
-use crate::domain::outbox::Outbox;
-use crate::domain::signup::{EventPublisher, SignUp, SignUpError, StoreError, UserStore};
+use crate::domain::signup::{SignUp, SignUpError, SignedUp};
 use crate::domain::validation::validate;
 use crate::http::{self, Reply};
+use crate::timing;
 use aws_lambda_events::http::header;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use user_store::outbox::EventPublisher;
+use user_store::users::{StoreError, UserStore};
 
-pub async fn handle<S: UserStore + Outbox, P: EventPublisher>(
+pub async fn handle<S: UserStore, P: EventPublisher>(
     signup: &SignUp<S, P>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Error> {
     let started = Instant::now();
-    let request_id = event.context.request_id.clone();
-    let (transport, body) = http::parse_event(event.payload);
-    let reply = match body {
-        Err(reply) => reply,
-        Ok(body) => match validate(&body) {
-            Err(fields) => Reply::new(400, json!({"error": "validation", "fields": fields})),
-            Ok(request) => match signup.run(request).await {
-                Ok(done) => {
-                    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-                    tracing::info!(
-                        user_id = %done.user.id,
-                        event_id = %done.event_id,
-                        published = done.published,
-                        hash_ms = ms(done.phases.hash),
-                        store_ms = ms(done.phases.store),
-                        publish_ms = ms(done.phases.publish),
-                        "user created"
-                    );
-                    Reply::new(201, json!({"user": done.user, "token": done.token}))
-                        .with_header(header::LOCATION, format!("/users/{}", done.user.id))
-                        // It carries a bearer token: no cache, shared or private, may keep it.
-                        .with_header(header::CACHE_CONTROL, "no-store".into())
-                }
-                Err(error) => failure(error, &request_id),
-            },
-        },
-    };
+    let request_id = event.context.request_id;
+    let (shape, body) = http::parse_event(event.payload);
+    let (reply, timings) = timing::measure(respond(signup, body, &request_id)).await;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    // The request line: ids, numbers and the status only, never the request's content.
     tracing::info!(
         status = reply.status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = ms(started.elapsed()),
+        hash_ms = ms(timings.hash),
+        store_ms = ms(timings.store),
+        publish_ms = ms(timings.publish),
         request_id,
         "create-user"
     );
-    Ok(http::render(reply, transport))
+    Ok(http::render(reply, shape))
+}
+
+/// The reply to a request already read: `body` is the sign-up JSON, or the answer to a request
+/// that is not one.
+async fn respond<S: UserStore, P: EventPublisher>(
+    signup: &SignUp<S, P>,
+    body: Result<Value, Reply>,
+    request_id: &str,
+) -> Reply {
+    let request = match body.map(|body| validate(&body)) {
+        Err(reply) => return reply,
+        Ok(Err(fields)) => return Reply::new(400, json!({"error": "validation", "fields": fields})),
+        Ok(Ok(request)) => request,
+    };
+    match signup.run(request).await {
+        Ok(done) => created(done),
+        Err(error) => failure(error, request_id),
+    }
+}
+
+fn created(done: SignedUp) -> Reply {
+    tracing::info!(
+        user_id = %done.user.id,
+        event_id = %done.event_id,
+        published = done.published,
+        "user created"
+    );
+    Reply::new(201, json!({"user": done.user, "token": done.token}))
+        .with_header(header::LOCATION, format!("/users/{}", done.user.id))
+        // It carries a bearer token: no cache, shared or private, may keep it.
+        .with_header(header::CACHE_CONTROL, "no-store".into())
 }
 
 /// Maps a failed sign-up to its reply. Server-side failures are logged here, once, with their
@@ -78,24 +93,80 @@ fn failure(error: SignUpError, request_id: &str) -> Reply {
 }
 
 #[cfg(test)]
+mod request_line {
+    use super::*;
+    use crate::timing::Timed;
+    use crate::token::JwtIssuer;
+    use lambda_runtime::Context;
+    use user_store::testing::{MemoryPublisher, MemoryStore};
+
+    /// The number logged as `name=` on `line`.
+    fn field(line: &str, name: &str) -> f64 {
+        let start = line
+            .find(&format!(" {name}="))
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+            + name.len()
+            + 2;
+        line[start..].split(' ').next().unwrap().parse().unwrap()
+    }
+
+    /// What the benchmark reads (and an operator greps for): one line per request with its
+    /// status and where its time went, and nothing of what the request carried.
+    #[tokio::test]
+    async fn every_request_logs_its_status_and_timings_and_nothing_it_was_sent() {
+        let logs = lambda_support::testing::logs();
+        let signup = SignUp::new(
+            Timed(MemoryStore::default()),
+            Timed(MemoryPublisher::default()),
+            JwtIssuer::for_tests(&[4u8; 32]),
+            4,
+        );
+        let body = json!({"name": "Ann", "email": "line.private@x.io", "password": "correct horse"}).to_string();
+        let mut lines = Vec::new();
+        for expected in [201, 409] {
+            let mut context = Context::default();
+            context.request_id = format!("request-line-{}", uuid::Uuid::new_v4());
+            let event = LambdaEvent::new(crate::testing::sign_up(&body), context.clone());
+            handle(&signup, event).await.unwrap();
+            let line = logs.lines_with(&context.request_id).join("\n");
+            assert!(
+                line.contains("create-user") && line.contains(&format!("status={expected}")),
+                "{line}"
+            );
+            lines.push(line);
+        }
+        let (created, taken) = (&lines[0], &lines[1]);
+        // bcrypt, even at cost 4, takes a measurable time; a taken email costs none.
+        assert!(field(created, "hash_ms") > 0.0, "{created}");
+        assert_eq!(field(taken, "hash_ms"), 0.0, "{taken}");
+        for line in &lines {
+            assert!(field(line, "store_ms") >= 0.0 && field(line, "publish_ms") >= 0.0);
+            assert!(!line.contains("correct horse") && !line.contains("private@"), "{line}");
+        }
+    }
+}
+
+#[cfg(test)]
 mod hostile_input {
     //! Every one of these must get a 4xx with a JSON error naming the problem: never a 5xx,
     //! never a panic, never a stored user.
     use super::*;
-    use crate::domain::signup::doubles::{MemoryPublisher, MemoryStore};
     use crate::token::JwtIssuer;
     use base64::Engine;
     use lambda_runtime::Context;
+    use lambda_support::testing::HttpApiRequest;
+    use user_store::testing::{MemoryPublisher, MemoryStore};
 
     fn v2(method: &str, path: &str, content_type: Option<&str>, body: Option<String>, base64: bool) -> Value {
-        let headers = match content_type {
-            Some(ct) => json!({"content-type": ct}),
-            None => json!({}),
-        };
-        json!({"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": headers,
-               "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "fuzz"},
-                                  "requestId": "r", "stage": "$default", "timeEpoch": 0},
-               "body": body, "isBase64Encoded": base64})
+        HttpApiRequest {
+            method,
+            path,
+            content_type,
+            body,
+            base64,
+            ..Default::default()
+        }
+        .event()
     }
 
     /// A REST API (v1) proxy event, readable as such.
@@ -109,7 +180,7 @@ mod hostile_input {
     }
 
     fn post(body: &str) -> Value {
-        v2("POST", "/users", Some("application/json"), Some(body.to_owned()), false)
+        crate::testing::sign_up(body)
     }
 
     fn with(name: Value, email: Value, password: Value) -> Value {
@@ -170,19 +241,32 @@ mod hostile_input {
     }
 
     fn cases() -> Vec<(&'static str, Value)> {
-        let (n, e, p) = ok_fields();
-        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let (_, e, p) = ok_fields();
+        let mut cases = [
+            not_json(),
+            bad_shapes(),
+            bad_values(),
+            size_encoding_and_duplicates(),
+            media_types(),
+            methods_and_routes(),
+            direct_invokes(),
+        ]
+        .concat();
+        for (what, name) in INVISIBLE_NAMES {
+            cases.push((what, with(json!(name), e.clone(), p.clone())));
+        }
+        cases
+    }
+
+    /// Bodies that are not one JSON object, or not JSON at all.
+    fn not_json() -> Vec<(&'static str, Value)> {
         let deep_array = format!("{}{}", "[".repeat(300), "]".repeat(300));
-        let json_ct = Some("application/json");
-        let good = json!({"name": n, "email": e, "password": p}).to_string();
-        let dup_email =
-            r#"{"name":"Ann","email":"evil@example.com","email":"ann@example.com","password":"correct horse"}"#;
         let deep_field = format!(
             r#"{{"name":{}1{},"email":"a@b.io","password":"12345678"}}"#,
             "[".repeat(300),
             "]".repeat(300)
         );
-        let mut cases = vec![
+        vec![
             ("broken JSON", post("{")),
             ("missing value", post(r#"{"name":}"#)),
             ("trailing garbage", post(r#"{"name":"a"} x"#)),
@@ -199,6 +283,19 @@ mod hostile_input {
             ("empty object", post("{}")),
             ("deep nesting", post(&deep_array)),
             ("deep nesting in a field", post(&deep_field)),
+            (
+                "empty body",
+                v2("POST", "/users", Some("application/json"), Some(String::new()), false),
+            ),
+            ("whitespace body", post(" \n\t ")),
+            ("no body", v2("POST", "/users", Some("application/json"), None, false)),
+        ]
+    }
+
+    /// A JSON object with fields of the wrong type, missing, or unknown.
+    fn bad_shapes() -> Vec<(&'static str, Value)> {
+        let (n, e, p) = ok_fields();
+        vec![
             ("name is a number", with(json!(7), e.clone(), p.clone())),
             ("email is an array", with(n.clone(), json!(["a@b.io"]), p.clone())),
             (
@@ -207,6 +304,23 @@ mod hostile_input {
             ),
             ("all null", with(Value::Null, Value::Null, Value::Null)),
             ("boolean password", with(n.clone(), e.clone(), json!(true))),
+            (
+                "extra field",
+                post(r#"{"name":"Ann","email":"ann@example.com","password":"correct horse","admin":true}"#),
+            ),
+            (
+                "prototype pollution key",
+                post(r#"{"name":"Ann","email":"ann@example.com","password":"correct horse","__proto__":{}}"#),
+            ),
+            ("huge unknown key", post(&format!(r#"{{"{}":1}}"#, "k".repeat(10_000)))),
+            ("huge string", with(json!("a".repeat(20_000)), e.clone(), p.clone())),
+        ]
+    }
+
+    /// Fields of the right type whose values break the rules: characters, formats, lengths.
+    fn bad_values() -> Vec<(&'static str, Value)> {
+        let (n, e, p) = ok_fields();
+        vec![
             ("NUL in name", with(json!("An\u{0}n"), e.clone(), p.clone())),
             ("bell in name", with(json!("An\u{7}n"), e.clone(), p.clone())),
             ("zero-width name", with(json!("\u{200b}\u{200b}"), e.clone(), p.clone())),
@@ -247,16 +361,16 @@ mod hostile_input {
             ),
             ("7-character password", with(n.clone(), e.clone(), json!("1234567"))),
             ("NUL in password", with(n.clone(), e.clone(), json!("12345678\u{0}"))),
-            (
-                "extra field",
-                post(r#"{"name":"Ann","email":"ann@example.com","password":"correct horse","admin":true}"#),
-            ),
-            (
-                "prototype pollution key",
-                post(r#"{"name":"Ann","email":"ann@example.com","password":"correct horse","__proto__":{}}"#),
-            ),
-            ("huge unknown key", post(&format!(r#"{{"{}":1}}"#, "k".repeat(10_000)))),
-            ("huge string", with(json!("a".repeat(20_000)), e.clone(), p.clone())),
+        ]
+    }
+
+    /// Bodies too large, badly encoded, or ambiguous (a key twice).
+    fn size_encoding_and_duplicates() -> Vec<(&'static str, Value)> {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let json_ct = Some("application/json");
+        let dup_email =
+            r#"{"name":"Ann","email":"evil@example.com","email":"ann@example.com","password":"correct horse"}"#;
+        vec![
             ("1 MB body", post(&"x".repeat(1 << 20))),
             (
                 "huge base64 body",
@@ -274,27 +388,6 @@ mod hostile_input {
                 "base64 of a duplicate key",
                 v2("POST", "/users", json_ct, Some(b64(dup_email.as_bytes())), true),
             ),
-            // A page on another site can send these in a CORS simple request.
-            ("no Content-Type", v2("POST", "/users", None, Some(good.clone()), false)),
-            (
-                "base64 without Content-Type",
-                v2("POST", "/users", None, Some(b64(good.as_bytes())), true),
-            ),
-            (
-                "empty Content-Type",
-                v2("POST", "/users", Some(""), Some(good.clone()), false),
-            ),
-            (
-                "two media types in one Content-Type",
-                v2(
-                    "POST",
-                    "/users",
-                    Some("text/plain, application/json"),
-                    Some(good.clone()),
-                    false,
-                ),
-            ),
-            ("REST v1 without Content-Type", v1(None, &good)),
             // Parsers disagree on which of two equal keys wins; each of these is a valid sign-up
             // if the last one does.
             (
@@ -316,12 +409,36 @@ mod hostile_input {
                 "duplicate key nested in an array",
                 post(r#"{"name":[{"a":1,"a":2}],"email":"ann@example.com","password":"correct horse"}"#),
             ),
+        ]
+    }
+
+    /// A good sign-up sent as another media type than JSON, or with none.
+    fn media_types() -> Vec<(&'static str, Value)> {
+        let (n, e, p) = ok_fields();
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let good = json!({"name": n, "email": e, "password": p}).to_string();
+        vec![
+            // A page on another site can send these in a CORS simple request.
+            ("no Content-Type", v2("POST", "/users", None, Some(good.clone()), false)),
             (
-                "empty body",
-                v2("POST", "/users", Some("application/json"), Some(String::new()), false),
+                "base64 without Content-Type",
+                v2("POST", "/users", None, Some(b64(good.as_bytes())), true),
             ),
-            ("whitespace body", post(" \n\t ")),
-            ("no body", v2("POST", "/users", Some("application/json"), None, false)),
+            (
+                "empty Content-Type",
+                v2("POST", "/users", Some(""), Some(good.clone()), false),
+            ),
+            (
+                "two media types in one Content-Type",
+                v2(
+                    "POST",
+                    "/users",
+                    Some("text/plain, application/json"),
+                    Some(good.clone()),
+                    false,
+                ),
+            ),
+            ("REST v1 without Content-Type", v1(None, &good)),
             (
                 "text/plain",
                 v2(
@@ -352,6 +469,12 @@ mod hostile_input {
                     false,
                 ),
             ),
+        ]
+    }
+
+    /// Other methods and paths than `POST /users`, and REST v1's own shape.
+    fn methods_and_routes() -> Vec<(&'static str, Value)> {
+        vec![
             ("GET", v2("GET", "/users", None, None, false)),
             (
                 "PUT",
@@ -367,6 +490,12 @@ mod hostile_input {
                 v2("POST", "/users/123", Some("application/json"), Some("{}".into()), false),
             ),
             ("REST v1 with broken JSON", v1(Some("application/json"), "{")),
+        ]
+    }
+
+    /// Direct invokes: the body is the event itself.
+    fn direct_invokes() -> Vec<(&'static str, Value)> {
+        vec![
             ("direct invoke of an array", json!([1, 2, 3])),
             (
                 "direct invoke with an extra field",
@@ -377,11 +506,7 @@ mod hostile_input {
                 "direct invoke with an invisible name",
                 json!({"name": "\u{3164}", "email": "ann@example.com", "password": "correct horse"}),
             ),
-        ];
-        for (what, name) in INVISIBLE_NAMES {
-            cases.push((what, with(json!(name), e.clone(), p.clone())));
-        }
-        cases
+        ]
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Which kind of event invoked the function; the reply takes the same shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub enum EventShape {
     HttpApiV2,
     RestApiV1,
     Direct,
@@ -60,7 +60,7 @@ struct HttpRequest {
 
 /// Reads the event: `Ok(body)` is the sign-up JSON to validate, `Err(reply)` an answer
 /// already (wrong route, method, media type, size, or not JSON).
-pub fn parse_event(event: Value) -> (Transport, Result<Value, Reply>) {
+pub fn parse_event(event: Value) -> (EventShape, Result<Value, Reply>) {
     let is_v2 = event.pointer("/requestContext/http").is_some();
     let is_v1 = event.get("httpMethod").is_some();
     if is_v2 {
@@ -72,7 +72,7 @@ pub fn parse_event(event: Value) -> (Transport, Result<Value, Reply>) {
             base64: r.is_base64_encoded,
         });
         (
-            Transport::HttpApiV2,
+            EventShape::HttpApiV2,
             request.map_err(unreadable_event).and_then(|r| route(&r)),
         )
     } else if is_v1 {
@@ -84,7 +84,7 @@ pub fn parse_event(event: Value) -> (Transport, Result<Value, Reply>) {
             base64: r.is_base64_encoded,
         });
         (
-            Transport::RestApiV1,
+            EventShape::RestApiV1,
             request.map_err(unreadable_event).and_then(|r| route(&r)),
         )
     } else {
@@ -99,7 +99,7 @@ pub fn parse_event(event: Value) -> (Transport, Result<Value, Reply>) {
         } else {
             Ok(event)
         };
-        (Transport::Direct, result)
+        (EventShape::Direct, result)
     }
 }
 
@@ -138,6 +138,12 @@ fn route(request: &HttpRequest) -> Result<Value, Reply> {
             "send the body as application/json, with Content-Type: application/json",
         ));
     }
+    json_body(request)
+}
+
+/// The body as one JSON value: decoded from base64 if it is marked so, within the size limit,
+/// with no key twice.
+fn json_body(request: &HttpRequest) -> Result<Value, Reply> {
     let raw = request.body.as_deref().unwrap_or_default();
     // Checked before decoding too, so a huge base64 body is never decoded.
     if raw.len() > MAX_BODY_BYTES * 4 / 3 + 4 {
@@ -262,7 +268,7 @@ fn is_json(content_type: &HeaderValue) -> bool {
 }
 
 /// The reply in the shape the invoking event expects.
-pub fn render(reply: Reply, transport: Transport) -> Value {
+pub fn render(reply: Reply, shape: EventShape) -> Value {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in &reply.headers {
@@ -271,22 +277,22 @@ pub fn render(reply: Reply, transport: Transport) -> Value {
         }
     }
     let body = Some(Body::Text(reply.body.to_string()));
-    let response = match transport {
-        Transport::HttpApiV2 => {
+    let response = match shape {
+        EventShape::HttpApiV2 => {
             let mut r = ApiGatewayV2httpResponse::default();
             r.status_code = i64::from(reply.status);
             r.headers = headers;
             r.body = body;
             serde_json::to_value(r)
         }
-        Transport::RestApiV1 => {
+        EventShape::RestApiV1 => {
             let mut r = ApiGatewayProxyResponse::default();
             r.status_code = i64::from(reply.status);
             r.headers = headers;
             r.body = body;
             serde_json::to_value(r)
         }
-        Transport::Direct => return json!({"statusCode": reply.status, "body": reply.body}),
+        EventShape::Direct => return json!({"statusCode": reply.status, "body": reply.body}),
     };
     response.expect("API Gateway responses always serialise")
 }
@@ -296,14 +302,15 @@ mod tests {
     use super::*;
 
     fn v2(method: &str, path: &str, body: Option<&str>, base64: bool, content_type: Option<&str>) -> Value {
-        let mut headers = serde_json::Map::new();
-        if let Some(ct) = content_type {
-            headers.insert("content-type".into(), json!(ct));
+        lambda_support::testing::HttpApiRequest {
+            method,
+            path,
+            content_type,
+            body: body.map(str::to_owned),
+            base64,
+            ..Default::default()
         }
-        json!({"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": headers,
-               "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
-                                  "requestId": "r", "stage": "$default", "timeEpoch": 0},
-               "body": body, "isBase64Encoded": base64})
+        .event()
     }
 
     fn status(event: Value) -> Result<Value, u16> {
@@ -456,36 +463,36 @@ mod tests {
 
     #[test]
     fn direct_invoke_is_the_body_and_gets_a_plain_reply() {
-        let (transport, body) = parse_event(json!({"name": "Ann"}));
-        assert_eq!((transport, body), (Transport::Direct, Ok(json!({"name": "Ann"}))));
+        let (shape, body) = parse_event(json!({"name": "Ann"}));
+        assert_eq!((shape, body), (EventShape::Direct, Ok(json!({"name": "Ann"}))));
         let big = json!({"name": "a".repeat(MAX_BODY_BYTES)});
         assert_eq!(parse_event(big).1.unwrap_err().status, 413);
-        let reply = render(Reply::new(201, json!({"ok": true})), Transport::Direct);
+        let reply = render(Reply::new(201, json!({"ok": true})), EventShape::Direct);
         assert_eq!(reply, json!({"statusCode": 201, "body": {"ok": true}}));
     }
 
     #[test]
     fn api_gateway_replies_carry_status_json_body_and_headers() {
         let reply = Reply::error(405, "method_not_allowed", "use POST").with_header(header::ALLOW, "POST".into());
-        let v2 = render(reply.clone(), Transport::HttpApiV2);
+        let v2 = render(reply.clone(), EventShape::HttpApiV2);
         assert_eq!(v2["statusCode"], 405);
         assert_eq!(v2["headers"]["content-type"], "application/json");
         assert_eq!(v2["headers"]["allow"], "POST");
         let body: Value = serde_json::from_str(v2["body"].as_str().unwrap()).unwrap();
         assert_eq!(body["error"], "method_not_allowed");
-        assert_eq!(render(reply, Transport::RestApiV1)["statusCode"], 405);
+        assert_eq!(render(reply, EventShape::RestApiV1)["statusCode"], 405);
     }
 
     #[test]
     fn the_sample_events_are_valid_sign_ups() {
         let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
-        for (file, transport) in [
-            ("create-user.json", Transport::HttpApiV2),
-            ("create-user-direct.json", Transport::Direct),
+        for (file, shape) in [
+            ("create-user.json", EventShape::HttpApiV2),
+            ("create-user-direct.json", EventShape::Direct),
         ] {
             let event: Value = serde_json::from_str(&std::fs::read_to_string(events.join(file)).unwrap()).unwrap();
             let (got, body) = parse_event(event);
-            assert_eq!(got, transport, "{file}");
+            assert_eq!(got, shape, "{file}");
             let body = body.unwrap_or_else(|r| panic!("{file}: {r:?}"));
             assert!(crate::domain::validation::validate(&body).is_ok(), "{file}");
         }

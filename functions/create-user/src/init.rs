@@ -1,12 +1,14 @@
 //! Everything built once per execution environment: SDK clients, the JWT key, the use case.
 
-use crate::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
 use crate::config::{Config, SecretSource};
 use crate::domain::signup::SignUp;
+use crate::timing::Timed;
 use crate::token::JwtIssuer;
 use aws_config::SdkConfig;
+use user_store::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
 
-pub type LambdaSignUp = SignUp<DynamoUserStore, SnsPublisher>;
+/// The use case on DynamoDB and SNS, each call timed for the request's log line.
+pub type LambdaSignUp = SignUp<Timed<DynamoUserStore>, Timed<SnsPublisher>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -39,7 +41,7 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, Ini
     let (secret, (), ()) = tokio::join!(secret, store.warm_up(), publisher.warm_up());
     let secret = secret?;
     let tokens = JwtIssuer::new(secret.as_bytes(), config.tokens.clone())?;
-    Ok(SignUp::new(store, publisher, tokens, config.bcrypt_cost))
+    Ok(SignUp::new(Timed(store), Timed(publisher), tokens, config.bcrypt_cost))
 }
 
 async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<String, InitError> {

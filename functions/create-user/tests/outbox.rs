@@ -4,18 +4,19 @@
 mod support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use create_user::domain::outbox::{FlushLimits, Outbox, StoredEvent, flush};
-use serde_json::json;
 use std::time::{Duration, Instant};
 use support::{Harness, Overrides, harness, harness_publishing_to, harness_with, unique_email};
 use testkit::HangingListener;
+use user_store::adapters::dynamodb::{outbox_key, user_key};
+use user_store::outbox::{FlushLimits, FlushReport, Outbox, StoredEvent, flush};
 
 fn limits() -> FlushLimits {
-    FlushLimits::until(Instant::now() + Duration::from_secs(60), Duration::from_secs(10))
+    let lease = Duration::from_secs(60);
+    FlushLimits::until(Instant::now() + lease, Duration::from_secs(10), lease)
 }
 
 /// What publish-outbox does on its schedule, through `h`'s real store and publisher.
-async fn flush_now(h: &Harness) -> create_user::domain::outbox::FlushReport {
+async fn flush_now(h: &Harness) -> FlushReport {
     flush(
         &h.signup.store,
         &h.signup.publisher,
@@ -55,12 +56,10 @@ async fn pending_for(h: &Harness, email: &str) -> Vec<StoredEvent> {
 async fn with_sns_failing_the_user_is_created_and_its_event_is_published_later_exactly_once() {
     let broken = harness_publishing_to("arn:aws:sns:us-east-1:000000000000:no-such-topic").await;
     let email = unique_email();
-    let (status, body) = broken
-        .post(json!({"name": "Out Box", "email": email, "password": "correct horse"}))
-        .await;
-    assert_eq!(status, 201, "the user exists and its event is durable: {body}");
+    // The user exists and its event is durable: 201.
+    let body = broken.sign_up("Out Box", &email).await;
     let stored = broken
-        .item(&format!("USER#{}", body["user"]["id"].as_str().unwrap()))
+        .item(&user_key(&body["user"]["id"].as_str().unwrap().parse().unwrap()))
         .await;
     assert!(stored.is_some(), "user stored");
     let pending = pending_for(&broken, &email).await;
@@ -85,7 +84,7 @@ async fn with_sns_failing_the_user_is_created_and_its_event_is_published_later_e
         event_id
     );
     assert!(
-        h.item(&format!("OUTBOX#{event_id}")).await.is_none(),
+        h.item(&outbox_key(&event_id)).await.is_none(),
         "published events leave the outbox"
     );
 }
@@ -102,10 +101,7 @@ async fn with_sns_hanging_the_sign_up_answers_201_and_the_email_still_arrives() 
     })
     .await;
     let email = unique_email();
-    let (status, body) = h
-        .post(json!({"name": "Hung", "email": email, "password": "correct horse"}))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let body = h.sign_up("Hung", &email).await;
     assert!(body["token"].is_string(), "the client gets its token");
     assert_eq!(pending_for(&h, &email).await.len(), 1, "the event waits in the outbox");
 
@@ -125,10 +121,7 @@ async fn with_sns_hanging_the_sign_up_answers_201_and_the_email_still_arrives() 
 async fn an_unreadable_outbox_item_is_set_aside_and_the_others_are_published() {
     let broken = harness_publishing_to("arn:aws:sns:us-east-1:000000000000:no-such-topic").await;
     let email = unique_email();
-    let (status, _) = broken
-        .post(json!({"name": "Good One", "email": email, "password": "correct horse"}))
-        .await;
-    assert_eq!(status, 201);
+    broken.sign_up("Good One", &email).await;
     // A poison item, as a bug or a hand edit might leave one: pending, old, not JSON.
     let poison = format!("OUTBOX#poison-{}", uuid::Uuid::new_v4());
     broken
@@ -165,10 +158,7 @@ async fn two_flushes_at_once_publish_each_event_once() {
     let mut emails = Vec::new();
     for _ in 0..12 {
         let email = unique_email();
-        let (status, _) = broken
-            .post(json!({"name": "Twice", "email": email, "password": "correct horse"}))
-            .await;
-        assert_eq!(status, 201);
+        broken.sign_up("Twice", &email).await;
         emails.push(email);
     }
     let now = time::OffsetDateTime::now_utc();

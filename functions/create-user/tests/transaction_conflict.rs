@@ -4,13 +4,13 @@
 //! would (its JSON protocol, its error shape), and create-user's real adapter and use case
 //! handle it. The emulator tests (local_stack.rs) cover everything else about the adapter.
 
-use create_user::adapters::dynamodb::DynamoUserStore;
-use create_user::adapters::sns::SnsPublisher;
-use create_user::domain::signup::{SignUp, SignUpError, StoreError};
+use create_user::domain::signup::{SignUp, SignUpError};
 use create_user::domain::validation::SignUpRequest;
 use create_user::token::JwtIssuer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use user_store::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
+use user_store::users::StoreError;
 
 /// What the canned DynamoDB answers to a TransactWriteItems, in turn (the last one repeats).
 #[derive(Clone, Copy)]

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+/// How emails leave (`EMAIL_TRANSPORT`): through SES, or only into the log (dry runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub enum MailTransport {
     Ses,
     Log,
 }
@@ -13,7 +14,7 @@ pub struct Config {
     /// Holds the idempotency claims.
     pub table: String,
     pub from: String,
-    pub transport: Transport,
+    pub transport: MailTransport,
     /// `EMAIL_MAX_SENDS_PER_SECOND` as the least time between two sends' starts in this
     /// instance; `None` (unset or empty) for no limit.
     pub send_interval: Option<Duration>,
@@ -34,8 +35,8 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |key: &str| get(key).ok_or_else(|| ConfigError(format!("{key} is not set")));
         let transport = match get("EMAIL_TRANSPORT").as_deref() {
-            None | Some("ses") => Transport::Ses,
-            Some("log") => Transport::Log,
+            None | Some("ses") => MailTransport::Ses,
+            Some("log") => MailTransport::Log,
             Some(other) => return Err(ConfigError(format!("EMAIL_TRANSPORT={other:?}: use ses or log"))),
         };
         Ok(Self {
@@ -79,8 +80,11 @@ mod tests {
 
     #[test]
     fn ses_by_default_and_clear_errors() {
-        assert_eq!(config(&[]).unwrap().transport, Transport::Ses);
-        assert_eq!(config(&[("EMAIL_TRANSPORT", "log")]).unwrap().transport, Transport::Log);
+        assert_eq!(config(&[]).unwrap().transport, MailTransport::Ses);
+        assert_eq!(
+            config(&[("EMAIL_TRANSPORT", "log")]).unwrap().transport,
+            MailTransport::Log
+        );
         assert!(config(&[("EMAIL_TRANSPORT", "smtp")]).is_err());
         assert!(Config::from_lookup(|_| None).unwrap_err().0.contains("USERS_TABLE"));
     }

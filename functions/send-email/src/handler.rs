@@ -84,7 +84,7 @@ mod tests {
     use super::*;
     use crate::domain::deliver::doubles::{MemoryClaims, MemoryMailer};
     use lambda_runtime::Context;
-    use user_events::{PublicUser, UserCreated};
+    use user_events::testing::user_created;
     use uuid::Uuid;
 
     fn message(id: &str, body: &str) -> SqsMessage {
@@ -95,14 +95,7 @@ mod tests {
     }
 
     fn event_for(email: &str) -> String {
-        let now = time::OffsetDateTime::now_utc();
-        let user = PublicUser {
-            id: Uuid::new_v4(),
-            name: "Ann".into(),
-            email: email.into(),
-            created_at: now,
-        };
-        UserCreated::new(Uuid::new_v4(), now, user).to_json()
+        user_created("Ann", email).to_json()
     }
 
     async fn run(messages: Vec<SqsMessage>) -> (Vec<String>, usize) {
@@ -195,7 +188,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_email_address_is_logged_at_info_or_above() {
-        let logs = crate::domain::deliver::log_capture::logs();
+        let logs = lambda_support::testing::logs();
         let id = |tag: &str| format!("{tag}-{}", Uuid::new_v4());
         let (sent, dup, fails, panics, garbage) = (id("sent"), id("dup"), id("fails"), id("panics"), id("garbage"));
         let good = event_for("ann.private@x.io");

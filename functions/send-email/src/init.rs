@@ -5,7 +5,7 @@ use crate::adapters::{
     mailers::{AnyMailer, LogMailer, SesMailer},
     pacing::Paced,
 };
-use crate::config::{Config, Transport};
+use crate::config::{Config, MailTransport};
 use crate::domain::deliver::Deliver;
 use aws_config::SdkConfig;
 
@@ -25,8 +25,8 @@ pub async fn from_env() -> Result<LambdaDeliver, crate::config::ConfigError> {
 
 pub fn build(config: &Config, sdk: &SdkConfig) -> LambdaDeliver {
     let mailer = match config.transport {
-        Transport::Ses => AnyMailer::Ses(SesMailer::new(aws_sdk_ses::Client::new(sdk), config.from.clone())),
-        Transport::Log => AnyMailer::Log(LogMailer),
+        MailTransport::Ses => AnyMailer::Ses(SesMailer::new(aws_sdk_ses::Client::new(sdk), config.from.clone())),
+        MailTransport::Log => AnyMailer::Log(LogMailer),
     };
     Deliver {
         claims: DynamoClaims::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),

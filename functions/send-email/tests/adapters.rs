@@ -1,13 +1,15 @@
 //! send-email's adapters against the real local stack: idempotency claims on DynamoDB Local,
 //! the SES transport on LocalStack, and the whole core over both.
 
+mod support;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use send_email::adapters::{dynamodb_claims::DynamoClaims, mailers::SesMailer};
 use send_email::domain::deliver::{Claim, ClaimStore, ClaimToken, Deliver, Delivered, SettleError};
 use send_email::domain::welcome::SUBJECT;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use user_events::{PublicUser, UserCreated};
+use user_events::testing::user_created;
 use uuid::Uuid;
 
 struct Stack {
@@ -34,15 +36,7 @@ impl Stack {
 
     /// The claim's item as DynamoDB Local holds it.
     async fn item(&self, event_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
-        self.dynamodb
-            .get_item()
-            .table_name(&self.vars["USERS_TABLE"])
-            .key("pk", AttributeValue::S(format!("EMAIL_SENT#{event_id}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
+        support::claim_item(&self.dynamodb, &self.vars["USERS_TABLE"], event_id).await
     }
 }
 
@@ -182,14 +176,7 @@ async fn a_sent_record_keeps_its_ttl() {
 async fn delivers_one_welcome_email_through_ses_however_often_the_event_comes() {
     let stack = Stack::new().await;
     let email = format!("ses.{}@example.io", Uuid::new_v4().simple());
-    let now = time::OffsetDateTime::now_utc();
-    let user = PublicUser {
-        id: Uuid::new_v4(),
-        name: "Dee <i> verify at evil.example".into(),
-        email: email.clone(),
-        created_at: now,
-    };
-    let event = UserCreated::new(Uuid::new_v4(), now, user);
+    let event = user_created("Dee <i> verify at evil.example", &email);
     let deliver = Deliver {
         claims: stack.claims(),
         mailer: stack.mailer(),

@@ -6,7 +6,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use user_events::{PublicUser, UserCreated};
+use user_events::UserCreated;
 use uuid::Uuid;
 
 fn unique_email(tag: &str) -> String {
@@ -24,17 +24,7 @@ fn wait_for_emails(stack: &HashMap<String, String>, address: &str, count: usize)
 }
 
 fn event_for(email: &str) -> UserCreated {
-    let now = time::OffsetDateTime::now_utc();
-    UserCreated::new(
-        Uuid::new_v4(),
-        now,
-        PublicUser {
-            id: Uuid::new_v4(),
-            name: "Eve".into(),
-            email: email.into(),
-            created_at: now,
-        },
-    )
+    user_events::testing::user_created("Eve", email)
 }
 
 async fn publish(sns: &aws_sdk_sns::Client, topic: &str, body: &str) {
@@ -60,11 +50,19 @@ fn a_sign_up_ends_in_exactly_one_welcome_email() {
     let stack = testkit::stack();
     let email = unique_email("pipeline");
     let body = json!({"name": "Pipe Line", "email": email, "password": "correct horse"}).to_string();
-    let response = ureq::post(&stack["CREATE_USER_URL"])
-        .header("content-type", "application/json")
-        .send(&body)
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 201);
+    let status = testkit::blocking(async {
+        // Loopback: never through a proxy the environment names.
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = http
+            .post(&stack["CREATE_USER_URL"])
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("cargo lambda watch answers");
+        response.status().as_u16()
+    });
+    assert_eq!(status, 201);
     let emails = wait_for_emails(&stack, &email, 1);
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert_eq!(emails[0]["Subject"], send_email::domain::welcome::SUBJECT);
@@ -94,22 +92,8 @@ async fn a_poison_message_ends_in_the_dlq_intact_and_its_batch_mates_are_emailed
         "{{\"event_type\":\"user.created\",\"version\":1,\"poison\":\"{}\"}}",
         Uuid::new_v4()
     );
-    let mut batch = sqs.send_message_batch().queue_url(queue);
-    for (i, body) in goods
-        .iter()
-        .map(|e| event_for(e).to_json())
-        .chain([poison.clone()])
-        .enumerate()
-    {
-        batch = batch.entries(
-            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(body)
-                .build()
-                .unwrap(),
-        );
-    }
-    assert!(batch.send().await.unwrap().failed.is_empty());
+    let bodies = goods.iter().map(|e| event_for(e).to_json()).chain([poison.clone()]);
+    send_batch(&sqs, queue, bodies).await;
 
     for email in &goods {
         let (stack, email) = (stack.clone(), email.clone());
@@ -122,8 +106,27 @@ async fn a_poison_message_ends_in_the_dlq_intact_and_its_batch_mates_are_emailed
     // no sooner than send-email's claim lease (30 s, plus a second), as Lambda's visibility
     // timeout would: four retries take about two minutes; the deadline leaves room for a
     // loaded machine.
-    let dlq = &stack["EMAIL_DLQ_URL"];
     let deadline = Instant::now() + Duration::from_secs(5 * 31 + 120);
+    take_from_dlq(&sqs, &stack["EMAIL_DLQ_URL"], &poison, deadline).await;
+}
+
+/// Sends `bodies` to `queue` in one call, so that they can reach send-email in one batch.
+async fn send_batch(sqs: &aws_sdk_sqs::Client, queue: &str, bodies: impl Iterator<Item = String>) {
+    let mut batch = sqs.send_message_batch().queue_url(queue);
+    for (i, body) in bodies.enumerate() {
+        batch = batch.entries(
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .build()
+                .unwrap(),
+        );
+    }
+    assert!(batch.send().await.unwrap().failed.is_empty());
+}
+
+/// Waits until the message with `body` is in the DLQ, and deletes it from there.
+async fn take_from_dlq(sqs: &aws_sdk_sqs::Client, dlq: &str, body: &str, deadline: Instant) {
     loop {
         let out = sqs
             .receive_message()
@@ -135,7 +138,7 @@ async fn a_poison_message_ends_in_the_dlq_intact_and_its_batch_mates_are_emailed
             .send()
             .await
             .unwrap();
-        if let Some(m) = out.messages().iter().find(|m| m.body() == Some(poison.as_str())) {
+        if let Some(m) = out.messages().iter().find(|m| m.body() == Some(body)) {
             sqs.delete_message()
                 .queue_url(dlq)
                 .receipt_handle(m.receipt_handle().unwrap())

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use user_events::{PublicUser, UserCreated};
+use user_events::testing::user_created;
 use uuid::Uuid;
 
 fn redrive() {
@@ -22,14 +22,7 @@ async fn a_redriven_event_is_emailed_exactly_once() {
     let stack = testkit::stack();
     let sqs = aws_sdk_sqs::Client::new(&testkit::sdk_config(&stack).await);
     let email = format!("redrive.{}@example.io", Uuid::new_v4().simple());
-    let now = time::OffsetDateTime::now_utc();
-    let user = PublicUser {
-        id: Uuid::new_v4(),
-        name: "Red Rive".into(),
-        email: email.clone(),
-        created_at: now,
-    };
-    let body = UserCreated::new(Uuid::new_v4(), now, user).to_json();
+    let body = user_created("Red Rive", &email).to_json();
     sqs.send_message()
         .queue_url(&stack["EMAIL_DLQ_URL"])
         .message_body(&body)

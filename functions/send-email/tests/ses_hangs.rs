@@ -2,13 +2,15 @@
 //! answers in the SDK's deadlines with that message failed, its claim released, and the
 //! retry, with SES back, delivers the email.
 
+mod support;
+
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, LambdaEvent};
 use send_email::adapters::{dynamodb_claims::DynamoClaims, mailers::SesMailer};
 use send_email::domain::deliver::{Claim, ClaimStore, Deliver};
 use std::sync::Arc;
-use user_events::{PublicUser, UserCreated};
+use user_events::UserCreated;
+use user_events::testing::user_created;
 use uuid::Uuid;
 
 fn batch_of(messages: &[(&str, &str)]) -> LambdaEvent<SqsEvent> {
@@ -26,14 +28,15 @@ fn batch_of(messages: &[(&str, &str)]) -> LambdaEvent<SqsEvent> {
 }
 
 fn new_event(name: &str) -> UserCreated {
-    let now = time::OffsetDateTime::now_utc();
-    let user = PublicUser {
-        id: Uuid::new_v4(),
-        name: name.into(),
-        email: format!("hang.{}@example.io", Uuid::new_v4().simple()),
-        created_at: now,
+    user_created(name, &format!("hang.{}@example.io", Uuid::new_v4().simple()))
+}
+
+/// Records `event` as emailed before, as an earlier delivery of it would have.
+async fn already_sent(claims: &DynamoClaims, event: &UserCreated) {
+    let Claim::Acquired(token) = claims.claim(event.event_id).await.unwrap() else {
+        panic!("a new event's claim is ours")
     };
-    UserCreated::new(Uuid::new_v4(), now, user)
+    claims.mark_sent(event.event_id, &token, "earlier").await.unwrap();
 }
 
 #[tokio::test]
@@ -52,10 +55,7 @@ async fn a_hanging_ses_fails_the_message_releases_its_claim_and_the_retry_delive
     // Its batch mate was emailed before: a redelivery needs no SES, and must succeed even
     // while SES hangs. The failure is the one message's, not the batch's.
     let mate = new_event("Batch Mate");
-    let Claim::Acquired(token) = claims().claim(mate.event_id).await.unwrap() else {
-        panic!("a new event's claim is ours")
-    };
-    claims().mark_sent(mate.event_id, &token, "earlier").await.unwrap();
+    already_sent(&claims(), &mate).await;
     let (mate_id, mate_body) = (Uuid::new_v4().to_string(), mate.to_json());
 
     // SES hangs: the SES client of the stack's config (production deadlines), pointed at a
@@ -82,16 +82,11 @@ async fn a_hanging_ses_fails_the_message_releases_its_claim_and_the_retry_delive
         "that message alone is failed, for SQS to retry"
     );
 
-    let item = dynamodb
-        .get_item()
-        .table_name(&table)
-        .key("pk", AttributeValue::S(format!("EMAIL_SENT#{}", event.event_id)))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item;
-    assert_eq!(item, None, "the claim was released");
+    assert_eq!(
+        support::claim_item(&dynamodb, &table, event.event_id).await,
+        None,
+        "the claim was released"
+    );
     assert!(testkit::emails_to(&stack, &email).is_empty(), "nothing sent");
     drop(hang);
 

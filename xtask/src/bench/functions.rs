@@ -2,29 +2,31 @@
 //! Python peer under awslambdaric, started the same way, fed the same events, timed at the same
 //! socket. Cold starts, warm latency and peak memory come from here.
 
-use crate::bridge::sqs_event;
-use crate::runtime_api::{Outcome, RuntimeApi};
+use super::events::Events;
+use super::runtime_api::{Outcome, RuntimeApi};
 use anyhow::{Context, Result, bail, ensure};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The language a function is written in: the Rust function, or its Python peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runtime {
+pub enum Language {
     Rust,
     Python,
 }
 
-impl Runtime {
+impl Language {
     pub fn name(self) -> &'static str {
         match self {
-            Runtime::Rust => "Rust",
-            Runtime::Python => "Python",
+            Language::Rust => "Rust",
+            Language::Python => "Python",
         }
     }
 }
 
+/// The functions the benchmark measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     CreateUser,
@@ -32,6 +34,9 @@ pub enum Function {
 }
 
 impl Function {
+    pub const ALL: [Function; 2] = [Function::CreateUser, Function::SendEmail];
+
+    /// Its binary (template.yaml's `BuildProperties.Binary`), and its package.
     pub fn name(self) -> &'static str {
         match self {
             Function::CreateUser => "create-user",
@@ -40,13 +45,12 @@ impl Function {
     }
 }
 
-/// Messages per send-email invocation: the template's BatchSize.
-pub const BATCH: usize = 10;
 /// How long a process gets to finish its init.
-const INIT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Starts function processes the way Lambda does: the stack's environment plus the runtime's
+/// Starts function processes the way Lambda does: the stack's environment plus Lambda's
 /// own variables, `AWS_LAMBDA_RUNTIME_API` pointing at a [`RuntimeApi`].
+#[derive(Clone)]
 pub struct Launcher {
     /// Where the Rust binaries are (`target/release`, or a profile study's target dir).
     pub rust_bin_dir: PathBuf,
@@ -61,10 +65,10 @@ pub struct Launcher {
 }
 
 impl Launcher {
-    pub fn spawn(&self, runtime: Runtime, function: Function, api: &RuntimeApi, cost: u32) -> Result<Instance> {
-        let mut cmd = match runtime {
-            Runtime::Rust => Command::new(self.rust_bin_dir.join(function.name())),
-            Runtime::Python => {
+    pub fn spawn(&self, language: Language, function: Function, api: &RuntimeApi, cost: u32) -> Result<Instance> {
+        let mut cmd = match language {
+            Language::Rust => Command::new(self.rust_bin_dir.join(function.name())),
+            Language::Python => {
                 let mut cmd = Command::new(&self.python);
                 let module = function.name().replace('-', "_");
                 cmd.args(["-m", "awslambdaric", &format!("{module}.handler")])
@@ -80,7 +84,7 @@ impl Launcher {
         };
         let log = self.logs.join(format!(
             "{}-{}{cost_suffix}.log",
-            runtime.name().to_lowercase(),
+            language.name().to_lowercase(),
             function.name()
         ));
         let out = std::fs::File::create(&log)?;
@@ -102,7 +106,7 @@ impl Launcher {
         let child = cmd.spawn().with_context(|| {
             format!(
                 "starting {} {} (run `cargo build --release` first?)",
-                runtime.name(),
+                language.name(),
                 function.name()
             )
         })?;
@@ -152,76 +156,6 @@ impl Drop for Instance {
     }
 }
 
-/// Unique inputs: a sign-up for create-user, a batch of `user.created` messages for send-email.
-pub struct Events {
-    pub tag: String,
-    pub count: usize,
-}
-
-impl Events {
-    pub fn new(tag: String) -> Self {
-        Self { tag, count: 0 }
-    }
-
-    pub fn next(&mut self, function: Function) -> String {
-        self.count += 1;
-        match function {
-            Function::CreateUser => sign_up_event(&format!("{}.{}@example.com", self.tag, self.count)),
-            Function::SendEmail => {
-                let messages: Vec<_> = (0..BATCH)
-                    .map(|i| message(&format!("{}.{}.{i}@example.com", self.tag, self.count)))
-                    .collect();
-                sqs_event(&messages, "arn:aws:sqs:us-east-1:000000000000:bench", "us-east-1").to_string()
-            }
-        }
-    }
-}
-
-/// An HTTP API (payload 2.0) sign-up, as API Gateway sends it.
-fn sign_up_event(email: &str) -> String {
-    let body = json!({"name": "Bench User", "email": email, "password": "correct horse battery"}).to_string();
-    json!({
-        "version": "2.0", "routeKey": "POST /users", "rawPath": "/users", "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": "POST", "path": "/users", "protocol": "HTTP/1.1",
-                                    "sourceIp": "203.0.113.1", "userAgent": "bench"},
-                           "requestId": "bench", "stage": "$default", "timeEpoch": 0},
-        "body": body, "isBase64Encoded": false
-    })
-    .to_string()
-}
-
-/// An SQS message carrying a `user.created` event (raw delivery).
-pub fn message(email: &str) -> aws_sdk_sqs::types::Message {
-    let body = user_created(email);
-    aws_sdk_sqs::types::Message::builder()
-        .message_id(uuid_v4())
-        .receipt_handle(uuid_v4())
-        .body(body)
-        .build()
-}
-
-pub fn user_created(email: &str) -> String {
-    json!({
-        "event_id": uuid_v4(), "event_type": "user.created", "version": 1,
-        "occurred_at": "2026-11-27T10:00:00Z",
-        "user": {"id": uuid_v4(), "name": "Bench User", "email": email, "created_at": "2026-11-27T10:00:00Z"}
-    })
-    .to_string()
-}
-
-fn uuid_v4() -> String {
-    let hex = crate::provision::random_hex(16).unwrap_or_else(|_| "0".repeat(32));
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
-}
-
 /// Fails unless the function did its job: 201 for a sign-up, no failed message for a batch.
 pub fn check(function: Function, outcome: &Outcome) -> Result<()> {
     ensure!(outcome.ok, "{} reported an error: {}", function.name(), outcome.body);
@@ -251,16 +185,21 @@ pub struct ColdStart {
 
 const WARM_AFTER_FIRST: usize = 5;
 
-pub fn cold_start(launcher: &Launcher, runtime: Runtime, function: Function, events: &mut Events) -> Result<ColdStart> {
+pub async fn cold_start(
+    launcher: &Launcher,
+    language: Language,
+    function: Function,
+    events: &mut Events,
+) -> Result<ColdStart> {
     let api = RuntimeApi::start()?;
-    let mut instance = launcher.spawn(runtime, function, &api, 4)?;
-    let first_next = api.wait_for_next(0, INIT_TIMEOUT, &mut || instance.alive())?;
-    let first = api.invoke(events.next(function), &mut || instance.alive())?;
+    let mut instance = launcher.spawn(language, function, &api, 4)?;
+    let first_next = api.wait_for_next(0, INIT_TIMEOUT, &mut || instance.alive()).await?;
+    let first = api.invoke(events.next(function), &mut || instance.alive()).await?;
     check(function, &first)?;
     let mut warm = Vec::with_capacity(WARM_AFTER_FIRST);
     for _ in 0..WARM_AFTER_FIRST {
-        std::thread::sleep(launcher.pause);
-        let outcome = api.invoke(events.next(function), &mut || instance.alive())?;
+        tokio::time::sleep(launcher.pause).await;
+        let outcome = api.invoke(events.next(function), &mut || instance.alive()).await?;
         check(function, &outcome)?;
         warm.push(outcome.duration());
     }
@@ -281,22 +220,22 @@ pub struct WarmRun {
     pub peak_rss: u64,
 }
 
-pub fn warm_run(
+pub async fn warm_run(
     launcher: &Launcher,
-    runtime: Runtime,
+    language: Language,
     function: Function,
     cost: u32,
     n: usize,
     events: &mut Events,
 ) -> Result<WarmRun> {
     let api = RuntimeApi::start()?;
-    let mut instance = launcher.spawn(runtime, function, &api, cost)?;
-    api.wait_for_next(0, INIT_TIMEOUT, &mut || instance.alive())?;
+    let mut instance = launcher.spawn(language, function, &api, cost)?;
+    api.wait_for_next(0, INIT_TIMEOUT, &mut || instance.alive()).await?;
     // Warm-up: connection pools filled, lazy statics set, caches populated.
     let warm_up = 5;
     let mut durations = Vec::with_capacity(n);
     for i in 0..warm_up + n {
-        let outcome = api.invoke(events.next(function), &mut || instance.alive())?;
+        let outcome = api.invoke(events.next(function), &mut || instance.alive()).await?;
         check(function, &outcome)?;
         if i >= warm_up {
             durations.push(outcome.duration());
@@ -304,7 +243,7 @@ pub fn warm_run(
         // A pause, as between real requests: on 2 cores, the emulators' work left over from
         // one invocation (LocalStack fanning the event out to SQS) would otherwise land on
         // the next one and be counted as the function's own time.
-        std::thread::sleep(launcher.pause);
+        tokio::time::sleep(launcher.pause).await;
     }
     let peak_rss = instance.peak_rss()?;
     let log = instance.log.clone();
@@ -334,16 +273,20 @@ pub fn warm_run(
     })
 }
 
-/// `store_ms + publish_ms` of each JSON log line that has them, in order. Both runtimes log
-/// them (tracing's JSON puts fields under `fields`; the Python peer at the top level).
+/// `store_ms + publish_ms` of each sign-up, in order. Both runtimes log one request line
+/// (`create-user`) with the request's status and phase timings (`hash_ms`, `store_ms`,
+/// `publish_ms`); a sign-up's has status 201. tracing's JSON puts the fields under `fields`,
+/// the Python peer at the top level.
 pub fn downstream_waits(log: &str) -> Vec<Duration> {
     log.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|v| {
-            let fields = if v.get("fields").is_some() { &v["fields"] } else { &v };
-            let store = fields.get("store_ms")?.as_f64()?;
-            let publish = fields.get("publish_ms")?.as_f64()?;
-            Some(Duration::from_secs_f64((store + publish) / 1000.0))
+            let fields = v.get("fields").unwrap_or(&v);
+            if fields["message"] != "create-user" || fields["status"] != 201 {
+                return None;
+            }
+            let ms = |phase: &str| fields.get(phase)?.as_f64();
+            Some(Duration::from_secs_f64((ms("store_ms")? + ms("publish_ms")?) / 1000.0))
         })
         .collect()
 }
@@ -355,9 +298,13 @@ mod tests {
     #[test]
     fn reads_phase_timings_from_both_log_shapes() {
         let log = [
-            r#"{"level":"INFO","fields":{"message":"user created","hash_ms":1.0,"store_ms":20.0,"publish_ms":5.5}}"#,
-            r#"{"level":"INFO","fields":{"message":"create-user","status":201}}"#,
-            r#"{"message": "create-user", "status": 201, "store_ms": 10, "publish_ms": 2.5}"#,
+            // Rust: the sign-up's own line, then the request line with its timings.
+            r#"{"level":"INFO","fields":{"message":"user created","user_id":"u","event_id":"e","published":true},"span":{"requestId":"r1","name":"Lambda runtime invoke"}}"#,
+            r#"{"level":"INFO","fields":{"message":"create-user","status":201,"latency_ms":30.1,"hash_ms":1.0,"store_ms":20.0,"publish_ms":5.5,"request_id":"r1"},"span":{"requestId":"r1","name":"Lambda runtime invoke"}}"#,
+            // Not a sign-up: a taken email's request line.
+            r#"{"level":"INFO","fields":{"message":"create-user","status":409,"latency_ms":3.0,"hash_ms":0.0,"store_ms":2.0,"publish_ms":0.0,"request_id":"r2"},"span":{"requestId":"r2","name":"Lambda runtime invoke"}}"#,
+            // The Python peer.
+            r#"{"message": "create-user", "status": 201, "hash_ms": 250.0, "store_ms": 10, "publish_ms": 2.5, "latency_ms": 270.0}"#,
             "START RequestId: not json",
         ]
         .join("\n");
@@ -365,19 +312,5 @@ mod tests {
             downstream_waits(&log),
             [Duration::from_micros(25_500), Duration::from_micros(12_500)]
         );
-    }
-
-    #[test]
-    fn events_are_unique_and_well_formed() {
-        let mut events = Events::new("t".into());
-        let a: Value = serde_json::from_str(&events.next(Function::CreateUser)).unwrap();
-        let b: Value = serde_json::from_str(&events.next(Function::CreateUser)).unwrap();
-        assert_ne!(a["body"], b["body"]);
-        let batch: Value = serde_json::from_str(&events.next(Function::SendEmail)).unwrap();
-        let records = batch["Records"].as_array().unwrap();
-        assert_eq!(records.len(), BATCH);
-        for record in records {
-            user_events::decode_sqs_body(record["body"].as_str().unwrap()).unwrap();
-        }
     }
 }

@@ -1,8 +1,24 @@
-//! The benchmark's parts; `commands::bench` runs them and writes the report.
+//! The benchmark: the Rust functions beside their Python peer, on a stack of its own.
+//! `commands::bench` runs the parts in order:
+//!
+//! - [`functions`]: function processes under the benchmark's own [`runtime_api`], fed
+//!   [`events`]: cold starts, warm latency, peak memory;
+//! - [`throughput`]: send-email draining a queue through the bridge's event source mapping;
+//! - [`pipeline`] and [`load`]: the whole stack from sign-up to welcome email, one at a time
+//!   and many at once;
+//! - [`artifacts`]: the deployment zips of both;
+//! - [`report`] (with [`stats`] and [`chart`]): what it all says, as `bench/results.md` and
+//!   `bench/results.svg`;
+//! - [`profiles`]: the release-profile study (`--profiles`).
 
+pub mod artifacts;
 pub mod chart;
+pub mod events;
 pub mod functions;
+pub mod load;
 pub mod pipeline;
 pub mod profiles;
+pub mod report;
+pub mod runtime_api;
 pub mod stats;
 pub mod throughput;

@@ -3,9 +3,11 @@
 //! workspace's own build is untouched), then measures every build against the same stack:
 //! binary size, cold start, warm latency (bcrypt cost 4 and 12), peak memory.
 
-use super::functions::{self, Events, Function, Launcher, Runtime};
+use super::events::Events;
+use super::functions::{self, Function, Language, Launcher};
 use super::stats::{ms, p50};
 use crate::layout::Layout;
+use crate::stack::process;
 use crate::ui;
 use anyhow::{Result, bail};
 use std::fmt::Write as _;
@@ -78,32 +80,60 @@ pub struct Built {
 }
 
 /// Builds every variant that is not built yet (reruns are incremental).
-pub fn build_all(layout: &Layout) -> Result<Vec<Built>> {
-    VARIANTS
-        .iter()
-        .map(|variant| {
-            let target = layout.root.join("target/profile-study").join(variant.name);
-            let started = Instant::now();
-            ui::step(&format!("Building the functions with profile {}", variant.name), |p| {
-                let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-                cargo.args(["build", "--release", "-p", "create-user", "-p", "send-email"]);
-                for config in variant.config {
-                    cargo.args(["--config", config]);
-                }
-                cargo.arg("--target-dir").arg(&target).current_dir(&layout.root);
-                crate::install::run_logged(cargo, &target.join("build.log"), p)
-            })?;
-            Ok(Built {
-                variant,
-                bin_dir: target.join("release"),
-                build_time: started.elapsed(),
-            })
+pub async fn build_all(layout: &Layout) -> Result<Vec<Built>> {
+    let mut built = Vec::with_capacity(VARIANTS.len());
+    for variant in VARIANTS {
+        let target = layout.root.join("target/profile-study").join(variant.name);
+        let started = Instant::now();
+        let label = format!("Building the functions with profile {}", variant.name);
+        ui::step(&label, async |p| {
+            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cargo.arg("build").arg("--release");
+            cargo.args(Function::ALL.iter().flat_map(|f| ["-p", f.name()]));
+            for config in variant.config {
+                cargo.args(["--config", config]);
+            }
+            cargo.arg("--target-dir").arg(&target).current_dir(&layout.root);
+            process::run_logged(cargo, &target.join("build.log"), p).await
         })
-        .collect()
+        .await?;
+        built.push(Built {
+            variant,
+            bin_dir: target.join("release"),
+            build_time: started.elapsed(),
+        });
+    }
+    Ok(built)
+}
+
+/// `bench/profile-study.md`: the variants, and `table` (from [`measure`]).
+pub fn study(table: &str, cold_starts: usize, invocations: usize) -> String {
+    let mut text = format!(
+        "# Release profile study\n\nWritten by `cargo xtask bench --profiles` on {}: each profile's build of \
+         the functions (x86_64, this machine), measured against the same stack in one run ({cold_starts} \
+         cold starts, {invocations} warm invocations per figure; times at the runtime API, p50). \
+         A build time is a clean build's only when that profile had not been built before.\n\n",
+        super::report::machine()
+    );
+    for variant in VARIANTS {
+        let config = variant.config.join("`, `");
+        let _ = writeln!(text, "- **{}**: {} (`{config}`)", variant.name, variant.why);
+    }
+    let _ = writeln!(text, "\n{table}");
+    text
 }
 
 /// Measures each build on the running stack `launcher` points at; returns the report's table.
-pub fn measure(built: &[Built], launcher: &Launcher, cold_starts: usize, invocations: usize) -> Result<String> {
+pub async fn measure(
+    built: &[Built],
+    launcher: &Launcher,
+    events: &mut Events,
+    cold_starts: usize,
+    invocations: usize,
+) -> Result<String> {
+    if built.is_empty() {
+        bail!("no profile built");
+    }
     let mut out = String::new();
     writeln!(
         out,
@@ -111,53 +141,64 @@ pub fn measure(built: &[Built], launcher: &Launcher, cold_starts: usize, invocat
          create-user warm p50, cost 4 | overhead p50, cost 4 | warm p50, cost 12 | send-email batch p50 | peak RSS | build |"
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|")?;
-    let mut events = Events::new(format!("profile.{}", crate::provision::random_hex(4)?));
     for build in built {
         let launcher = Launcher {
             rust_bin_dir: build.bin_dir.clone(),
-            python: launcher.python.clone(),
-            peer_dir: launcher.peer_dir.clone(),
-            env: launcher.env.clone(),
-            logs: launcher.logs.clone(),
-            pause: launcher.pause,
+            ..launcher.clone()
         };
-        let size =
-            |f: Function| -> Result<f64> { Ok(std::fs::metadata(build.bin_dir.join(f.name()))?.len() as f64 / 1e6) };
-        let name = build.variant.name;
-        let (init_cu, init_se) = ui::step(&format!("{name}: {cold_starts} cold starts of each function"), |_| {
-            let mut init = |f: Function| -> Result<f64> {
-                let samples = (0..cold_starts)
-                    .map(|_| functions::cold_start(&launcher, Runtime::Rust, f, &mut events).map(|c| c.init))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(ms(p50(&samples)))
-            };
-            Ok((init(Function::CreateUser)?, init(Function::SendEmail)?))
-        })?;
-        let (cost4, cost12, batch) = ui::step(&format!("{name}: {invocations} warm invocations each"), |_| {
-            let run = |f, cost, events: &mut Events| {
-                functions::warm_run(&launcher, Runtime::Rust, f, cost, invocations, events)
-            };
-            Ok((
-                run(Function::CreateUser, 4, &mut events)?,
-                run(Function::CreateUser, 12, &mut events)?,
-                run(Function::SendEmail, 4, &mut events)?,
-            ))
-        })?;
-        let rss = [&cost4, &cost12, &batch].iter().map(|r| r.peak_rss).max().unwrap_or(0) as f64 / 1e6;
         writeln!(
             out,
-            "| {name} | {:.2} MB | {:.2} MB | {init_cu:.1} ms | {init_se:.1} ms | {:.1} ms | {:.2} ms | {:.1} ms | {:.1} ms | {rss:.1} MB | {:.0} s |",
-            size(Function::CreateUser)?,
-            size(Function::SendEmail)?,
-            ms(p50(&cost4.durations)),
-            ms(p50(&cost4.overhead)),
-            ms(p50(&cost12.durations)),
-            ms(p50(&batch.durations)),
-            build.build_time.as_secs_f64(),
+            "{}",
+            measure_one(build, &launcher, events, cold_starts, invocations).await?
         )?;
     }
-    if built.is_empty() {
-        bail!("no profile built");
-    }
     Ok(out)
+}
+
+/// One build's row of the table.
+async fn measure_one(
+    build: &Built,
+    launcher: &Launcher,
+    events: &mut Events,
+    cold_starts: usize,
+    invocations: usize,
+) -> Result<String> {
+    let name = build.variant.name;
+    let size = |f: Function| -> Result<f64> { Ok(std::fs::metadata(build.bin_dir.join(f.name()))?.len() as f64 / 1e6) };
+    let label = format!("{name}: {cold_starts} cold starts of each function");
+    let [init_cu, init_se] = ui::step(&label, async |_| {
+        let mut init = [0.0; 2];
+        for (p50_ms, f) in init.iter_mut().zip(Function::ALL) {
+            let mut samples = Vec::with_capacity(cold_starts);
+            for _ in 0..cold_starts {
+                samples.push(functions::cold_start(launcher, Language::Rust, f, events).await?.init);
+            }
+            *p50_ms = ms(p50(&samples));
+        }
+        Ok(init)
+    })
+    .await?;
+    let label = format!("{name}: {invocations} warm invocations each");
+    let (cost4, cost12, batch) = ui::step(&label, async |_| {
+        let run = async |f, cost, events: &mut Events| {
+            functions::warm_run(launcher, Language::Rust, f, cost, invocations, events).await
+        };
+        Ok((
+            run(Function::CreateUser, 4, events).await?,
+            run(Function::CreateUser, 12, events).await?,
+            run(Function::SendEmail, 4, events).await?,
+        ))
+    })
+    .await?;
+    let rss = [&cost4, &cost12, &batch].iter().map(|r| r.peak_rss).max().unwrap_or(0) as f64 / 1e6;
+    Ok(format!(
+        "| {name} | {:.2} MB | {:.2} MB | {init_cu:.1} ms | {init_se:.1} ms | {:.1} ms | {:.2} ms | {:.1} ms | {:.1} ms | {rss:.1} MB | {:.0} s |",
+        size(Function::CreateUser)?,
+        size(Function::SendEmail)?,
+        ms(p50(&cost4.durations)),
+        ms(p50(&cost4.overhead)),
+        ms(p50(&cost12.durations)),
+        ms(p50(&batch.durations)),
+        build.build_time.as_secs_f64(),
+    ))
 }

@@ -1,18 +1,23 @@
-//! send-email throughput: events queued on a fresh queue, drained by the bridge (the template's
-//! batch size, batching window and pollers) into instances of the function, Rust or Python,
-//! served by the benchmark's runtime API. Both runtimes get the same queue setup and pollers.
+//! send-email throughput: events queued on a fresh queue, drained by the bridge's event source
+//! mapping (the template's batch size, batching window and pollers) into instances of the
+//! function, Rust or Python, served by the benchmark's runtime API. Both languages get the same
+//! queue setup and pollers.
 
-use super::functions::{Function, Instance, Launcher, Runtime, user_created};
-use crate::bridge::Bridge;
-use crate::layout::Layout;
-use crate::provision::{Endpoints, random_hex, sdk_config};
-use crate::runtime_api::RuntimeApi;
-use crate::template::{SqsEventSource, Template};
+use super::events::user_created;
+use super::functions::{Function, INIT_TIMEOUT, Instance, Language, Launcher};
+use super::runtime_api::RuntimeApi;
+use crate::bridge::event_source::EventSourceMapping;
+use crate::random;
+use crate::stack::template::Template;
 use anyhow::{Result, ensure};
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
-use std::sync::Arc;
+use local_stack::{Endpoints, REGION, sdk_config};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How long draining may take before the run fails.
+const DRAINED_WITHIN: Duration = Duration::from_secs(600);
 
 pub struct Drained {
     pub events: usize,
@@ -27,110 +32,129 @@ impl Drained {
     }
 }
 
-pub fn drain(
+pub async fn drain(
     launcher: &Launcher,
-    runtime: Runtime,
+    language: Language,
     endpoints: &Endpoints,
-    source: &SqsEventSource,
+    template: &Template,
     events: usize,
 ) -> Result<Drained> {
     let api = RuntimeApi::start()?;
+    let source = template.sqs_event_source(Function::SendEmail.name())?;
     let instances = source.max_concurrency.max(1) as usize;
     // All instances initialised before the clock starts: this measures steady throughput. One
     // at a time, like Lambda scaling out, rather than five inits racing for 2 cores.
     let mut running: Vec<Instance> = Vec::with_capacity(instances);
     for i in 0..instances {
-        running.push(launcher.spawn(runtime, Function::SendEmail, &api, 4)?);
-        api.wait_for_next(i, Duration::from_secs(60), &mut || {
+        running.push(launcher.spawn(language, Function::SendEmail, &api, 4)?);
+        api.wait_for_next(i, INIT_TIMEOUT, &mut || {
             running.iter_mut().try_for_each(Instance::alive)
-        })?;
+        })
+        .await?;
     }
 
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config(endpoints).await);
+    let tag = format!("drain-{}-{}", language.name().to_lowercase(), random::hex(4)?);
+    let queue_url = queue_events(&sqs, &tag, events).await?;
     // The template's timeout and lease, as `cargo xtask bridge` uses them (the Python peer's
     // lease is the same 30 s).
-    let template = Template::load(&Layout::workspace_root().join("template.yaml"))?;
-    let (timeout, claim_lease) = crate::commands::bridge::send_email_limits(&template)?;
-    let tokio = tokio::runtime::Runtime::new()?;
-    let elapsed = tokio.block_on(async {
-        let sqs = aws_sdk_sqs::Client::new(&sdk_config(endpoints).await);
-        let tag = format!("drain-{}-{}", runtime.name().to_lowercase(), random_hex(4)?);
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(format!("bench-{tag}"))
-            .attributes(QueueAttributeName::VisibilityTimeout, "35")
-            .send()
-            .await?
-            .queue_url
-            .unwrap_or_default();
-        for chunk in (0..events).collect::<Vec<_>>().chunks(10) {
-            let mut batch = sqs.send_message_batch().queue_url(&queue_url);
-            for &i in chunk {
-                batch = batch.entries(
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(user_created(&format!("{tag}.{i}@example.com")))
-                        .build()?,
-                );
-            }
-            batch.send().await?;
-        }
-        let bridge = Arc::new(Bridge {
-            sqs: sqs.clone(),
-            queue_url: queue_url.clone(),
-            function: Function::SendEmail.name().into(),
-            functions_port: api.port(),
-            region: crate::provision::REGION.into(),
-            source: *source,
-            timeout,
-            claim_lease,
-            scheduled: Vec::new(),
-            schedule_every: Duration::from_secs(3600),
-        });
-        let queue_arn = bridge.queue_arn().await?;
-        let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        // When the last event was settled (pollers still waiting for messages are not counted).
-        let finished = Arc::new(std::sync::Mutex::new(None::<Instant>));
-        let started = Instant::now();
-        let mut pollers = tokio::task::JoinSet::new();
-        for _ in 0..instances {
-            let (bridge, queue_arn) = (bridge.clone(), queue_arn.clone());
-            let (done, failed, finished) = (done.clone(), failed.clone(), finished.clone());
-            pollers.spawn(async move {
-                while done.load(Ordering::SeqCst) < events {
-                    let outcome = bridge.run_once(&queue_arn, Duration::from_secs(1)).await?;
-                    failed.fetch_add(outcome.failed, Ordering::SeqCst);
-                    if done.fetch_add(outcome.deleted, Ordering::SeqCst) + outcome.deleted >= events {
-                        finished
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert_with(Instant::now);
-                    }
-                    anyhow::ensure!(
-                        started.elapsed() < Duration::from_secs(600),
-                        "not drained in 10 minutes"
-                    );
-                }
-                Ok::<_, anyhow::Error>(())
-            });
-        }
-        while let Some(result) = pollers.join_next().await {
-            result??;
-        }
-        let finished = *finished.lock().unwrap_or_else(|p| p.into_inner());
-        let elapsed = finished.unwrap_or_else(Instant::now) - started;
-        sqs.delete_queue().queue_url(&queue_url).send().await?;
-        let failed = failed.load(Ordering::SeqCst);
-        ensure!(
-            failed == 0,
-            "{} send-email: {failed} messages failed while draining",
-            runtime.name()
-        );
-        Ok::<_, anyhow::Error>(elapsed)
-    })?;
+    let (timeout, claim_lease) = crate::bridge::send_email_limits(template)?;
+    let mapping = EventSourceMapping {
+        http: local_stack::http_client(),
+        sqs: sqs.clone(),
+        queue_url: queue_url.clone(),
+        function: Function::SendEmail.name().into(),
+        functions_port: api.port(),
+        region: REGION.into(),
+        source,
+        timeout,
+        claim_lease,
+    };
+    let settled = poll_until_settled(Arc::new(mapping), instances, events).await;
+    let deleted = sqs.delete_queue().queue_url(&queue_url).send().await;
+    let Settled { elapsed, failed } = settled?;
+    deleted?;
+    ensure!(
+        failed == 0,
+        "{} send-email: {failed} messages failed while draining",
+        language.name()
+    );
     let peak_rss = running.iter().map(|i| i.peak_rss().unwrap_or(0)).max().unwrap_or(0);
     Ok(Drained {
         events,
         elapsed,
         peak_rss,
+    })
+}
+
+/// A fresh queue named after `tag` holding `events` `user.created` events; its URL.
+async fn queue_events(sqs: &aws_sdk_sqs::Client, tag: &str, events: usize) -> Result<String> {
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("bench-{tag}"))
+        .attributes(QueueAttributeName::VisibilityTimeout, "35")
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    for chunk in (0..events).collect::<Vec<_>>().chunks(10) {
+        let mut batch = sqs.send_message_batch().queue_url(&queue_url);
+        for &i in chunk {
+            batch = batch.entries(
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(user_created(&format!("{tag}.{i}@example.com")))
+                    .build()?,
+            );
+        }
+        batch.send().await?;
+    }
+    Ok(queue_url)
+}
+
+struct Settled {
+    /// From the first poll to the last event settled (pollers still waiting for messages after
+    /// it are not counted).
+    elapsed: Duration,
+    failed: usize,
+}
+
+/// `pollers` pollers of `mapping`, like the event source mapping's concurrent batches, until
+/// `events` messages have been deleted.
+async fn poll_until_settled(mapping: Arc<EventSourceMapping>, pollers: usize, events: usize) -> Result<Settled> {
+    let queue_arn = local_stack::queue_arn(&mapping.sqs, &mapping.queue_url).await?;
+    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let finished = Arc::new(Mutex::new(None::<Instant>));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..pollers {
+        let (mapping, queue_arn) = (mapping.clone(), queue_arn.clone());
+        let (done, failed, finished) = (done.clone(), failed.clone(), finished.clone());
+        tasks.spawn(async move {
+            while done.load(Ordering::SeqCst) < events {
+                let outcome = mapping.run_once(&queue_arn, Duration::from_secs(1)).await?;
+                failed.fetch_add(outcome.failed, Ordering::SeqCst);
+                if done.fetch_add(outcome.deleted, Ordering::SeqCst) + outcome.deleted >= events {
+                    finished
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert_with(Instant::now);
+                }
+                ensure!(
+                    started.elapsed() < DRAINED_WITHIN,
+                    "not drained in {} minutes",
+                    DRAINED_WITHIN.as_secs() / 60
+                );
+            }
+            Ok(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    let finished = *finished.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(Settled {
+        elapsed: finished.unwrap_or_else(Instant::now) - started,
+        failed: failed.load(Ordering::SeqCst),
     })
 }

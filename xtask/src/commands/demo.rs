@@ -2,76 +2,74 @@
 //! event and welcome email it turns into, shown as they happen.
 
 use super::up;
-use crate::env_file::StackEnv;
 use crate::layout::Layout;
-use crate::probe;
-use crate::provision::{random_hex, sdk_config};
-use crate::ui;
+use crate::{random, ui};
 use anyhow::{Context, Result, bail};
+use local_stack::{StackEnv, queue_arn, sdk_config, ses};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-pub fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
-    up::run(layout, up_args)?;
-    let env = StackEnv::load(layout)?;
+pub async fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
+    up::run(layout, up_args).await?;
+    let env = StackEnv::read(&layout.stack_env())?;
     let endpoints = env.endpoints()?;
-    let (functions_port, localstack_port) = (env.port("FUNCTIONS_URL")?, env.port("AWS_ENDPOINT_URL")?);
-    let topic = env.var("USER_CREATED_TOPIC_ARN")?;
+    let config = sdk_config(&endpoints).await;
+    let tap = Tap::subscribe(&config, &env.var("USER_CREATED_TOPIC_ARN")?).await?;
+    let email = format!("demo.{}@example.com", random::hex(4)?);
 
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let config = sdk_config(&endpoints).await;
-        let tap = Tap::subscribe(&config, &topic).await?;
-        let email = format!("demo.{}@example.com", random_hex(4)?);
-        let request = json!({"name": "Demo User", "email": email, "password": "correct horse battery"});
+    let started = Instant::now();
+    sign_up(&env.var("CREATE_USER_URL")?, &email).await?;
+    let event = tap.next_message(Duration::from_secs(20)).await;
+    tap.remove().await;
+    println!(
+        "\n2. user.created on the topic (read from a temporary queue subscribed to it)\n{}",
+        indent(&pretty(&event?))
+    );
 
-        println!("\n1. POST {}  {request}", env.var("CREATE_USER_URL")?);
-        let started = Instant::now();
-        let (status, body) = probe::http(
-            functions_port,
-            "POST",
-            "/lambda-url/create-user/users",
-            Some(&request.to_string()),
-            Duration::from_secs(60),
-        )?;
-        println!("   -> {status}\n{}", indent(&pretty(&body)));
-        if status != 201 {
-            bail!("the sign-up failed; see .local/logs/cargo-lambda-watch.log");
-        }
-
-        let event = tap.next_message(Duration::from_secs(20)).await?;
-        println!(
-            "\n2. user.created on the topic (read from a temporary queue subscribed to it)\n{}",
-            indent(&pretty(&event))
-        );
-        tap.remove().await;
-
-        let mail = ui::step("Waiting for the welcome email in LocalStack's SES", |progress| {
-            loop {
-                let found = probe::ses_outbox(localstack_port)?
-                    .into_iter()
-                    .find(|m| probe::recipient(m) == Some(email.as_str()));
-                if let Some(mail) = found {
-                    return Ok(mail);
-                }
-                if started.elapsed() > Duration::from_secs(60) {
-                    bail!("no email after 60 s; see .local/logs/sqs-bridge.log and cargo-lambda-watch.log");
-                }
-                progress.tick("waiting");
-                std::thread::sleep(Duration::from_millis(100));
+    let outbox = ses::Outbox::at(&endpoints.localstack);
+    let mail = ui::step("Waiting for the welcome email in LocalStack's SES", async |progress| {
+        loop {
+            if let Some(mail) = outbox.emails_to(&email).await?.pop() {
+                return Ok(mail);
             }
-        })?;
-        println!(
-            "\n3. The welcome email, {} ms after the sign-up request (GET {}/_aws/ses)\n{}",
-            started.elapsed().as_millis(),
-            endpoints.localstack,
-            indent(&serde_json::to_string_pretty(&mail)?)
-        );
-        Ok::<_, anyhow::Error>(())
-    })?;
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("no email after 60 s; see .local/logs/sqs-bridge.log and cargo-lambda-watch.log");
+            }
+            progress.tick("waiting");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await?;
+    println!(
+        "\n3. The welcome email, {} ms after the sign-up request (GET {}/_aws/ses)\n{}",
+        started.elapsed().as_millis(),
+        endpoints.localstack,
+        indent(&serde_json::to_string_pretty(&mail)?)
+    );
     println!(
         "{}",
         NEXT_STEPS.replace("{state}", &layout.stack_env().display().to_string())
     );
+    Ok(())
+}
+
+/// One sign-up through create-user's function URL, printed with its answer.
+async fn sign_up(url: &str, email: &str) -> Result<()> {
+    let request = json!({"name": "Demo User", "email": email, "password": "correct horse battery"});
+    println!("\n1. POST {url}  {request}");
+    let response = local_stack::http_client()
+        .post(url)
+        .json(&request)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let body = response.text().await?;
+    println!("   -> {}\n{}", status.as_u16(), indent(&pretty(&body)));
+    if status.as_u16() != 201 {
+        bail!("the sign-up failed; see .local/logs/cargo-lambda-watch.log");
+    }
     Ok(())
 }
 
@@ -101,22 +99,12 @@ impl Tap {
         let (sqs, sns) = (aws_sdk_sqs::Client::new(config), aws_sdk_sns::Client::new(config));
         let queue_url = sqs
             .create_queue()
-            .queue_name(format!("demo-tap-{}", random_hex(4)?))
+            .queue_name(format!("demo-tap-{}", random::hex(4)?))
             .send()
             .await?
             .queue_url
             .context("no queue URL")?;
-        let arn_attr = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(arn_attr.clone())
-            .send()
-            .await?;
-        let queue_arn = attrs
-            .attributes
-            .and_then(|mut a| a.remove(&arn_attr))
-            .context("no queue ARN")?;
+        let queue_arn = queue_arn(&sqs, &queue_url).await?;
         let subscription = sns
             .subscribe()
             .topic_arn(topic)

@@ -1,12 +1,12 @@
 //! `cargo xtask down`: stop exactly the processes `up` started, by pid, and free their ports.
 
 use crate::layout::Layout;
-use crate::process::{self, ServiceRecord};
-use crate::services;
+use crate::stack::process::{self, ServiceRecord};
+use crate::stack::services;
 use anyhow::{Result, bail};
 use std::time::Duration;
 
-pub fn run(layout: &Layout) -> Result<()> {
+pub async fn run(layout: &Layout) -> Result<()> {
     let run_dir = layout.run_dir();
     let mut problems = Vec::new();
     let mut stopped = 0;
@@ -14,9 +14,14 @@ pub fn run(layout: &Layout) -> Result<()> {
         let Some(record) = ServiceRecord::load(&run_dir, name) else {
             continue;
         };
-        match process::stop(&record, Duration::from_secs(15)) {
+        // Stopping waits for the processes to go: off the runtime's threads.
+        let stopping = record.clone();
+        match tokio::task::spawn_blocking(move || process::stop(&stopping, Duration::from_secs(15))).await? {
             Ok(()) => {
-                eprintln!("stopped {name} (pid {}, port {})", record.pid, record.port);
+                match record.url() {
+                    Some(url) => eprintln!("stopped {name} (pid {}, {url})", record.pid),
+                    None => eprintln!("stopped {name} (pid {})", record.pid),
+                }
                 ServiceRecord::forget(&run_dir, name);
                 stopped += 1;
             }

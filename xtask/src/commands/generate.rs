@@ -2,7 +2,7 @@
 //! a tool outside this workspace reads them (a test fails while they are stale).
 
 use crate::layout::Layout;
-use crate::template::{LocalStackMode, Template};
+use crate::stack::template::{LocalStackMode, Template};
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -20,7 +20,7 @@ pub fn docker_stack(layout: &Layout) -> Result<String> {
     ))
 }
 
-pub fn run(layout: &Layout) -> Result<()> {
+pub async fn run(layout: &Layout) -> Result<()> {
     let path = docker_stack_path(layout);
     std::fs::write(&path, docker_stack(layout)?)?;
     eprintln!("wrote {}", path.display());

@@ -4,11 +4,11 @@
 //! so that the README's `sam local` commands find it as they are written.
 
 use crate::layout::Layout;
-use crate::sam_local::{self, BaseImage};
+use crate::stack::sam_local::{self, BaseImage};
 use anyhow::Result;
 
-pub fn run(layout: &Layout) -> Result<()> {
-    match sam_local::ensure_base_image(layout)? {
+pub async fn run(layout: &Layout) -> Result<()> {
+    match sam_local::ensure_base_image(layout).await? {
         BaseImage::Aws => eprintln!("{}: AWS's own image", sam_local::AWS_BASE_IMAGE),
         BaseImage::StandIn => eprintln!(
             "{}: the stand-in {} (no registry answered)",

@@ -3,11 +3,12 @@
 
 use super::{down, up};
 use crate::layout::Layout;
-use crate::{env_file, services};
+use crate::stack::{provision, services};
 use anyhow::{Result, bail};
+use local_stack::StackEnv;
 use std::process::Command;
 
-pub fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) -> Result<()> {
+pub async fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) -> Result<()> {
     let already_up = services::all_running(layout);
     // Cost 4 keeps bcrypt out of the tests' way; the benchmark measures the real cost.
     let mut up_args = up_args.clone();
@@ -16,12 +17,13 @@ pub fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) ->
     // TRACE, writes a password, a hash or a token (lambda_support::logging caps the SDK's and
     // the runtime's logs, which would otherwise print request bodies and raw events).
     up_args.function_env.push(format!("{LOG_LEVEL_VARIABLE}=TRACE"));
-    up::run(layout, &up_args)?;
+    up::run(layout, &up_args).await?;
     let result = cargo_test(layout, cargo_test_args)
+        .await
         .and_then(|()| no_secrets_in_logs(layout))
         .and_then(|()| if already_up { Ok(()) } else { traced(layout) });
     if !already_up {
-        down::run(layout)?;
+        down::run(layout).await?;
     }
     result
 }
@@ -46,14 +48,16 @@ fn traced(layout: &Layout) -> Result<()> {
 /// Lambda's own variable for the functions' log level; it takes precedence over RUST_LOG.
 pub const LOG_LEVEL_VARIABLE: &str = "AWS_LAMBDA_LOG_LEVEL";
 
-fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
+async fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args(["test", "--workspace"]).args(args).current_dir(&layout.root);
-    cmd.envs(env_file::read(&layout.stack_env())?);
+    cmd.envs(StackEnv::read(&layout.stack_env())?.entries().iter().cloned());
+    // Where testkit finds that stack's stack.env, whatever --state-dir chose.
+    cmd.env("XTASK_STATE_DIR", &layout.state);
     // cargo lambda, sam and aws come from the tools venv.
     cmd.env("PATH", layout.path_with_tools());
     eprintln!("==> cargo test --workspace {}", args.join(" "));
-    if !cmd.status()?.success() {
+    if !tokio::process::Command::from(cmd).status().await?.success() {
         bail!("tests failed");
     }
     Ok(())
@@ -103,7 +107,7 @@ fn email_at_info_or_above(line: &str) -> Option<&'static str> {
             let Some((local, domain)) = word.split_once('@') else {
                 return false;
             };
-            !local.is_empty() && domain.contains('.') && word != crate::provision::DEFAULT_EMAIL_FROM
+            !local.is_empty() && domain.contains('.') && word != provision::DEFAULT_EMAIL_FROM
         });
     address.then_some("an email address at INFO or above")
 }

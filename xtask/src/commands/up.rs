@@ -1,11 +1,15 @@
 //! `cargo xtask up`: install (once), start and provision the local stack; write stack.env.
 
-use super::bridge;
+use crate::bridge;
 use crate::layout::Layout;
-use crate::provision::{self, Endpoints, Settings};
-use crate::template::Template;
-use crate::{env_file, install, sam_local, services, ui};
+use crate::stack::process::{ServiceRecord, run_logged};
+use crate::stack::provision::{self, Settings};
+use crate::stack::services::{self, WatchSettings};
+use crate::stack::template::Template;
+use crate::stack::{install, sam_local};
+use crate::ui;
 use anyhow::{Context, Result};
+use local_stack::{Endpoints, StackEnv};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpArgs {
@@ -33,120 +37,144 @@ pub struct UpArgs {
     pub email_from: String,
 }
 
-pub fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
+const HEADER: &str = "Written by `cargo xtask up`: the local stack's coordinates. Do not edit.";
+
+/// What `up` started (or found running), for the summary.
+struct Stack {
+    localstack: ServiceRecord,
+    dynamodb: ServiceRecord,
+    watch: ServiceRecord,
+    bridge: ServiceRecord,
+    env: StackEnv,
+    /// Where `sam local`'s containers reach the emulators, when a Docker engine runs.
+    sam_gateway: Option<String>,
+}
+
+pub async fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
     // A broken template should fail before anything is installed or started.
     let template = Template::load(&layout.template())?;
-    install::ensure_localstack(layout)?;
-    let dynamodb_dir = install::ensure_dynamodb_local(layout)?;
-    install::ensure_tools(layout)?;
+    install::localstack(layout).await?;
+    let dynamodb_dir = install::dynamodb_local(layout).await?;
+    install::tools(layout).await?;
 
-    let localstack = services::ensure_localstack(layout, args.localstack_port)?;
-    let dynamodb = services::ensure_dynamodb(layout, &dynamodb_dir, args.dynamodb_port)?;
+    let localstack = services::start_localstack(layout, args.localstack_port).await?;
+    let dynamodb = services::start_dynamodb(layout, &dynamodb_dir, args.dynamodb_port).await?;
     let endpoints = Endpoints::on_ports(localstack.port, dynamodb.port);
-
     let settings = Settings {
         email_from: args.email_from.clone(),
     };
-    let entries = ui::step(
+    let mut env = ui::step(
         "Provisioning template.yaml's resources (LocalStack + DynamoDB Local)",
-        |_| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(provision::provision(&template, &endpoints, &settings))
-        },
-    )?;
-    let mut entries = entries;
-    let stack_env = layout.stack_env();
-    let header = "Written by `cargo xtask up`: the local stack's coordinates. Do not edit.";
+        async |_| provision::provision(&template, &endpoints, &settings).await,
+    )
+    .await?;
     // cargo lambda watch reads the file when it starts; its own URL is added afterwards.
-    env_file::write(&stack_env, header, &entries)?;
-    let mut extra_env: Vec<(String, String)> = args
-        .bcrypt_cost
-        .iter()
-        .map(|cost| ("BCRYPT_COST".to_owned(), cost.to_string()))
-        .collect();
+    env.write(&layout.stack_env(), HEADER)?;
+
+    let extra_env = function_env(args)?;
+    let watch = start_functions(layout, &template, args, &extra_env).await?;
+    let functions_url = format!("http://127.0.0.1:{}", watch.port);
+    env.push("FUNCTIONS_URL", functions_url.clone());
+    env.push(
+        "CREATE_USER_URL",
+        format!("{functions_url}/lambda-url/create-user/users"),
+    );
+    env.write(&layout.stack_env(), HEADER)?;
+    ui::step("Starting the functions", async |progress| {
+        services::warm_up_functions(&watch, progress).await
+    })
+    .await?;
+    let bridge = services::start_bridge(layout).await?;
+    // With a Docker engine, `sam local` can run the functions in Lambda's own runtime too.
+    let sam_gateway = sam_local::write_env_vars(layout, &template, &env, &extra_env, (localstack.port, dynamodb.port))?;
+    print_summary(
+        layout,
+        &Stack {
+            localstack,
+            dynamodb,
+            watch,
+            bridge,
+            env,
+            sam_gateway,
+        },
+    );
+    Ok(())
+}
+
+/// The functions' environment on top of `stack.env`, in order (a later one wins): the bcrypt
+/// cost and `--function-env`.
+fn function_env(args: &UpArgs) -> Result<Vec<(String, String)>> {
+    let mut extra = Vec::new();
+    if let Some(cost) = args.bcrypt_cost {
+        extra.push(("BCRYPT_COST".to_owned(), cost.to_string()));
+    }
     for pair in &args.function_env {
         let (key, value) = pair
             .split_once('=')
             .with_context(|| format!("--function-env {pair:?}: expected KEY=VALUE"))?;
-        extra_env.push((key.to_owned(), value.to_owned()));
+        extra.push((key.to_owned(), value.to_owned()));
     }
+    Ok(extra)
+}
+
+/// Builds the functions, then starts `cargo lambda watch` serving them.
+async fn start_functions(
+    layout: &Layout,
+    template: &Template,
+    args: &UpArgs,
+    extra_env: &[(String, String)],
+) -> Result<ServiceRecord> {
     // Built before cargo lambda watch starts: it runs `cargo run` for every instance it spawns,
     // and instances started while a build holds cargo's lock would wait minutes for it.
-    ui::step(
-        &format!(
-            "Building the functions ({})",
-            if args.release { "release" } else { "debug" }
-        ),
-        |progress| {
-            let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            cargo.arg("build").current_dir(&layout.root);
-            for binary in template.function_binaries() {
-                cargo.args(["--bin", &binary]);
-            }
-            if args.release {
-                cargo.arg("--release");
-            }
-            install::run_logged(cargo, &layout.logs_dir().join("build.log"), progress)
-        },
-    )?;
-    let watch = services::ensure_watch(
-        layout,
-        args.functions_port,
-        &stack_env,
-        &extra_env,
-        args.release,
-        template.sqs_event_source(bridge::FUNCTION)?.max_concurrency.max(1),
-    )?;
-    let functions_url = format!("http://127.0.0.1:{}", watch.port);
-    entries.push(("FUNCTIONS_URL".into(), functions_url.clone()));
-    entries.push((
-        "CREATE_USER_URL".into(),
-        format!("{functions_url}/lambda-url/create-user/users"),
-    ));
-    env_file::write(&stack_env, header, &entries)?;
-    ui::step("Starting the functions", |progress| {
-        services::warm_up_functions(&watch, progress)
-    })?;
-    let bridge = services::ensure_bridge(layout)?;
-    // With a Docker engine, `sam local` can run the functions in Lambda's own runtime too.
-    let sam_gateway = sam_local::write_env_vars(
-        layout,
-        &template,
-        &entries,
-        &extra_env,
-        (localstack.port, dynamodb.port),
-    )?;
+    let profile = if args.release { "release" } else { "debug" };
+    ui::step(&format!("Building the functions ({profile})"), async |progress| {
+        let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo.arg("build").current_dir(&layout.root);
+        for binary in template.function_binaries() {
+            cargo.args(["--bin", &binary]);
+        }
+        if args.release {
+            cargo.arg("--release");
+        }
+        run_logged(cargo, &layout.logs_dir().join("build.log"), progress).await
+    })
+    .await?;
+    let settings = WatchSettings {
+        stack_env: &layout.stack_env(),
+        extra_env,
+        release: args.release,
+        concurrency: template.sqs_event_source(bridge::FUNCTION)?.max_concurrency.max(1),
+    };
+    services::start_watch(layout, args.functions_port, &settings).await
+}
 
+fn print_summary(layout: &Layout, stack: &Stack) {
+    let row = |what: &str, address: &str, record: &ServiceRecord| {
+        eprintln!("  {what:<15} {address}   log: {}", record.log.display());
+    };
     eprintln!("\nLocal stack is up.");
-    eprintln!(
-        "  LocalStack      {}   log: {}",
-        endpoints.localstack,
-        localstack.log.display()
+    let endpoints = Endpoints::on_ports(stack.localstack.port, stack.dynamodb.port);
+    row("LocalStack", &endpoints.localstack, &stack.localstack);
+    row("DynamoDB Local", &endpoints.dynamodb, &stack.dynamodb);
+    row(
+        "Functions",
+        &format!("http://127.0.0.1:{}", stack.watch.port),
+        &stack.watch,
     );
-    eprintln!(
-        "  DynamoDB Local  {}   log: {}",
-        endpoints.dynamodb,
-        dynamodb.log.display()
-    );
-    eprintln!("  Functions       {functions_url}   log: {}", watch.log.display());
-    eprintln!(
-        "  SQS bridge      {} -> send-email   log: {}",
-        env_file::get(&entries, "EMAIL_QUEUE_URL").unwrap_or("?"),
-        bridge.log.display()
-    );
-    eprintln!("  Coordinates     {}", stack_env.display());
-    match sam_gateway {
+    let queue = stack.env.get("EMAIL_QUEUE_URL").unwrap_or("?");
+    row("SQS bridge", &format!("{queue} -> {}", bridge::FUNCTION), &stack.bridge);
+    let stack_env = layout.stack_env();
+    eprintln!("  {:<15} {}", "Coordinates", stack_env.display());
+    match &stack.sam_gateway {
         Some(gateway) => eprintln!(
-            "  sam local       {} (emulators at {gateway} for containers)",
+            "  {:<15} {} (emulators at {gateway} for containers)",
+            "sam local",
             layout.sam_env().display()
         ),
-        None => eprintln!("  sam local       no Docker engine: not set up"),
+        None => eprintln!("  {:<15} no Docker engine: not set up", "sam local"),
     }
     eprintln!(
         "Load them in a shell with `set -a; . {}; set +a`; stop with `cargo xtask down`.",
         stack_env.display()
     );
-    Ok(())
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use xtask::{probe, process};
+use xtask::stack::{process, services};
 
 /// `cargo xtask <args>` on the stack whose state is in `state`.
 pub fn xtask(state: &Path, args: &[&str]) -> Output {
@@ -51,6 +51,8 @@ pub fn up_with(state: &Path, extra: &[&str]) {
     assert!(out.status.success(), "up failed:\n{}", stderr(&out));
 }
 
+pub use testkit::blocking;
+
 /// A server a test started itself (a second cargo lambda watch, `sam local start-api`):
 /// stopped, with its process group, when dropped, even when an assertion failed.
 pub struct Served(pub process::ServiceRecord);
@@ -67,7 +69,7 @@ pub fn serve(name: &str, cmd: Command, port: u16, log: &Path, what: &str) -> Ser
     let server = process::spawn_service(name, cmd, port, log).unwrap();
     let served = Served(server.clone());
     let deadline = Instant::now() + Duration::from_secs(120);
-    while probe::http_status(port, "/").is_none() {
+    while !blocking(services::answers_http(port)) {
         assert!(server.is_running(), "{what} exited:\n{}", process::log_tail(log, 20));
         assert!(Instant::now() < deadline, "{what} did not answer within 120 s");
         std::thread::sleep(Duration::from_millis(250));
@@ -78,16 +80,15 @@ pub fn serve(name: &str, cmd: Command, port: u16, log: &Path, what: &str) -> Ser
 /// How many emails to `to` LocalStack's SES (on `localstack_port`) has accepted, waiting up to
 /// `wait` for the first.
 pub fn emails_to(localstack_port: u16, to: &str, wait: Duration) -> usize {
+    let outbox = local_stack::ses::Outbox::at(&format!("http://127.0.0.1:{localstack_port}"));
     let deadline = Instant::now() + wait;
-    loop {
-        let count = probe::ses_outbox(localstack_port)
-            .unwrap()
-            .iter()
-            .filter(|m| probe::recipient(m).is_some_and(|r| r == to))
-            .count();
-        if count > 0 || Instant::now() > deadline {
-            return count;
+    blocking(async {
+        loop {
+            let count = outbox.emails_to(to).await.unwrap().len();
+            if count > 0 || Instant::now() > deadline {
+                return count;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    })
 }

@@ -1,101 +1,16 @@
 //! The sign-up use case: hash, store the user with its email guard, publish `user.created`,
-//! issue a token. Storage and publishing are ports, so the core runs against DynamoDB + SNS in
-//! Lambda and against in-memory doubles in unit tests.
+//! issue a token. Storage and publishing are ports (the `user-store` crate), so the core runs
+//! against DynamoDB + SNS in Lambda and against in-memory doubles in unit tests.
 
-use super::outbox::{Outbox, StoredEvent};
 use super::validation::SignUpRequest;
+use crate::password::Bcrypt;
 use crate::token::JwtIssuer;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use time::OffsetDateTime;
 use user_events::{PublicUser, UserCreated};
+use user_store::outbox::{EventPublisher, PublishError, StoredEvent};
+use user_store::users::{NewUser, StoreError, UserStore};
 use uuid::Uuid;
-
-/// A bcrypt hash. It never leaves the store: no Debug output, no Serialize.
-pub struct PasswordHash(String);
-
-impl PasswordHash {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    #[cfg(test)]
-    pub fn for_tests() -> Self {
-        Self("$2b$04$not-a-real-hash".into())
-    }
-}
-
-impl std::fmt::Debug for PasswordHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PasswordHash(<redacted>)")
-    }
-}
-
-/// The user as stored.
-#[derive(Debug)]
-pub struct NewUser {
-    pub id: Uuid,
-    pub name: String,
-    pub email: String,
-    /// Lower-cased email: the uniqueness key.
-    pub email_key: String,
-    pub password_hash: PasswordHash,
-    pub created_at: OffsetDateTime,
-}
-
-impl NewUser {
-    /// A user named Ann, as the unit tests store them (`email` is its own key).
-    #[cfg(test)]
-    pub fn for_tests(email: &str, created_at: OffsetDateTime) -> Self {
-        Self {
-            id: Uuid::new_v4(),
-            name: "Ann".into(),
-            email: email.into(),
-            email_key: email.into(),
-            password_hash: PasswordHash::for_tests(),
-            created_at,
-        }
-    }
-
-    pub fn public(&self) -> PublicUser {
-        PublicUser {
-            id: self.id,
-            name: self.name.clone(),
-            email: self.email.clone(),
-            created_at: self.created_at,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum StoreError {
-    #[error("email already registered")]
-    EmailTaken,
-    /// Another transaction touched the same items at the same moment (DynamoDB cancels both
-    /// with `TransactionConflict`): nothing was written, and trying again soon is right.
-    #[error("a concurrent transaction on the same items")]
-    Conflict,
-    #[error("user store unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// Stores a user, its email guard and its event atomically: of two writers with one email,
-/// exactly one succeeds, and a stored user always has its event (see `outbox`).
-pub trait UserStore: Send + Sync {
-    /// Whether the email's guard exists, read consistently. A cheap check before hashing, so
-    /// that a taken email costs no bcrypt; the transaction in `create` stays the authority.
-    fn email_taken(&self, email_key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    fn create(&self, user: &NewUser, event: &StoredEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("publishing user.created failed: {0}")]
-pub struct PublishError(pub String);
-
-pub trait EventPublisher: Send + Sync {
-    /// Publishes the event's JSON exactly as stored, with its type and version as attributes.
-    fn publish(&self, event: &StoredEvent) -> impl Future<Output = Result<(), PublishError>> + Send;
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignUpError {
@@ -107,7 +22,6 @@ pub enum SignUpError {
     Internal(String),
 }
 
-#[derive(Debug)]
 pub struct SignedUp {
     pub user: PublicUser,
     pub token: String,
@@ -115,18 +29,18 @@ pub struct SignedUp {
     /// False when SNS failed or did not answer in time: the event waits in the outbox for the
     /// next flush.
     pub published: bool,
-    pub phases: Phases,
 }
 
-/// Where a sign-up's time went: logged with it, so that our own overhead can be told apart
-/// from the time spent waiting on DynamoDB and SNS (the benchmark relies on these).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Phases {
-    pub hash: Duration,
-    /// DynamoDB: the guard check and the transaction (with its retries after a conflict).
-    pub store: Duration,
-    /// The SNS publish and the outbox item's deletion.
-    pub publish: Duration,
+/// The ids and the outcome only: a `{:?}` in a log line must carry neither the user's name and
+/// address nor the token.
+impl std::fmt::Debug for SignedUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedUp")
+            .field("user_id", &self.user.id)
+            .field("event_id", &self.event_id)
+            .field("published", &self.published)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a transaction cancelled by a conflict is retried: `attempts` in all, each after a
@@ -161,19 +75,19 @@ pub struct SignUp<S, P> {
     pub store: S,
     pub publisher: P,
     pub tokens: JwtIssuer,
-    pub bcrypt_cost: u32,
+    pub hasher: Bcrypt,
     pub conflict_retry: ConflictRetry,
     pub publish_budget: Duration,
 }
 
-impl<S: UserStore + Outbox, P: EventPublisher> SignUp<S, P> {
+impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
     /// The use case with the production retry policy and publish budget.
     pub fn new(store: S, publisher: P, tokens: JwtIssuer, bcrypt_cost: u32) -> Self {
         Self {
             store,
             publisher,
             tokens,
-            bcrypt_cost,
+            hasher: Bcrypt::new(bcrypt_cost),
             conflict_retry: ConflictRetry::DEFAULT,
             publish_budget: PUBLISH_BUDGET,
         }
@@ -181,16 +95,15 @@ impl<S: UserStore + Outbox, P: EventPublisher> SignUp<S, P> {
 
     pub async fn run(&self, request: SignUpRequest) -> Result<SignedUp, SignUpError> {
         let email_key = request.email_key();
-        let mut phases = Phases::default();
-        let started = Instant::now();
         if self.store.email_taken(&email_key).await.map_err(SignUpError::Store)? {
             return Err(SignUpError::EmailTaken);
         }
-        phases.store = started.elapsed();
         let SignUpRequest { name, email, password } = request;
-        let started = Instant::now();
-        let password_hash = hash(password, self.bcrypt_cost).await?;
-        phases.hash = started.elapsed();
+        let password_hash = self
+            .hasher
+            .hash(password)
+            .await
+            .map_err(|e| SignUpError::Internal(e.to_string()))?;
         let now = OffsetDateTime::now_utc();
         let user = NewUser {
             id: Uuid::new_v4(),
@@ -202,33 +115,8 @@ impl<S: UserStore + Outbox, P: EventPublisher> SignUp<S, P> {
         };
         let event = UserCreated::new(Uuid::new_v4(), now, user.public());
         let stored = StoredEvent::from(&event);
-
-        let started = Instant::now();
         self.store_with_retries(&user, &stored).await?;
-        phases.store += started.elapsed();
-        let started = Instant::now();
-        // The event is durable now; publishing it is only a matter of time. Publish and mark
-        // share the budget: a mark that does not finish leaves the event pending, and it is
-        // published again (consumers deduplicate), but the client is not kept waiting.
-        let publish_and_mark = async {
-            self.publisher.publish(&stored).await?;
-            if let Err(e) = self.store.mark_published(event.event_id).await {
-                tracing::warn!(event_id = %event.event_id, error = %e, "published but still pending: it will be published again");
-            }
-            Ok::<(), PublishError>(())
-        };
-        let published = match tokio::time::timeout(self.publish_budget, publish_and_mark).await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::error!(event_id = %event.event_id, error = %e, "publish failed; the event stays in the outbox");
-                false
-            }
-            Err(_) => {
-                tracing::warn!(event_id = %event.event_id, budget_ms = self.publish_budget.as_millis() as u64, "SNS did not answer in time; the event stays in the outbox");
-                false
-            }
-        };
-        phases.publish = started.elapsed();
+        let published = self.publish(&stored).await;
         let token = self
             .tokens
             .issue(user.id, now)
@@ -238,8 +126,34 @@ impl<S: UserStore + Outbox, P: EventPublisher> SignUp<S, P> {
             token,
             event_id: event.event_id,
             published,
-            phases,
         })
+    }
+
+    /// Publishes the stored event and marks it published, within the publish budget; false
+    /// if that did not happen (the event stays pending in the outbox).
+    async fn publish(&self, event: &StoredEvent) -> bool {
+        let event_id = event.event_id;
+        // The event is durable now; publishing it is only a matter of time. Publish and mark
+        // share the budget: a mark that does not finish leaves the event pending, and it is
+        // published again (consumers deduplicate), but the client is not kept waiting.
+        let publish_and_mark = async {
+            self.publisher.publish(event).await?;
+            if let Err(e) = self.store.mark_published(event_id).await {
+                tracing::warn!(%event_id, error = %e, "published but still pending: it will be published again");
+            }
+            Ok::<(), PublishError>(())
+        };
+        match tokio::time::timeout(self.publish_budget, publish_and_mark).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::error!(%event_id, error = %e, "publish failed; the event stays in the outbox");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(%event_id, budget_ms = self.publish_budget.as_millis() as u64, "SNS did not answer in time; the event stays in the outbox");
+                false
+            }
+        }
     }
 
     /// The transaction, retried after conflicts. When conflicts outlast the retries, the
@@ -271,187 +185,11 @@ impl<S: UserStore + Outbox, P: EventPublisher> SignUp<S, P> {
     }
 }
 
-/// bcrypt is CPU-bound by design (~250 ms at cost 12): run it on the blocking pool so the
-/// async executor keeps serving.
-async fn hash(password: String, cost: u32) -> Result<PasswordHash, SignUpError> {
-    tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
-        .await
-        .map_err(|e| SignUpError::Internal(format!("hashing task: {e}")))?
-        .map(PasswordHash)
-        .map_err(|e| SignUpError::Internal(format!("bcrypt: {e}")))
-}
-
-#[cfg(test)]
-pub(crate) mod doubles {
-    //! In-memory ports for unit tests of the use case; the real adapters are tested against
-    //! DynamoDB Local and LocalStack in tests/.
-    use super::*;
-    use crate::domain::outbox::{Page, PendingItem};
-    use std::collections::{HashMap, HashSet};
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    pub struct MemoryOutboxItem {
-        pub key: String,
-        pub at: OffsetDateTime,
-        pub event: Result<StoredEvent, String>,
-    }
-
-    #[derive(Default)]
-    pub struct MemoryStore {
-        pub users: Mutex<HashMap<String, (Uuid, String)>>,
-        pub outbox: Mutex<Vec<MemoryOutboxItem>>,
-        /// Published (deleted) outbox keys.
-        pub published: Mutex<HashSet<String>>,
-        pub claims: Mutex<HashMap<String, Instant>>,
-        pub set_aside: Mutex<Vec<String>>,
-        /// Like a lagging GSI: deleted items keep showing up in `pending`.
-        pub stale_index: bool,
-        /// The next `create` calls that fail with a conflict, as DynamoDB does when two
-        /// transactions touch one item at once (DynamoDB Local never does).
-        pub conflicts: AtomicU32,
-        pub creates: AtomicU32,
-        pub guard_checks: AtomicU32,
-    }
-
-    impl UserStore for MemoryStore {
-        async fn email_taken(&self, email_key: &str) -> Result<bool, StoreError> {
-            self.guard_checks.fetch_add(1, Ordering::SeqCst);
-            Ok(self.users.lock().unwrap().contains_key(email_key))
-        }
-
-        async fn create(&self, user: &NewUser, event: &StoredEvent) -> Result<(), StoreError> {
-            self.creates.fetch_add(1, Ordering::SeqCst);
-            if self
-                .conflicts
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-            {
-                return Err(StoreError::Conflict);
-            }
-            let mut users = self.users.lock().unwrap();
-            if users.contains_key(&user.email_key) {
-                return Err(StoreError::EmailTaken);
-            }
-            users.insert(
-                user.email_key.clone(),
-                (user.id, user.password_hash.expose().to_owned()),
-            );
-            self.outbox.lock().unwrap().push(MemoryOutboxItem {
-                key: format!("OUTBOX#{}", event.event_id),
-                at: user.created_at,
-                event: Ok(event.clone()),
-            });
-            Ok(())
-        }
-    }
-
-    impl Outbox for MemoryStore {
-        /// The position in the pending list after the page.
-        type Cursor = usize;
-
-        async fn pending(
-            &self,
-            before: OffsetDateTime,
-            limit: usize,
-            after: Option<usize>,
-        ) -> Result<Page<usize>, StoreError> {
-            // Lets a concurrent flush run in between, as a network call would.
-            tokio::task::yield_now().await;
-            let published = self.published.lock().unwrap();
-            let set_aside = self.set_aside.lock().unwrap();
-            let visible: Vec<PendingItem> = self
-                .outbox
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|i| i.at < before && !set_aside.contains(&i.key))
-                .filter(|i| self.stale_index || !published.contains(&i.key))
-                .map(|i| PendingItem {
-                    key: i.key.clone(),
-                    event: i.event.clone(),
-                })
-                .collect();
-            let start = after.unwrap_or(0);
-            let items: Vec<PendingItem> = visible.iter().skip(start).take(limit).cloned().collect();
-            let end = start + items.len();
-            Ok(Page {
-                next: (end < visible.len()).then_some(end),
-                items,
-            })
-        }
-
-        async fn claim(&self, key: &str, lease: Duration) -> Result<bool, StoreError> {
-            if self.published.lock().unwrap().contains(key) {
-                return Ok(false);
-            }
-            let mut claims = self.claims.lock().unwrap();
-            let now = Instant::now();
-            if claims.get(key).is_some_and(|until| *until > now) {
-                return Ok(false);
-            }
-            claims.insert(key.to_owned(), now + lease);
-            Ok(true)
-        }
-
-        async fn release(&self, key: &str) -> Result<(), StoreError> {
-            self.claims.lock().unwrap().remove(key);
-            Ok(())
-        }
-
-        async fn mark_published(&self, event_id: Uuid) -> Result<(), StoreError> {
-            self.published.lock().unwrap().insert(format!("OUTBOX#{event_id}"));
-            Ok(())
-        }
-
-        async fn set_aside(&self, key: &str, _reason: &str) -> Result<(), StoreError> {
-            self.set_aside.lock().unwrap().push(key.to_owned());
-            Ok(())
-        }
-    }
-
-    impl MemoryStore {
-        /// The events still pending (not published, not set aside).
-        pub fn pending_events(&self) -> Vec<StoredEvent> {
-            let published = self.published.lock().unwrap();
-            self.outbox
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|i| !published.contains(&i.key))
-                .filter_map(|i| i.event.clone().ok())
-                .collect()
-        }
-    }
-
-    #[derive(Default)]
-    pub struct MemoryPublisher {
-        pub events: Mutex<Vec<StoredEvent>>,
-        pub fail: bool,
-        /// Never answers, like an SNS endpoint that accepts the connection and hangs.
-        pub hang: bool,
-    }
-
-    impl EventPublisher for MemoryPublisher {
-        async fn publish(&self, event: &StoredEvent) -> Result<(), PublishError> {
-            if self.hang {
-                std::future::pending::<()>().await;
-            }
-            if self.fail {
-                return Err(PublishError("topic unreachable".into()));
-            }
-            tokio::task::yield_now().await;
-            self.events.lock().unwrap().push(event.clone());
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::doubles::*;
     use super::*;
     use std::sync::atomic::Ordering;
+    use user_store::testing::{MemoryPublisher, MemoryStore, new_user};
 
     fn signup_with(publisher: MemoryPublisher) -> SignUp<MemoryStore, MemoryPublisher> {
         let mut s = SignUp::new(MemoryStore::default(), publisher, JwtIssuer::for_tests(&[7u8; 32]), 4);
@@ -488,6 +226,11 @@ mod tests {
         assert_eq!(published.user, done.user);
         assert_eq!(events[0].event_id, done.event_id);
         assert_eq!(s.tokens.verify(&done.token).unwrap().sub, done.user.id.to_string());
+        let shown = format!("{done:?}");
+        assert!(
+            !shown.contains(&done.token) && !shown.contains("Ann") && !shown.to_lowercase().contains("ann@x.io"),
+            "Debug shows no token and no personal data: {shown}"
+        );
     }
 
     #[tokio::test]
@@ -504,7 +247,10 @@ mod tests {
         s.run(request("ann@x.io")).await.unwrap();
         let creates = s.store.creates.load(Ordering::SeqCst);
         // A cost bcrypt refuses: had the refusal hashed, it would be an internal error.
-        let s = SignUp { bcrypt_cost: 3, ..s };
+        let s = SignUp {
+            hasher: Bcrypt::new(3),
+            ..s
+        };
         assert_eq!(s.run(request("ann@x.io")).await.unwrap_err(), SignUpError::EmailTaken);
         assert_eq!(s.store.creates.load(Ordering::SeqCst), creates, "no transaction tried");
     }
@@ -541,12 +287,11 @@ mod tests {
     }
 
     fn user(email: &str) -> NewUser {
-        NewUser::for_tests(email, OffsetDateTime::now_utc())
+        new_user(email, OffsetDateTime::now_utc())
     }
 
     fn event() -> StoredEvent {
-        let user = user("x@x.io");
-        StoredEvent::from(&UserCreated::new(Uuid::new_v4(), user.created_at, user.public()))
+        StoredEvent::from(&user_events::testing::user_created("Ann", "x@x.io"))
     }
 
     #[test]

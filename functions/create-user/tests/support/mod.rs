@@ -4,15 +4,17 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use create_user::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
 use create_user::domain::signup::SignUp;
 use create_user::token::JwtIssuer;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
-
 use testkit::stack;
+use user_store::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
+
+/// The password every test signs up with.
+pub const PASSWORD: &str = "correct horse";
 
 pub struct Harness {
     pub signup: SignUp<DynamoUserStore, SnsPublisher>,
@@ -54,31 +56,7 @@ pub async fn harness_with(overrides: Overrides) -> Harness {
     let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let topic = vars["USER_CREATED_TOPIC_ARN"].clone();
-
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("create-user-test-{}", uuid::Uuid::new_v4()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let queue_url = subscribed_queue(&sqs, &sns, &topic).await;
 
     let table = vars["USERS_TABLE"].clone();
     let store_client = match &overrides.dynamodb {
@@ -110,21 +88,53 @@ pub async fn harness_with(overrides: Overrides) -> Harness {
     }
 }
 
+/// A new queue of the test's own, subscribed to `topic` with raw delivery.
+async fn subscribed_queue(sqs: &aws_sdk_sqs::Client, sns: &aws_sdk_sns::Client, topic: &str) -> String {
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("create-user-test-{}", uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    queue_url
+}
+
 impl Harness {
+    /// `POST /users` with `body`, through the handler: the status and the JSON answer.
     pub async fn post(&self, body: Value) -> (u16, Value) {
-        let event = json!({
-            "version": "2.0", "routeKey": "POST /users", "rawPath": "/users", "rawQueryString": "",
-            "headers": {"content-type": "application/json"},
-            "requestContext": {"http": {"method": "POST", "path": "/users", "protocol": "HTTP/1.1",
-                                        "sourceIp": "127.0.0.1", "userAgent": "test"},
-                               "requestId": "test", "stage": "$default", "timeEpoch": 0},
-            "body": body.to_string(), "isBase64Encoded": false
-        });
+        let event = create_user::testing::sign_up(&body.to_string());
         let reply = create_user::handler::handle(&self.signup, LambdaEvent::new(event, Context::default()))
             .await
             .unwrap();
         let status = reply["statusCode"].as_u64().unwrap() as u16;
         (status, serde_json::from_str(reply["body"].as_str().unwrap()).unwrap())
+    }
+
+    /// Signs `name` up with `email` and [`PASSWORD`], which must succeed: the 201's body.
+    pub async fn sign_up(&self, name: &str, email: &str) -> Value {
+        let (status, body) = self
+            .post(json!({"name": name, "email": email, "password": PASSWORD}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
     }
 
     /// Every message published for `email` that reaches our queue within `wait`.

@@ -125,37 +125,45 @@ impl<C: ClaimStore, M: Mailer> Deliver<C, M> {
             Ok(message_id) => {
                 // SES has the email, so the message succeeded whatever happens to the claim:
                 // failing it would only have SQS deliver it again.
-                match self.claims.mark_sent(event_id, &token, &message_id).await {
-                    Ok(()) => {}
-                    // Our lease ran out mid-send and another consumer owns the claim now: it
-                    // may send a second email (the window SES's lack of an idempotency key
-                    // leaves). Its claim is left alone.
-                    Err(SettleError::NotOwner) => tracing::warn!(
-                        event_id = %event_id,
-                        "email sent, but our claim expired and another consumer took it over: not marked sent; it may be sent twice"
-                    ),
-                    // The lease still guards retries until it expires.
-                    Err(SettleError::Port(e)) => {
-                        tracing::warn!(event_id = %event_id, error = %e, "email sent but not marked sent")
-                    }
-                }
+                self.mark_sent(event_id, &token, &message_id).await;
                 Ok(Delivered::Sent { message_id })
             }
             Err(e) => {
-                match self.claims.release(event_id, &token).await {
-                    Ok(()) => {}
-                    // Another consumer took the expired claim over: its outcome decides; our
-                    // retry will find it sent, in progress, or released.
-                    Err(SettleError::NotOwner) => tracing::warn!(
-                        event_id = %event_id,
-                        "send failed, and our claim expired and another consumer took it over: left to it"
-                    ),
-                    // The retry finds the claim in progress until the lease expires, then sends.
-                    Err(SettleError::Port(e)) => {
-                        tracing::warn!(event_id = %event_id, error = %e, "could not release the claim")
-                    }
-                }
+                self.release(event_id, &token).await;
                 Err(DeliverError::Send(redact(e, &email.to)))
+            }
+        }
+    }
+
+    async fn mark_sent(&self, event_id: Uuid, token: &ClaimToken, message_id: &str) {
+        match self.claims.mark_sent(event_id, token, message_id).await {
+            Ok(()) => {}
+            // Our lease ran out mid-send and another consumer owns the claim now: it may send
+            // a second email (the window SES's lack of an idempotency key leaves). Its claim
+            // is left alone.
+            Err(SettleError::NotOwner) => tracing::warn!(
+                event_id = %event_id,
+                "email sent, but our claim expired and another consumer took it over: not marked sent; it may be sent twice"
+            ),
+            // The lease still guards retries until it expires.
+            Err(SettleError::Port(e)) => {
+                tracing::warn!(event_id = %event_id, error = %e, "email sent but not marked sent")
+            }
+        }
+    }
+
+    async fn release(&self, event_id: Uuid, token: &ClaimToken) {
+        match self.claims.release(event_id, token).await {
+            Ok(()) => {}
+            // Another consumer took the expired claim over: its outcome decides; our retry will
+            // find it sent, in progress, or released.
+            Err(SettleError::NotOwner) => tracing::warn!(
+                event_id = %event_id,
+                "send failed, and our claim expired and another consumer took it over: left to it"
+            ),
+            // The retry finds the claim in progress until the lease expires, then sends.
+            Err(SettleError::Port(e)) => {
+                tracing::warn!(event_id = %event_id, error = %e, "could not release the claim")
             }
         }
     }
@@ -269,80 +277,13 @@ pub(crate) mod doubles {
 }
 
 #[cfg(test)]
-pub(crate) mod log_capture {
-    //! What this test binary logs at INFO and above, as the fmt layer writes it. One global
-    //! subscriber for all tests (a thread-local one misses events whose callsite another
-    //! test's thread registered first), so a test looks for the lines that name its own ids.
-    use std::sync::{Arc, Mutex, OnceLock};
-    use tracing_subscriber::fmt::MakeWriter;
-
-    #[derive(Clone, Default)]
-    pub struct Logs(Arc<Mutex<Vec<u8>>>);
-
-    impl Logs {
-        /// Every line logged so far that contains `needle`.
-        pub fn lines_with(&self, needle: &str) -> Vec<String> {
-            String::from_utf8_lossy(&self.0.lock().unwrap())
-                .lines()
-                .filter(|line| line.contains(needle))
-                .map(str::to_owned)
-                .collect()
-        }
-    }
-
-    impl std::io::Write for Logs {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Logs {
-        type Writer = Logs;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
-
-    /// The capture, installed on first use.
-    pub fn logs() -> Logs {
-        static LOGS: OnceLock<Logs> = OnceLock::new();
-        LOGS.get_or_init(|| {
-            let logs = Logs::default();
-            tracing_subscriber::fmt()
-                .with_writer(logs.clone())
-                .with_max_level(tracing::Level::INFO)
-                .with_ansi(false)
-                .without_time()
-                .init();
-            logs
-        })
-        .clone()
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::doubles::*;
-    use super::log_capture::logs;
     use super::*;
-    use user_events::PublicUser;
+    use lambda_support::testing::{Logs, logs};
 
     pub fn event(email: &str) -> UserCreated {
-        let now = time::OffsetDateTime::now_utc();
-        UserCreated::new(
-            Uuid::new_v4(),
-            now,
-            PublicUser {
-                id: Uuid::new_v4(),
-                name: "Ann".into(),
-                email: email.into(),
-                created_at: now,
-            },
-        )
+        user_events::testing::user_created("Ann", email)
     }
 
     fn deliver() -> Deliver<MemoryClaims, MemoryMailer> {
@@ -417,7 +358,7 @@ mod tests {
         assert_warned_of_takeover(&logs, &e);
     }
 
-    fn assert_warned_of_takeover(logs: &super::log_capture::Logs, e: &UserCreated) {
+    fn assert_warned_of_takeover(logs: &Logs, e: &UserCreated) {
         let lines = logs.lines_with(&e.event_id.to_string());
         assert!(
             lines

@@ -5,10 +5,16 @@
 //! all, and its DynamoDB breaks on Python 3.11. So the LocalStack deployment is the template
 //! minus those resources (and whatever refers to them), and the table goes to DynamoDB Local,
 //! created from the template's own table properties.
+//!
+//! The template is read twice over: as YAML (saphyr's tree, which keeps short-form tags such as
+//! `!Ref X`, so the LocalStack variant is written back as it was written), and as CloudFormation's
+//! JSON form, where every intrinsic is in long form (`{"Ref": "X"}`, `{"Fn::GetAtt": ...}`): one
+//! shape to query, whichever form the template's author chose.
 
 use anyhow::{Context, Result, bail};
+use saphyr::{LoadableYamlNode, ScalarOwned, YamlEmitter, YamlOwned};
 use serde::Deserialize;
-use serde_yaml::{Mapping, Value};
+use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
@@ -35,6 +41,9 @@ pub enum LocalStackMode {
 
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// As written, tags and all: what [`Template::for_localstack`] filters and writes back.
+    yaml: YamlOwned,
+    /// The same document in JSON form (see the module doc): what every query reads.
     doc: Value,
 }
 
@@ -45,19 +54,29 @@ impl Template {
     }
 
     pub fn parse(text: &str) -> Result<Self> {
-        let doc: Value = serde_yaml::from_str(text)?;
-        if !doc.get("Resources").is_some_and(Value::is_mapping) {
+        let yaml = YamlOwned::load_from_str(text)?
+            .into_iter()
+            .next()
+            .context("an empty document")?;
+        let doc = to_json(&yaml)?;
+        if !doc.get("Resources").is_some_and(Value::is_object) {
             bail!("no Resources section");
         }
-        Ok(Self { doc })
+        Ok(Self { yaml, doc })
     }
 
-    fn section(&self, name: &str) -> Mapping {
+    fn section(&self, name: &str) -> Map<String, Value> {
         self.doc
             .get(name)
-            .and_then(Value::as_mapping)
+            .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The whole template in JSON form, intrinsics in long form. Its mappings are ordered by
+    /// key (serde_json's map), not as written: the lists below come in logical-id order.
+    pub fn json(&self) -> &Value {
+        &self.doc
     }
 
     /// Logical ids of the resources of one type.
@@ -65,7 +84,7 @@ impl Template {
         self.section("Resources")
             .iter()
             .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(resource_type))
-            .filter_map(|(id, _)| id.as_str().map(str::to_owned))
+            .map(|(id, _)| id.clone())
             .collect()
     }
 
@@ -84,39 +103,47 @@ impl Template {
     /// The template LocalStack deploys: everything but the resources it cannot host, and
     /// (transitively) whatever refers to them, outputs included.
     pub fn for_localstack(&self, mode: LocalStackMode) -> Result<String> {
-        let mut doc = self.doc.clone();
-        let map = doc.as_mapping_mut().context("template is not a mapping")?;
-        let parameters: BTreeSet<String> = keys(&self.section("Parameters"));
-
-        let mut resources = self.section("Resources");
+        let parameters: BTreeSet<String> = self.section("Parameters").keys().cloned().collect();
         let elsewhere =
             |t: &str| NOT_ON_LOCALSTACK.contains(&t) || (mode == LocalStackMode::Host && t == "AWS::DynamoDB::Table");
-        let hosted = |t: &str| !elsewhere(t);
-        resources.retain(|_, r| r.get("Type").and_then(Value::as_str).is_none_or(hosted));
+        let mut resources = self.section("Resources");
+        resources.retain(|_, r| r.get("Type").and_then(Value::as_str).is_none_or(|t| !elsewhere(t)));
         loop {
-            let known: BTreeSet<String> = keys(&resources).union(&parameters).cloned().collect();
+            let known: BTreeSet<String> = resources.keys().chain(&parameters).cloned().collect();
             let before = resources.len();
             resources.retain(|_, r| references(r).iter().all(|name| known.contains(name)));
             if resources.len() == before {
                 break;
             }
         }
-        let known: BTreeSet<String> = keys(&resources).union(&parameters).cloned().collect();
+        let known: BTreeSet<String> = resources.keys().chain(&parameters).cloned().collect();
         let mut outputs = self.section("Outputs");
         outputs.retain(|_, o| references(o).iter().all(|name| known.contains(name)));
-
         let serverless_left = resources.values().any(|r| {
             r.get("Type")
                 .and_then(Value::as_str)
                 .is_some_and(|t| t.starts_with("AWS::Serverless::"))
         });
+
+        // Filter the YAML by the ids kept, so what is written is the template as its author wrote it.
+        let mut yaml = self.yaml.clone();
+        let map = yaml.as_mapping_mut().context("template is not a mapping")?;
         if !serverless_left {
-            map.shift_remove("Transform");
-            map.shift_remove("Globals");
+            map.remove(&key("Transform"));
+            map.remove(&key("Globals"));
         }
-        map.insert("Resources".into(), Value::Mapping(resources));
-        map.insert("Outputs".into(), Value::Mapping(outputs));
-        Ok(serde_yaml::to_string(&doc)?)
+        for (section, kept) in [("Resources", &resources), ("Outputs", &outputs)] {
+            match map.get_mut(&key(section)).and_then(YamlOwned::as_mapping_mut) {
+                Some(entries) => entries.retain(|id, _| id.as_str().is_some_and(|id| kept.contains_key(id))),
+                None => {
+                    map.insert(key(section), YamlOwned::Mapping(Default::default()));
+                }
+            }
+        }
+        let mut emitted = String::new();
+        YamlEmitter::new(&mut emitted).dump(&(&yaml).into())?;
+        // The emitter leaves a space after a tag that opens a block (`!Equals ` before its list).
+        Ok(emitted.lines().map(|line| format!("{}\n", line.trim_end())).collect())
     }
 
     /// The SQS event source of the function built from `binary` (cargo lambda's name for it):
@@ -130,7 +157,7 @@ impl Template {
         let events = function
             .get("Properties")
             .and_then(|p| p.get("Events"))
-            .and_then(Value::as_mapping)
+            .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
         let source = events
@@ -149,7 +176,7 @@ impl Template {
             batching_window_seconds: number("MaximumBatchingWindowInSeconds", 0),
             report_batch_item_failures: source
                 .get("FunctionResponseTypes")
-                .and_then(Value::as_sequence)
+                .and_then(Value::as_array)
                 .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))),
         })
     }
@@ -172,8 +199,7 @@ impl Template {
             Some(Value::Number(n)) => n
                 .as_u64()
                 .with_context(|| format!("{binary}: Timeout {n} is not whole seconds"))?,
-            Some(Value::Tagged(t)) if t.tag.to_string().trim_start_matches('!') == "Ref" => t
-                .value
+            Some(Value::Object(intrinsic)) if intrinsic.contains_key("Ref") => intrinsic["Ref"]
                 .as_str()
                 .and_then(|name| self.parameter_default(name))
                 .and_then(|d| d.parse().ok())
@@ -192,8 +218,8 @@ impl Template {
         let names = |v: Option<&Value>| -> Vec<String> {
             v.and_then(|v| v.get("Environment"))
                 .and_then(|e| e.get("Variables"))
-                .and_then(Value::as_mapping)
-                .map(|vars| vars.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                .and_then(Value::as_object)
+                .map(|vars| vars.keys().cloned().collect())
                 .unwrap_or_default()
         };
         let globals = names(self.doc.get("Globals").and_then(|g| g.get("Function")));
@@ -223,7 +249,7 @@ impl Template {
                 let events = r
                     .get("Properties")
                     .and_then(|p| p.get("Events"))
-                    .and_then(Value::as_mapping);
+                    .and_then(Value::as_object);
                 events.is_some_and(|e| {
                     e.values()
                         .any(|e| e.get("Type").and_then(Value::as_str) == Some("Schedule"))
@@ -240,7 +266,7 @@ impl Template {
             bail!("expected exactly one AWS::DynamoDB::Table, found {ids:?}")
         };
         let props = self.properties(id).with_context(|| format!("{id} has no Properties"))?;
-        let spec = serde_yaml::from_value(props)
+        let spec = serde_json::from_value(props)
             .with_context(|| format!("{id}: the local stack needs literal table properties (no intrinsics)"))?;
         Ok((id.clone(), spec))
     }
@@ -315,8 +341,55 @@ fn binary_of(resource: &Value) -> Option<&str> {
         .as_str()
 }
 
-fn keys(map: &Mapping) -> BTreeSet<String> {
-    map.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect()
+/// A mapping key of the YAML tree.
+fn key(name: &str) -> YamlOwned {
+    YamlOwned::Value(ScalarOwned::String(name.to_owned()))
+}
+
+/// A YAML node in CloudFormation's JSON form: a short-form tag becomes its long form
+/// (`!Ref X` -> `{"Ref": "X"}`, `!GetAtt A.B` -> `{"Fn::GetAtt": "A.B"}`, `!Condition C` ->
+/// `{"Condition": "C"}`, every other `!Name` -> `{"Fn::Name": ...}`).
+fn to_json(node: &YamlOwned) -> Result<Value> {
+    Ok(match node {
+        YamlOwned::Value(scalar) => match scalar {
+            ScalarOwned::Null => Value::Null,
+            ScalarOwned::Boolean(b) => Value::Bool(*b),
+            ScalarOwned::Integer(i) => Value::from(*i),
+            ScalarOwned::FloatingPoint(f) => Value::from(f.into_inner()),
+            ScalarOwned::String(s) => Value::String(s.clone()),
+        },
+        YamlOwned::Sequence(items) => Value::Array(items.iter().map(to_json).collect::<Result<_>>()?),
+        YamlOwned::Mapping(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let name = match k {
+                        YamlOwned::Value(ScalarOwned::String(s)) => s.clone(),
+                        YamlOwned::Value(ScalarOwned::Integer(i)) => i.to_string(),
+                        other => bail!("a mapping key that is not a string: {other:?}"),
+                    };
+                    Ok((name, to_json(v)?))
+                })
+                .collect::<Result<_>>()?,
+        ),
+        YamlOwned::Tagged(tag, inner) if tag.handle == "!" => {
+            let function = match tag.suffix.as_str() {
+                name @ ("Ref" | "Condition") => name.to_owned(),
+                name => format!("Fn::{name}"),
+            };
+            let inner = to_json(inner)?;
+            let inner = match (function.as_str(), inner) {
+                // `!GetAtt A.B` is the only intrinsic whose short and long forms differ in shape.
+                ("Fn::GetAtt", Value::String(path)) => match path.split_once('.') {
+                    Some((id, attribute)) => Value::from(vec![id, attribute]),
+                    None => Value::String(path),
+                },
+                (_, inner) => inner,
+            };
+            Value::Object(Map::from_iter([(function, inner)]))
+        }
+        other => bail!("unsupported YAML node {other:?} (anchors, aliases and core-schema tags are not used here)"),
+    })
 }
 
 /// Logical ids and parameters a fragment refers to through Ref, GetAtt, Sub or DependsOn, in
@@ -330,53 +403,40 @@ pub fn references(value: &Value) -> BTreeSet<String> {
 
 fn collect_references(value: &Value, names: &mut BTreeSet<String>) {
     match value {
-        Value::Tagged(tagged) => {
-            intrinsic(tagged.tag.to_string().trim_start_matches('!'), &tagged.value, names);
-            collect_references(&tagged.value, names);
-        }
-        Value::Mapping(map) => {
+        Value::Object(map) => {
             for (key, inner) in map {
                 match key.as_str() {
-                    Some("Ref") => intrinsic("Ref", inner, names),
-                    Some("Fn::GetAtt") => intrinsic("GetAtt", inner, names),
-                    Some("Fn::Sub") => intrinsic("Sub", inner, names),
-                    Some("DependsOn") => intrinsic("DependsOn", inner, names),
+                    "Ref" | "Fn::GetAtt" | "Fn::Sub" | "DependsOn" => intrinsic(key, inner, names),
                     _ => {}
                 }
                 collect_references(inner, names);
             }
         }
-        Value::Sequence(items) => items.iter().for_each(|v| collect_references(v, names)),
+        Value::Array(items) => items.iter().for_each(|v| collect_references(v, names)),
         _ => {}
     }
 }
 
 fn intrinsic(function: &str, arg: &Value, names: &mut BTreeSet<String>) {
     match (function, arg) {
-        ("Ref", Value::String(name)) => {
+        ("Ref" | "DependsOn", Value::String(name)) => {
             names.insert(name.clone());
         }
-        ("GetAtt", Value::String(path)) => {
+        ("Fn::GetAtt", Value::String(path)) => {
             names.insert(path.split('.').next().unwrap_or(path).to_owned());
         }
-        ("GetAtt", Value::Sequence(parts)) => {
+        ("Fn::GetAtt", Value::Array(parts)) => {
             if let Some(Value::String(name)) = parts.first() {
                 names.insert(name.clone());
             }
         }
-        ("Sub", Value::String(text)) => names.extend(sub_variables(text)),
-        ("Sub", Value::Sequence(parts)) => {
-            if let (Some(Value::String(text)), Some(Value::Mapping(vars))) = (parts.first(), parts.get(1)) {
-                let local = keys(vars);
-                names.extend(sub_variables(text).into_iter().filter(|v| !local.contains(v)));
+        ("Fn::Sub", Value::String(text)) => names.extend(sub_variables(text)),
+        ("Fn::Sub", Value::Array(parts)) => {
+            if let (Some(Value::String(text)), Some(Value::Object(vars))) = (parts.first(), parts.get(1)) {
+                names.extend(sub_variables(text).into_iter().filter(|v| !vars.contains_key(v)));
             }
         }
-        ("DependsOn", Value::String(name)) => {
-            names.insert(name.clone());
-        }
-        ("DependsOn", Value::Sequence(items)) => {
-            names.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned)))
-        }
+        ("DependsOn", Value::Array(items)) => names.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned))),
         _ => {}
     }
 }
@@ -431,13 +491,19 @@ Outputs:
     #[test]
     fn localstack_variant_drops_what_it_cannot_host_and_its_dependents() {
         let template = Template::parse(TEMPLATE).unwrap();
-        let local = Template::parse(&template.for_localstack(LocalStackMode::Host).unwrap()).unwrap();
-        let resources = keys(&local.section("Resources"));
+        let text = template.for_localstack(LocalStackMode::Host).unwrap();
+        assert!(
+            text.contains("!Ref Topic") && text.contains("!GetAtt Queue.Arn"),
+            "{text}"
+        );
+        let local = Template::parse(&text).unwrap();
+        let resources: BTreeSet<String> = local.section("Resources").keys().cloned().collect();
         assert_eq!(
             resources,
             ["LongForm", "Queue", "Sub", "Topic"].map(String::from).into()
         );
-        assert_eq!(keys(&local.section("Outputs")), ["TopicArn".to_string()].into());
+        let outputs: Vec<String> = local.section("Outputs").keys().cloned().collect();
+        assert_eq!(outputs, ["TopicArn"]);
         assert!(local.doc.get("Transform").is_none() && local.doc.get("Globals").is_none());
         // Short-form tags survive the round trip.
         assert_eq!(
@@ -448,11 +514,12 @@ Outputs:
 
     #[test]
     fn references_cover_short_long_and_sub_forms() {
-        let fragment: Value = serde_yaml::from_str(
+        let fragment = YamlOwned::load_from_str(
             r#"{a: !Ref A, b: !GetAtt B.Arn, c: !Sub "${C}/${D.Arn}/${!E}/${AWS::Region}", d: {"Fn::GetAtt": [F, Arn]},
                 e: !Sub ["${G}${H}", {H: !Ref I}], DependsOn: [J]}"#,
         )
         .unwrap();
+        let fragment = to_json(&fragment[0]).unwrap();
         assert_eq!(
             references(&fragment),
             ["A", "B", "C", "D", "F", "G", "I", "J"].map(String::from).into()

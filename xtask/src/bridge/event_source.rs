@@ -1,41 +1,24 @@
-//! The local event source mapping. Without Docker, LocalStack cannot run Lambda, so this does
-//! the SQS event source mapping's job for send-email: long-poll the queue, batch like
+//! Lambda's SQS event source mapping, for send-email: long-poll the queue, batch like
 //! template.yaml says (batch size, batching window), invoke the function through cargo lambda's
 //! invoke endpoint with a real SQS event, delete exactly the messages that succeeded, and leave
 //! the failed ones for SQS to redeliver and, after maxReceiveCount, move to the DLQ. A function
 //! error deletes nothing.
 //!
-//! It keeps Lambda's promises about time: an invocation gets the function's `Timeout` from
-//! template.yaml (send-email 30 s, publish-outbox 60 s), and one that has not answered by then
-//! is a function error, its batch left to come back when its visibility ends. A message stays
-//! hidden while it is in flight for longer than the batching window plus the longer of the
-//! timeout and the consumer's claim lease ([`in_flight_visibility`]), so no two invocations
-//! ever hold it at once. A message the function reports failed is retried no sooner than the
-//! claim lease has run out ([`retry_after`]), so a retry never meets a claim that a
-//! live consumer still holds.
-//!
-//! It also stands in for EventBridge schedules: every function with a Schedule event in the
-//! template is invoked every `schedule_every`.
-//!
-//! Deliberate differences from AWS, so that retries, the DLQ and the outbox can be watched
-//! locally in a few minutes rather than a quarter of an hour:
-//! - a failed message (in `batchItemFailures`) becomes visible again after the claim lease
-//!   (send-email's is its Timeout: 31 s with a second's margin) instead of the
-//!   queue's visibility timeout (3 minutes);
-//! - messages in flight (received by a bridge that dies, or in a batch whose invocation failed
-//!   or timed out) come back after [`in_flight_visibility`] (35 s for send-email) instead of
-//!   the queue's visibility timeout;
-//! - schedules run every few seconds instead of at their rate, one invocation at a time;
-//! - an invocation past its timeout is abandoned, not stopped: cargo lambda watch lets the
-//!   function run on, where Lambda would end it. A send still running when its batch comes
-//!   back (and its lease has run out) can be doubled; send-email's sends take milliseconds.
+//! It keeps Lambda's promises about time: an invocation gets the function's `Timeout`, and one
+//! that has not answered by then is a function error, its batch left to come back when its
+//! visibility ends. A message stays hidden while it is in flight for longer than the batching
+//! window plus the longer of the timeout and the consumer's claim lease
+//! ([`in_flight_visibility`]), so no two invocations ever hold it at once. A message the
+//! function reports failed is retried no sooner than the claim lease has run out
+//! ([`retry_after`]), so a retry never meets a claim that a live consumer still holds.
 
-use crate::probe;
-use crate::template::SqsEventSource;
+use super::invoke;
+use crate::stack::template::SqsEventSource;
 use anyhow::{Context, Result, bail};
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use base64::Engine;
+use local_stack::queue_arn;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -68,14 +51,10 @@ pub fn retry_after(claim_lease: Duration) -> Duration {
     claim_lease + RETRY_MARGIN
 }
 
-/// A function the bridge invokes on a schedule, with its `Timeout`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scheduled {
-    pub function: String,
-    pub timeout: Duration,
-}
-
-pub struct Bridge {
+/// The mapping from one queue to one function.
+pub struct EventSourceMapping {
+    /// Invokes the function through cargo lambda.
+    pub http: reqwest::Client,
     pub sqs: Client,
     pub queue_url: String,
     pub function: String,
@@ -84,14 +63,12 @@ pub struct Bridge {
     pub timeout: Duration,
     /// The consumer's claim lease: how long a claim taken by a live invocation protects its
     /// send. send-email's is its Timeout (`LEASE_SECONDS`; see
-    /// [`crate::commands::bridge::send_email_limits`]). Failed messages are retried after it
+    /// [`super::send_email_limits`]). Failed messages are retried after it
     /// ([`retry_after`]), never sooner.
     pub claim_lease: Duration,
     pub functions_port: u16,
     pub region: String,
     pub source: SqsEventSource,
-    pub scheduled: Vec<Scheduled>,
-    pub schedule_every: Duration,
 }
 
 /// What happened to one batch.
@@ -102,11 +79,11 @@ pub struct BatchOutcome {
     pub failed: usize,
 }
 
-impl Bridge {
+impl EventSourceMapping {
     /// Polls with `max_concurrency` pollers, like the event source mapping's concurrent
     /// batches, until the process is stopped.
     pub async fn run_forever(self: std::sync::Arc<Self>) -> Result<()> {
-        let queue_arn = self.queue_arn().await?;
+        let queue_arn = queue_arn(&self.sqs, &self.queue_url).await?;
         eprintln!(
             "bridge: {} -> {} (batch {}, window {} s, {} poller(s), timeout {} s, failed messages retried after {} s, in flight for {} s), polling",
             self.queue_url,
@@ -118,31 +95,13 @@ impl Bridge {
             self.retry_after().as_secs_f64(),
             self.in_flight_visibility().as_secs_f64(),
         );
-        let mut tasks = tokio::task::JoinSet::new();
-        let schedules = self.clone();
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(schedules.schedule_every);
-            // A run that took its whole timeout is not followed by a burst of catch-up runs.
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                for (function, outcome) in schedules.run_schedules_once().await {
-                    match outcome {
-                        Ok(reply) if reply.get("published").and_then(Value::as_u64).unwrap_or(0) > 0 => {
-                            eprintln!("bridge: schedule {function}: {reply}")
-                        }
-                        Ok(_) => {}
-                        Err(e) => eprintln!("bridge: schedule {function}: {e:#}"),
-                    }
-                }
-            }
-        });
+        let mut pollers = tokio::task::JoinSet::new();
         for _ in 0..self.source.max_concurrency.max(1) {
-            let (bridge, queue_arn) = (self.clone(), queue_arn.clone());
-            tasks.spawn(async move { bridge.poll_forever(&queue_arn).await });
+            let (mapping, queue_arn) = (self.clone(), queue_arn.clone());
+            pollers.spawn(async move { mapping.poll_forever(&queue_arn).await });
         }
-        tasks.join_next().await;
-        bail!("a bridge task ended")
+        pollers.join_next().await;
+        bail!("a poller of the event source mapping ended")
     }
 
     /// How long a received message stays hidden: see [`in_flight_visibility`].
@@ -154,18 +113,6 @@ impl Bridge {
     /// [`retry_after`].
     pub fn retry_after(&self) -> Duration {
         retry_after(self.claim_lease)
-    }
-
-    /// EventBridge's part, once: invokes each scheduled function with a scheduled event, each
-    /// within its own timeout.
-    pub async fn run_schedules_once(&self) -> Vec<(String, Result<Value>)> {
-        let mut outcomes = Vec::new();
-        for scheduled in &self.scheduled {
-            let event = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-            let outcome = invoke(self.functions_port, &scheduled.function, &event, scheduled.timeout).await;
-            outcomes.push((scheduled.function.clone(), outcome));
-        }
-        outcomes
     }
 
     async fn poll_forever(&self, queue_arn: &str) {
@@ -180,21 +127,6 @@ impl Bridge {
                 }
             }
         }
-    }
-
-    pub async fn queue_arn(&self) -> Result<String> {
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .context("reading the queue ARN")?;
-        attrs
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .context("queue has no ARN")
     }
 
     /// Collects one batch (waiting up to `wait` for its first message), invokes, settles.
@@ -290,7 +222,7 @@ impl Bridge {
 
     /// Invokes the function; returns the ids it reported as failed.
     async fn invoke(&self, event: &Value) -> Result<HashSet<String>> {
-        let reply = invoke(self.functions_port, &self.function, event, self.timeout).await?;
+        let reply = invoke(&self.http, self.functions_port, &self.function, event, self.timeout).await?;
         if !self.source.report_batch_item_failures {
             return Ok(HashSet::new());
         }
@@ -333,29 +265,6 @@ impl Bridge {
         }
         Ok(())
     }
-}
-
-/// Invokes `function` through cargo lambda's invoke endpoint; a function error is an error,
-/// and so is no answer within `timeout` (the function's Timeout).
-async fn invoke(port: u16, function: &str, event: &Value, timeout: Duration) -> Result<Value> {
-    let path = format!("/2015-03-31/functions/{function}/invocations");
-    let body = event.to_string();
-    let (status, reply) =
-        match tokio::task::spawn_blocking(move || probe::http(port, "POST", &path, Some(&body), timeout)).await? {
-            Ok(answer) => answer,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                bail!(
-                    "{function}: function error: no answer within its Timeout of {} s",
-                    timeout.as_secs_f64()
-                )
-            }
-            Err(e) => return Err(e).with_context(|| format!("invoking {function}")),
-        };
-    let reply: Value = serde_json::from_str(&reply).with_context(|| format!("HTTP {status}: {reply}"))?;
-    if status != 200 || reply.get("errorType").is_some() || reply.get("errorMessage").is_some() {
-        bail!("{function}: function error (HTTP {status}): {reply}");
-    }
-    Ok(reply)
 }
 
 /// A visibility timeout in SQS's whole seconds, rounded up.
@@ -413,7 +322,6 @@ pub fn sqs_event(messages: &[Message], queue_arn: &str, region: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::Template;
 
     fn source(batching_window_seconds: u64) -> SqsEventSource {
         SqsEventSource {
@@ -450,36 +358,6 @@ mod tests {
             }
         }
     }
-
-    /// With the real template: send-email's numbers, as the README states them, and AWS's own
-    /// queue visibility keeps the same promises.
-    #[test]
-    fn the_real_templates_send_email_keeps_them() {
-        let template = Template::load(&crate::layout::Layout::workspace_root().join("template.yaml")).unwrap();
-        let (timeout, lease) = crate::commands::bridge::send_email_limits(&template).unwrap();
-        assert!(
-            lease >= timeout,
-            "a lease shorter than the timeout lets a live send be taken over"
-        );
-        let source = template.sqs_event_source("send-email").unwrap();
-        let visibility = in_flight_visibility(&source, timeout, lease);
-        assert!(visibility > timeout && visibility > lease);
-        assert_eq!(
-            visibility,
-            Duration::from_secs(35),
-            "the README states 35 s: update it too"
-        );
-        // On AWS a failed message and a timed-out batch come back after the queue's
-        // visibility timeout: it must outlast the lease and the batch's window plus timeout.
-        let queue = template.properties("EmailQueue").unwrap()["VisibilityTimeout"]
-            .as_u64()
-            .map(Duration::from_secs)
-            .unwrap();
-        assert!(queue >= retry_after(lease) && queue > Duration::from_secs(source.batching_window_seconds) + timeout);
-        assert_eq!(
-            retry_after(lease),
-            Duration::from_secs(31),
-            "the README states 31 s: update it too"
-        );
-    }
+    // The real template's numbers, and their relation to send-email's lease and the queue's
+    // visibility timeout, are checked in xtask/tests/invariants.rs.
 }

@@ -3,11 +3,16 @@
 //! The user, its email guard and its `user.created` event are written in one transaction, so
 //! the event exists exactly when the user does. create-user then publishes it and marks it
 //! published. If SNS is down or slow, the sign-up still succeeds (the user exists and the event
-//! is durable) and the event stays pending; `flush`, run on a schedule by the publish-outbox
+//! is durable) and the event stays pending; [`flush`], run on a schedule by the publish-outbox
 //! function, publishes whatever is pending. A publish that succeeded but was not marked may be
 //! published twice; consumers deduplicate by `event_id`.
+//!
+//! A flush claims each item before publishing it, under a token of its own, and only the
+//! holder of that token settles the claim ([`Outbox::complete`], [`Outbox::release`]): a flush
+//! whose lease ran out while it was publishing, and whose item another flush has claimed
+//! since, can neither delete nor free the new owner's claim.
 
-use super::signup::{EventPublisher, StoreError};
+use crate::users::StoreError;
 use serde::Deserialize;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -19,7 +24,7 @@ use uuid::Uuid;
 /// it, and the attributes subscriptions filter on. A flush republishes the stored bytes rather
 /// than re-serialising them, so what a consumer reads never depends on which code path (or
 /// which version of this code) published it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     pub event_id: Uuid,
     pub event_type: String,
@@ -35,6 +40,19 @@ impl From<&UserCreated> for StoredEvent {
             version: event.version,
             json: event.to_json(),
         }
+    }
+}
+
+/// The header and the JSON's length only: the JSON carries the user's name and address, and
+/// a `{:?}` of an event (or of a [`PendingItem`]) in a log line must not.
+impl std::fmt::Debug for StoredEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredEvent")
+            .field("event_id", &self.event_id)
+            .field("event_type", &self.event_type)
+            .field("version", &self.version)
+            .field("json_bytes", &self.json.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,6 +93,43 @@ pub struct Page<C> {
     pub next: Option<C>,
 }
 
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("publishing user.created failed: {0}")]
+pub struct PublishError(pub String);
+
+pub trait EventPublisher: Send + Sync {
+    /// Publishes the event's JSON exactly as stored, with its type and version as attributes.
+    fn publish(&self, event: &StoredEvent) -> impl Future<Output = Result<(), PublishError>> + Send;
+}
+
+/// Who holds a claim on an outbox item: a random id, written into the claim. Only its holder
+/// can complete or release the claim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClaimToken(String);
+
+impl ClaimToken {
+    /// A fresh token: one per claim taken.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4().to_string())
+    }
+
+    /// As the claim stores it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why completing or releasing a claim did not happen.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SettleError {
+    /// The claim is not ours (any more): its lease ran out and another flush claimed the item
+    /// since, or the item is gone. Nothing was changed.
+    #[error("the claim is not ours any more (its lease ran out and another flush took the item, or the item is gone)")]
+    NotOwner,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 pub trait Outbox: Send + Sync {
     /// Where a page ends: the next query starts after it, so items deleted behind it (and the
     /// index's lag in showing those deletions) never come back in the same flush.
@@ -87,12 +142,15 @@ pub trait Outbox: Send + Sync {
         limit: usize,
         after: Option<Self::Cursor>,
     ) -> impl Future<Output = Result<Page<Self::Cursor>, StoreError>> + Send;
-    /// Takes the item for `lease`: false if it is gone (published meanwhile) or another flush
-    /// holds a live claim on it. Two flushes at once then publish each event once.
-    fn claim(&self, key: &str, lease: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Gives a claim back (its publish failed), so the next run need not wait for the lease.
-    fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn mark_published(&self, event_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Takes the item for `lease` under a new token: `None` if it is gone (published
+    /// meanwhile) or another flush holds a live claim on it. Two flushes at once then publish
+    /// each event once.
+    fn claim(&self, key: &str, lease: Duration) -> impl Future<Output = Result<Option<ClaimToken>, StoreError>> + Send;
+    /// The claimed item's event is published: deletes the item, if `token` still owns it.
+    fn complete(&self, key: &str, token: &ClaimToken) -> impl Future<Output = Result<(), SettleError>> + Send;
+    /// Gives a claim back (its publish failed), if `token` still owns it, so that the next run
+    /// need not wait for the lease.
+    fn release(&self, key: &str, token: &ClaimToken) -> impl Future<Output = Result<(), SettleError>> + Send;
     /// Moves an unreadable item out of the pending set (kept, with the reason, for a human),
     /// so that it does not fail every flush behind it.
     fn set_aside(&self, key: &str, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -124,16 +182,25 @@ pub struct FlushLimits {
 
 impl FlushLimits {
     pub const PAGE: usize = 100;
-    pub const LEASE: Duration = Duration::from_secs(60);
 
-    /// Limits for a run that must end by `deadline`, keeping `margin` for the call in flight.
-    pub fn until(deadline: Instant, margin: Duration) -> Self {
+    /// Limits for a run that must end by `deadline`, keeping `margin` for the call in flight,
+    /// that claims items for `lease`.
+    pub fn until(deadline: Instant, margin: Duration, lease: Duration) -> Self {
         Self {
             page: Self::PAGE,
             stop_at: deadline.checked_sub(margin).unwrap_or_else(Instant::now),
-            lease: Self::LEASE,
+            lease,
         }
     }
+}
+
+/// What became of one pending item.
+enum Handled {
+    Published,
+    SetAside,
+    Skipped,
+    /// SNS refused it: the flush stops, and the next run tries again.
+    PublishFailed(PublishError),
 }
 
 /// Publishes every event pending since before `before`; stops at the first publish failure
@@ -157,28 +224,15 @@ pub async fn flush<O: Outbox, P: EventPublisher>(
                 report.out_of_time = true;
                 return Ok(report);
             }
-            let event = match &item.event {
-                Ok(event) => event,
-                Err(reason) => {
-                    tracing::error!(key = %item.key, %reason, "unreadable outbox item set aside");
-                    outbox.set_aside(&item.key, reason).await?;
-                    report.set_aside += 1;
-                    continue;
+            match handle(outbox, publisher, item, limits.lease).await? {
+                Handled::Published => report.published += 1,
+                Handled::SetAside => report.set_aside += 1,
+                Handled::Skipped => report.skipped += 1,
+                Handled::PublishFailed(e) => {
+                    report.publish_error = Some(e.to_string());
+                    return Ok(report);
                 }
-            };
-            if !outbox.claim(&item.key, limits.lease).await? {
-                report.skipped += 1;
-                continue;
             }
-            if let Err(e) = publisher.publish(event).await {
-                if let Err(release) = outbox.release(&item.key).await {
-                    tracing::warn!(key = %item.key, error = %release, "claim not released; it expires with its lease");
-                }
-                report.publish_error = Some(e.to_string());
-                return Ok(report);
-            }
-            outbox.mark_published(event.event_id).await?;
-            report.published += 1;
         }
         match page.next {
             Some(cursor) => after = Some(cursor),
@@ -187,22 +241,71 @@ pub async fn flush<O: Outbox, P: EventPublisher>(
     }
 }
 
+/// Sets one item aside, or claims, publishes and completes it.
+async fn handle<O: Outbox, P: EventPublisher>(
+    outbox: &O,
+    publisher: &P,
+    item: &PendingItem,
+    lease: Duration,
+) -> Result<Handled, StoreError> {
+    let key = &item.key;
+    let event = match &item.event {
+        Ok(event) => event,
+        Err(reason) => {
+            tracing::error!(%key, %reason, "unreadable outbox item set aside");
+            outbox.set_aside(key, reason).await?;
+            return Ok(Handled::SetAside);
+        }
+    };
+    let Some(token) = outbox.claim(key, lease).await? else {
+        return Ok(Handled::Skipped);
+    };
+    if let Err(e) = publisher.publish(event).await {
+        match outbox.release(key, &token).await {
+            Ok(()) => {}
+            // Another flush took the item over once our lease ran out (it decides), or
+            // create-user published the event meanwhile and deleted the item.
+            Err(SettleError::NotOwner) => {
+                tracing::warn!(%key, "claim taken over by another flush, or the item already published; left as it is")
+            }
+            Err(SettleError::Store(release)) => {
+                tracing::warn!(%key, error = %release, "claim not released; it expires with its lease")
+            }
+        }
+        return Ok(Handled::PublishFailed(e));
+    }
+    match outbox.complete(key, &token).await {
+        Ok(()) => {}
+        // Published all the same. Either another flush took the item over once our lease ran
+        // out (it publishes the event again), or create-user published it meanwhile and
+        // deleted the item: `NotOwner` does not tell the two apart, and in both the event
+        // may reach SNS twice (consumers deduplicate).
+        Err(SettleError::NotOwner) => {
+            tracing::warn!(%key, "published after our claim was taken over or the item already published: it may be published twice")
+        }
+        Err(SettleError::Store(e)) => return Err(e),
+    }
+    Ok(Handled::Published)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::signup::doubles::{MemoryPublisher, MemoryStore};
-    use crate::domain::signup::{NewUser, UserStore};
+    use crate::adapters::dynamodb::outbox_key;
+    use crate::testing::{MemoryPublisher, MemoryStore, new_user};
+    use crate::users::UserStore;
 
     async fn store_user(store: &MemoryStore, email: &str) -> UserCreated {
         let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
-        let user = NewUser::for_tests(email, now);
+        let user = new_user(email, now);
         let event = UserCreated::new(Uuid::new_v4(), now, user.public());
         store.create(&user, &StoredEvent::from(&event)).await.unwrap();
         event
     }
 
     fn limits() -> FlushLimits {
-        FlushLimits::until(Instant::now() + Duration::from_secs(60), Duration::from_secs(5))
+        let lease = Duration::from_secs(60);
+        FlushLimits::until(Instant::now() + lease, Duration::from_secs(5), lease)
     }
 
     #[tokio::test]
@@ -310,5 +413,65 @@ mod tests {
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(a.published + b.published, 20);
         assert_eq!(up.events.lock().unwrap().len(), 20);
+    }
+
+    #[tokio::test]
+    async fn only_the_owner_settles_a_claim() {
+        let store = MemoryStore::default();
+        let key = outbox_key(&store_user(&store, "a@x.io").await.event_id);
+        // A claim whose lease is over at once, as if its flush had stalled past it.
+        let stale = store.claim(&key, Duration::ZERO).await.unwrap().expect("a new claim");
+        let owner = store
+            .claim(&key, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .expect("taken over");
+        assert_ne!(stale, owner, "every claim has a token of its own");
+        assert_eq!(
+            store.claim(&key, Duration::from_secs(60)).await,
+            Ok(None),
+            "a live claim excludes others"
+        );
+        assert_eq!(store.release(&key, &stale).await, Err(SettleError::NotOwner));
+        assert_eq!(store.complete(&key, &stale).await, Err(SettleError::NotOwner));
+        assert_eq!(store.pending_events().len(), 1, "the stale owner changed nothing");
+        store.complete(&key, &owner).await.unwrap();
+        assert!(store.pending_events().is_empty());
+        assert_eq!(
+            store.release(&key, &owner).await,
+            Err(SettleError::NotOwner),
+            "completed is final"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flush_whose_claim_was_taken_over_leaves_the_new_owner_alone() {
+        let store = MemoryStore::default();
+        let event = store_user(&store, "a@x.io").await;
+        let key = outbox_key(&event.event_id);
+        store.taken_over.lock().unwrap().insert(key.clone());
+
+        // Published, but not ours to complete: the item stays with its new owner.
+        let up = MemoryPublisher::default();
+        let report = flush(&store, &up, OffsetDateTime::now_utc(), limits()).await.unwrap();
+        assert_eq!(report.published, 1, "{report:?}");
+        assert_eq!(
+            store.pending_events().len(),
+            1,
+            "the new owner's item is not deleted by us"
+        );
+
+        // Not published, and not ours to release: the new owner's claim stays.
+        store.claims.lock().unwrap().clear();
+        let down = MemoryPublisher {
+            fail: true,
+            ..Default::default()
+        };
+        let report = flush(&store, &down, OffsetDateTime::now_utc(), limits()).await.unwrap();
+        assert!(report.publish_error.is_some(), "{report:?}");
+        assert!(
+            store.claims.lock().unwrap().contains_key(&key),
+            "the new owner's claim is not released by us"
+        );
     }
 }

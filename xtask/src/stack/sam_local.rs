@@ -8,10 +8,12 @@
 //! reached, a stand-in for AWS's `provided.al2023` base image is built here from Debian's
 //! packages ([`ensure_standin_image`]).
 
+use super::process::run_logged;
+use super::template::Template;
 use crate::layout::Layout;
-use crate::template::Template;
-use crate::{env_file, install, ui};
+use crate::ui;
 use anyhow::{Context, Result, bail};
+use local_stack::StackEnv;
 use serde_json::{Map, Value, json};
 use std::process::Command;
 
@@ -24,15 +26,7 @@ pub const STANDIN_IMAGE: &str = "user-signup/lambda-provided-standin:al2023-arm6
 /// The docker bridge's gateway address: where a container reaches this host. None when no
 /// Docker engine answers (then `sam local` cannot run, and `up` writes no env-vars file).
 pub fn docker_gateway() -> Option<String> {
-    let inspect = |format: &str| -> Option<String> {
-        let out = Command::new("docker")
-            .args(["network", "inspect", "bridge", "--format", format])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    };
+    let inspect = |format: &str| docker(&["network", "inspect", "bridge", "--format", format]);
     let gateway = inspect("{{range .IPAM.Config}}{{.Gateway}}{{end}}")?;
     if !gateway.is_empty() {
         return Some(gateway);
@@ -50,11 +44,11 @@ pub fn docker_gateway() -> Option<String> {
 }
 
 /// The env-vars file's contents: every variable a function declares that the stack knows (its
-/// table, topic, sender, secret's name; `overrides` on top), and the emulators' endpoints at
-/// `gateway`.
+/// table, topic, sender, secret's name; `overrides` on top, a later one winning), and the
+/// emulators' endpoints at `gateway`.
 pub fn env_vars(
     template: &Template,
-    stack: &[(String, String)],
+    stack: &StackEnv,
     overrides: &[(String, String)],
     gateway: &str,
     localstack_port: u16,
@@ -71,8 +65,8 @@ pub fn env_vars(
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.as_str())
-                .or_else(|| env_file::get(overrides, name))
-                .or_else(|| env_file::get(stack, name))
+                .or_else(|| overrides.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()))
+                .or_else(|| stack.get(name))
         };
         let vars: Map<String, Value> = declared
             .iter()
@@ -87,7 +81,7 @@ pub fn env_vars(
 pub fn write_env_vars(
     layout: &Layout,
     template: &Template,
-    stack: &[(String, String)],
+    stack: &StackEnv,
     overrides: &[(String, String)],
     ports: (u16, u16),
 ) -> Result<Option<String>> {
@@ -104,7 +98,7 @@ pub fn write_env_vars(
 
 /// Builds the stand-in base image once (about 3 minutes: Debian's essential packages for arm64,
 /// installed under qemu) and keeps it in Docker's image store.
-pub fn ensure_standin_image(layout: &Layout) -> Result<()> {
+pub async fn ensure_standin_image(layout: &Layout) -> Result<()> {
     if docker_gateway().is_none() {
         bail!("no Docker engine answers (`docker info`): start dockerd, or install docker.io");
     }
@@ -126,7 +120,7 @@ pub fn ensure_standin_image(layout: &Layout) -> Result<()> {
     let log = layout.logs_dir().join("standin-image.log");
     ui::step(
         "Building the arm64 stand-in base image (mmdebstrap, under qemu)",
-        |progress| {
+        async |progress| {
             let mut cmd = Command::new("mmdebstrap");
             cmd.args([
                 "--arch=arm64",
@@ -136,7 +130,7 @@ pub fn ensure_standin_image(layout: &Layout) -> Result<()> {
             ])
             .arg(dir.join("rootfs.tar"))
             .arg("http://deb.debian.org/debian");
-            install::run_logged(cmd, &log, progress)?;
+            run_logged(cmd, &log, progress).await?;
             // A build rather than `docker import`, which records the host's architecture: SAM
             // builds its image for arm64 and would look for an arm64 base in a registry.
             std::fs::write(
@@ -147,9 +141,10 @@ pub fn ensure_standin_image(layout: &Layout) -> Result<()> {
             build
                 .args(["build", "--platform", "linux/arm64", "-t", STANDIN_IMAGE])
                 .arg(&dir);
-            install::run_logged(build, &log, progress)
+            run_logged(build, &log, progress).await
         },
-    )?;
+    )
+    .await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -166,7 +161,7 @@ pub enum BaseImage {
 /// Makes sure SAM has a base image: AWS's if it is here or can be pulled, else the stand-in
 /// under AWS's name (an offline machine, CI here). A machine that can pull never gets the
 /// stand-in in AWS's place.
-pub fn ensure_base_image(layout: &Layout) -> Result<BaseImage> {
+pub async fn ensure_base_image(layout: &Layout) -> Result<BaseImage> {
     if let Some(present) = image_id(AWS_BASE_IMAGE) {
         let standin = image_id(STANDIN_IMAGE).is_some_and(|id| id == present);
         return Ok(if standin { BaseImage::StandIn } else { BaseImage::Aws });
@@ -178,7 +173,7 @@ pub fn ensure_base_image(layout: &Layout) -> Result<BaseImage> {
     if pulled {
         return Ok(BaseImage::Aws);
     }
-    ensure_standin_image(layout)?;
+    ensure_standin_image(layout).await?;
     let status = Command::new("docker")
         .args(["tag", STANDIN_IMAGE, AWS_BASE_IMAGE])
         .status()?;
@@ -190,10 +185,12 @@ pub fn ensure_base_image(layout: &Layout) -> Result<BaseImage> {
 
 /// The image's id in Docker's store, if it is there.
 fn image_id(image: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}}", image])
-        .output()
-        .ok()?;
+    docker(&["image", "inspect", "--format", "{{.Id}}", image])
+}
+
+/// What `docker <args>` printed, trimmed, if it succeeded.
+fn docker(args: &[&str]) -> Option<String> {
+    let out = Command::new("docker").args(args).output().ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -210,12 +207,10 @@ mod tests {
     #[test]
     fn the_env_file_sets_what_each_function_declares_and_nothing_else() {
         let template = Template::load(&Layout::workspace_root().join("template.yaml")).unwrap();
-        let stack = [
-            ("USERS_TABLE".to_owned(), "user-signup-users".to_owned()),
-            ("USER_CREATED_TOPIC_ARN".to_owned(), "arn:topic".to_owned()),
-            ("EMAIL_FROM".to_owned(), "welcome@example.com".to_owned()),
-            ("EMAIL_QUEUE_URL".to_owned(), "http://q".to_owned()),
-        ];
+        let stack = StackEnv::parse(
+            "USERS_TABLE=user-signup-users\nUSER_CREATED_TOPIC_ARN=arn:topic\n\
+             EMAIL_FROM=welcome@example.com\nEMAIL_QUEUE_URL=http://q",
+        );
         let overrides = [("BCRYPT_COST".to_owned(), "4".to_owned())];
         let vars = env_vars(&template, &stack, &overrides, "172.17.0.1", 4566, 8000);
         let create_user = &vars["CreateUserFunction"];

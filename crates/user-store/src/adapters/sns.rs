@@ -1,7 +1,6 @@
 //! Publishes `user.created` to SNS with the message attributes subscriptions filter on.
 
-use crate::domain::outbox::StoredEvent;
-use crate::domain::signup::{EventPublisher, PublishError};
+use crate::outbox::{EventPublisher, PublishError, StoredEvent};
 use aws_sdk_sns::Client;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;

@@ -2,73 +2,29 @@
 //! CloudFormation stack on LocalStack, the table on DynamoDB Local, the SES sender identity
 //! and the JWT secret in SSM.
 
-use crate::template::{LocalStackMode, TableSpec, Template};
-use crate::ui;
+use super::template::{self, LocalStackMode, TableSpec, Template};
+use crate::{random, ui};
 use anyhow::{Context, Result, bail};
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
+use local_stack::{Endpoints, REGION, StackEnv, dynamodb_client, sdk_config};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-pub const REGION: &str = "us-east-1";
 pub const STACK_NAME: &str = "user-signup";
 pub const TABLE_NAME: &str = "user-signup-users";
 pub const DEFAULT_EMAIL_FROM: &str = "welcome@example.com";
-
-/// Where the emulators listen.
-#[derive(Debug, Clone)]
-pub struct Endpoints {
-    pub localstack: String,
-    pub dynamodb: String,
-}
-
-impl Endpoints {
-    pub fn on_ports(localstack: u16, dynamodb: u16) -> Self {
-        Self {
-            localstack: format!("http://127.0.0.1:{localstack}"),
-            dynamodb: format!("http://127.0.0.1:{dynamodb}"),
-        }
-    }
-}
-
-/// SDK configuration for the emulators: fixed test credentials, the local region, LocalStack
-/// as the endpoint of every service (DynamoDB's is overridden per client).
-pub async fn sdk_config(endpoints: &Endpoints) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "local-stack",
-        ))
-        .endpoint_url(&endpoints.localstack)
-        .load()
-        .await
-}
-
-pub fn dynamodb_client(config: &SdkConfig, endpoints: &Endpoints) -> aws_sdk_dynamodb::Client {
-    let conf = aws_sdk_dynamodb::config::Builder::from(config)
-        .endpoint_url(&endpoints.dynamodb)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
-}
 
 pub struct Settings {
     pub email_from: String,
 }
 
 /// Provisions everything and returns the coordinates for `stack.env`.
-pub async fn provision(
-    template: &Template,
-    endpoints: &Endpoints,
-    settings: &Settings,
-) -> Result<Vec<(String, String)>> {
+pub async fn provision(template: &Template, endpoints: &Endpoints, settings: &Settings) -> Result<StackEnv> {
     let config = sdk_config(endpoints).await;
     let outputs = deploy_stack(&config, template, settings).await?;
     let (_, table) = template.table()?;
@@ -90,42 +46,38 @@ pub async fn provision(
             .cloned()
             .with_context(|| format!("stack output {key} missing"))
     };
-    Ok(vec![
-        ("AWS_ENDPOINT_URL".into(), endpoints.localstack.clone()),
-        ("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoints.dynamodb.clone()),
-        // AWS CLI v1 sends SQS calls to its legacy global endpoint unless told per service.
-        ("AWS_ENDPOINT_URL_SQS".into(), endpoints.localstack.clone()),
-        ("AWS_REGION".into(), REGION.into()),
-        ("AWS_DEFAULT_REGION".into(), REGION.into()),
-        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
-        (
-            "LOCALSTACK_HOST".into(),
-            endpoints.localstack.trim_start_matches("http://").into(),
-        ),
-        ("USERS_TABLE".into(), TABLE_NAME.into()),
-        ("USER_CREATED_TOPIC_ARN".into(), output("UserCreatedTopicArn")?),
-        ("EMAIL_QUEUE_URL".into(), output("EmailQueueUrl")?),
-        ("EMAIL_DLQ_URL".into(), output("EmailDlqUrl")?),
-        ("EMAIL_FROM".into(), settings.email_from.clone()),
-        ("JWT_SECRET_PARAM".into(), jwt_param),
-        (
-            "JWT_ISSUER".into(),
-            template.parameter_default("JwtIssuer").unwrap_or_default(),
-        ),
-    ])
+    let mut env = emulator_coordinates(endpoints);
+    env.push("USERS_TABLE", TABLE_NAME);
+    env.push("USER_CREATED_TOPIC_ARN", output("UserCreatedTopicArn")?);
+    env.push("EMAIL_QUEUE_URL", output("EmailQueueUrl")?);
+    env.push("EMAIL_DLQ_URL", output("EmailDlqUrl")?);
+    env.push("EMAIL_FROM", settings.email_from.clone());
+    env.push("JWT_SECRET_PARAM", jwt_param);
+    env.push(
+        "JWT_ISSUER",
+        template.parameter_default("JwtIssuer").unwrap_or_default(),
+    );
+    Ok(env)
+}
+
+/// What the SDKs and the AWS CLI need to talk to the emulators rather than to AWS.
+fn emulator_coordinates(endpoints: &Endpoints) -> StackEnv {
+    let mut env = StackEnv::default();
+    env.push("AWS_ENDPOINT_URL", endpoints.localstack.clone());
+    env.push("AWS_ENDPOINT_URL_DYNAMODB", endpoints.dynamodb.clone());
+    // AWS CLI v1 sends SQS calls to its legacy global endpoint unless told per service.
+    env.push("AWS_ENDPOINT_URL_SQS", endpoints.localstack.clone());
+    env.push("AWS_REGION", REGION);
+    env.push("AWS_DEFAULT_REGION", REGION);
+    env.push("AWS_ACCESS_KEY_ID", local_stack::ACCESS_KEY_ID);
+    env.push("AWS_SECRET_ACCESS_KEY", local_stack::SECRET_ACCESS_KEY);
+    env.push("LOCALSTACK_HOST", endpoints.localstack.trim_start_matches("http://"));
+    env
 }
 
 /// Creates or updates the LocalStack stack and returns its outputs.
 async fn deploy_stack(config: &SdkConfig, template: &Template, settings: &Settings) -> Result<HashMap<String, String>> {
     let cfn = aws_sdk_cloudformation::Client::new(config);
-    let body = template.for_localstack(LocalStackMode::Host)?;
-    let params = vec![
-        Parameter::builder()
-            .parameter_key("SenderEmail")
-            .parameter_value(&settings.email_from)
-            .build(),
-    ];
     let status = stack_status(&cfn).await?;
     ui::detail(format!("stack {STACK_NAME}: {status:?}"));
     let create = match status {
@@ -137,13 +89,20 @@ async fn deploy_stack(config: &SdkConfig, template: &Template, settings: &Settin
         }
         Some(_) => false,
     };
-    let capabilities = [Capability::CapabilityIam, Capability::CapabilityAutoExpand];
+    let body = template.for_localstack(LocalStackMode::Host)?;
+    let params = vec![
+        Parameter::builder()
+            .parameter_key("SenderEmail")
+            .parameter_value(&settings.email_from)
+            .build(),
+    ];
+    let capabilities = vec![Capability::CapabilityIam, Capability::CapabilityAutoExpand];
     if create {
         cfn.create_stack()
             .stack_name(STACK_NAME)
             .template_body(body)
             .set_parameters(Some(params))
-            .set_capabilities(Some(capabilities.to_vec()))
+            .set_capabilities(Some(capabilities))
             .send()
             .await
             .context("CreateStack")?;
@@ -153,7 +112,7 @@ async fn deploy_stack(config: &SdkConfig, template: &Template, settings: &Settin
             .stack_name(STACK_NAME)
             .template_body(body)
             .set_parameters(Some(params))
-            .set_capabilities(Some(capabilities.to_vec()))
+            .set_capabilities(Some(capabilities))
             .send()
             .await;
         if let Err(err) = update {
@@ -164,14 +123,18 @@ async fn deploy_stack(config: &SdkConfig, template: &Template, settings: &Settin
         }
     }
     wait_stack(&cfn, false).await?;
-    let stack = cfn
+    stack_outputs(&cfn).await
+}
+
+async fn stack_outputs(cfn: &aws_sdk_cloudformation::Client) -> Result<HashMap<String, String>> {
+    let stacks = cfn
         .describe_stacks()
         .stack_name(STACK_NAME)
         .send()
         .await?
         .stacks
         .unwrap_or_default();
-    Ok(stack
+    Ok(stacks
         .first()
         .and_then(|s| s.outputs.clone())
         .unwrap_or_default()
@@ -254,17 +217,6 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, spec: &Tab
         ui::detail(format!("table {name} exists"));
         return Ok(());
     }
-    let key_schema = |elements: &[crate::template::KeySchemaElement]| -> Result<Vec<KeySchemaElement>> {
-        elements
-            .iter()
-            .map(|k| {
-                Ok(KeySchemaElement::builder()
-                    .attribute_name(&k.attribute_name)
-                    .key_type(KeyType::from(k.key_type.as_str()))
-                    .build()?)
-            })
-            .collect()
-    };
     let mut create = ddb
         .create_table()
         .table_name(name)
@@ -281,21 +233,7 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, spec: &Tab
         );
     }
     for gsi in &spec.global_secondary_indexes {
-        create = create.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(&gsi.index_name)
-                .set_key_schema(Some(key_schema(&gsi.key_schema)?))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(gsi.projection.projection_type.as_str()))
-                        .set_non_key_attributes(
-                            (!gsi.projection.non_key_attributes.is_empty())
-                                .then(|| gsi.projection.non_key_attributes.clone()),
-                        )
-                        .build(),
-                )
-                .build()?,
-        );
+        create = create.global_secondary_indexes(global_secondary_index(gsi)?);
     }
     create
         .send()
@@ -317,6 +255,34 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, spec: &Tab
     Ok(())
 }
 
+fn key_schema(elements: &[template::KeySchemaElement]) -> Result<Vec<KeySchemaElement>> {
+    elements
+        .iter()
+        .map(|k| {
+            Ok(KeySchemaElement::builder()
+                .attribute_name(&k.attribute_name)
+                .key_type(KeyType::from(k.key_type.as_str()))
+                .build()?)
+        })
+        .collect()
+}
+
+fn global_secondary_index(gsi: &template::GlobalSecondaryIndex) -> Result<GlobalSecondaryIndex> {
+    let projection = &gsi.projection;
+    Ok(GlobalSecondaryIndex::builder()
+        .index_name(&gsi.index_name)
+        .set_key_schema(Some(key_schema(&gsi.key_schema)?))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::from(projection.projection_type.as_str()))
+                .set_non_key_attributes(
+                    (!projection.non_key_attributes.is_empty()).then(|| projection.non_key_attributes.clone()),
+                )
+                .build(),
+        )
+        .build()?)
+}
+
 /// A random signing secret, created once per stack; an existing one is kept so tokens issued
 /// earlier stay valid while the stack runs.
 async fn ensure_jwt_secret(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<()> {
@@ -326,18 +292,10 @@ async fn ensure_jwt_secret(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<()> 
     ssm.put_parameter()
         .name(name)
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .value(random_hex(32)?)
+        .value(random::hex(32)?)
         .description("JWT signing secret of the local stack (cargo xtask up)")
         .send()
         .await
         .context("storing the JWT secret in SSM")?;
     Ok(())
-}
-
-/// `bytes` random bytes from the kernel, hex-encoded.
-pub fn random_hex(bytes: usize) -> Result<String> {
-    use std::io::Read;
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }

