@@ -427,9 +427,9 @@ fn check_sign_ups_and_emails(template: &Value) -> Result<(), String> {
         &watched,
         "UserSignup",
         "EmailFailures",
-        &[("Function", json!("send-email"))],
+        &[("FunctionName", json!({"Ref": "SendEmailFunction"}))],
     )
-    .ok_or("no alarm on UserSignup/EmailFailures{Function=send-email}")?;
+    .ok_or("no alarm on UserSignup/EmailFailures{FunctionName=!Ref SendEmailFunction}")?;
     ensure(
         failures.statistic == "Sum" && failures.properties["TreatMissingData"] == "notBreaching",
         || format!("{}: Sum, notBreaching: {}", failures.alarm, failures.properties),
@@ -443,9 +443,9 @@ fn check_outbox(template: &Value) -> Result<(), String> {
         &watched,
         "UserSignup",
         "OldestPendingEventAge",
-        &[("Function", json!("publish-outbox"))],
+        &[("FunctionName", json!({"Ref": "PublishOutboxFunction"}))],
     )
-    .ok_or("no alarm on UserSignup/OldestPendingEventAge{Function=publish-outbox}")?;
+    .ok_or("no alarm on UserSignup/OldestPendingEventAge{FunctionName=!Ref PublishOutboxFunction}")?;
     let p = age.properties;
     ensure(age.unit == "Seconds", || format!("{}: Unit Seconds", age.alarm))?;
     ensure(age.statistic == "Maximum", || format!("{}: Maximum", age.alarm))?;

@@ -154,6 +154,9 @@ pub trait Outbox: Send + Sync {
     /// Moves an unreadable item out of the pending set (kept, with the reason, for a human),
     /// so that it does not fail every flush behind it.
     fn set_aside(&self, key: &str, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// When the oldest item still pending (claimed or not, of any age) was stored; `None` when
+    /// nothing is pending. One cheap read: publish-outbox reports the age after every run.
+    fn oldest_pending(&self) -> impl Future<Output = Result<Option<OffsetDateTime>, StoreError>> + Send;
 }
 
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -413,6 +416,31 @@ mod tests {
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(a.published + b.published, 20);
         assert_eq!(up.events.lock().unwrap().len(), 20);
+    }
+
+    #[tokio::test]
+    async fn the_oldest_pending_item_is_the_oldest_one_neither_published_nor_set_aside() {
+        let store = MemoryStore::default();
+        assert_eq!(store.oldest_pending().await, Ok(None));
+        let now = OffsetDateTime::now_utc();
+        for (email, minutes) in [("young@x.io", 1), ("oldest@x.io", 30), ("old@x.io", 20)] {
+            let event = StoredEvent::from(&UserCreated::new(Uuid::new_v4(), now, new_user(email, now).public()));
+            store
+                .create(&new_user(email, now - time::Duration::minutes(minutes)), &event)
+                .await
+                .unwrap();
+        }
+        let oldest = now - time::Duration::minutes(30);
+        assert_eq!(store.oldest_pending().await, Ok(Some(oldest)));
+        let key = store.outbox.lock().unwrap()[1].key.clone();
+        store.set_aside(&key, "unreadable").await.unwrap();
+        assert_eq!(
+            store.oldest_pending().await,
+            Ok(Some(now - time::Duration::minutes(20)))
+        );
+        let up = MemoryPublisher::default();
+        flush(&store, &up, now, limits()).await.unwrap();
+        assert_eq!(store.oldest_pending().await, Ok(None), "all published");
     }
 
     #[tokio::test]

@@ -173,6 +173,19 @@ impl Outbox for MemoryStore {
         self.set_aside.lock().unwrap().push(key.to_owned());
         Ok(())
     }
+
+    async fn oldest_pending(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let published = self.published.lock().unwrap();
+        let set_aside = self.set_aside.lock().unwrap();
+        Ok(self
+            .outbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|i| !published.contains(&i.key) && !set_aside.contains(&i.key))
+            .map(|i| i.at)
+            .min())
+    }
 }
 
 impl MemoryStore {

@@ -35,8 +35,36 @@ pub fn run_deadline(context: &Context) -> Instant {
     Instant::now() + left
 }
 
+/// The metrics every run reports (the `metrics` facade; `lambda_support::metrics` writes them
+/// as EMF after each invocation).
+pub mod metric {
+    /// Events published by the run.
+    pub const EVENTS_PUBLISHED: &str = "EventsPublished";
+    /// Unreadable items the run moved out of the pending set.
+    pub const EVENTS_SET_ASIDE: &str = "EventsSetAside";
+    /// Age in seconds of the oldest item still pending after the run, 0 when none: what the
+    /// OutboxStuckAlarm reads. A run that could not read it reports none (never a stale one).
+    pub const OLDEST_PENDING_EVENT_AGE: &str = "OldestPendingEventAge";
+
+    /// Units for the recorder; once, at init.
+    pub fn describe() {
+        metrics::describe_counter!(EVENTS_PUBLISHED, metrics::Unit::Count, "user.created events published");
+        metrics::describe_counter!(
+            EVENTS_SET_ASIDE,
+            metrics::Unit::Count,
+            "unreadable outbox items set aside"
+        );
+        metrics::describe_histogram!(
+            OLDEST_PENDING_EVENT_AGE,
+            metrics::Unit::Seconds,
+            "age of the oldest pending outbox event"
+        );
+    }
+}
+
 /// One scheduled run: publishes what has been pending for longer than `min_age`, within the
-/// invocation's deadline, and answers (and logs) what it did.
+/// invocation's deadline, and answers (and logs) what it did. Every run counts its metrics,
+/// also one that published nothing or whose publishing failed.
 pub async fn handle<O: Outbox, P: EventPublisher>(
     outbox: &O,
     publisher: &P,
@@ -44,7 +72,20 @@ pub async fn handle<O: Outbox, P: EventPublisher>(
     event: LambdaEvent<Value>,
 ) -> Result<Value, Error> {
     let limits = FlushLimits::until(run_deadline(&event.context), STOP_MARGIN, TIMEOUT);
-    let report = flush(outbox, publisher, OffsetDateTime::now_utc() - min_age, limits).await?;
+    let flushed = flush(outbox, publisher, OffsetDateTime::now_utc() - min_age, limits).await;
+    let (published, set_aside) = flushed.as_ref().map_or((0, 0), |r| (r.published, r.set_aside));
+    metrics::counter!(metric::EVENTS_PUBLISHED).increment(published as u64);
+    metrics::counter!(metric::EVENTS_SET_ASIDE).increment(set_aside as u64);
+    // A histogram, not a gauge: a gauge would repeat its last value on a run that could not
+    // read the age; a histogram reports only what this run saw.
+    match outbox.oldest_pending().await {
+        Ok(oldest) => {
+            let age = oldest.map_or(0.0, |at| (OffsetDateTime::now_utc() - at).as_seconds_f64().max(0.0));
+            metrics::histogram!(metric::OLDEST_PENDING_EVENT_AGE).record(age);
+        }
+        Err(e) => tracing::error!(error = %e, "age of the oldest pending event not read"),
+    }
+    let report = flushed?;
     let FlushReport {
         published,
         set_aside,

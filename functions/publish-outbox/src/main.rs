@@ -15,6 +15,8 @@ fn env(key: &str) -> Result<String, Error> {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_support::logging::init();
+    let metrics = lambda_support::metrics::init(lambda_support::metrics::NAMESPACE, env!("CARGO_BIN_NAME"))?;
+    publish_outbox::metric::describe();
     let min_age = match std::env::var("OUTBOX_MIN_AGE_SECONDS") {
         Ok(v) => Duration::from_secs(
             v.parse()
@@ -27,8 +29,11 @@ async fn main() -> Result<(), Error> {
     let store = DynamoUserStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), topic);
     let (store, publisher) = (&store, &publisher);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        publish_outbox::handle(store, publisher, min_age, event)
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let request_id = event.context.request_id.clone();
+        let result = publish_outbox::handle(store, publisher, min_age, event).await;
+        metrics.flush(&request_id);
+        result
     }))
     .await
 }

@@ -1,14 +1,77 @@
 //! The SQS batch handler: each message decoded and delivered on its own task, inside a span
 //! with its message id; the response lists exactly the messages that failed, so SQS retries
 //! only those (and moves them to the DLQ after maxReceiveCount). Logs name messages, events
-//! and users by id, never by email address.
+//! and users by id, never by email address. Each batch counts its [`metric`]s.
 
-use crate::domain::deliver::{ClaimStore, Deliver, Delivered, Mailer};
+use crate::domain::deliver::{ClaimStore, Deliver, DeliverError, Delivered, Mailer};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
+
+/// The metrics a batch reports (the `metrics` facade; `lambda_support::metrics` writes them as
+/// EMF after each invocation).
+pub mod metric {
+    /// Welcome emails SES accepted.
+    pub const EMAILS_SENT: &str = "EmailsSent";
+    /// Deliveries of an event already emailed: nothing sent.
+    pub const DUPLICATES_SKIPPED: &str = "DuplicatesSkipped";
+    /// Messages given back to SQS, all causes: what the SendEmailFailuresAlarm reads, with the
+    /// FunctionName dimension only.
+    pub const EMAIL_FAILURES: &str = "EmailFailures";
+    /// The same failures by [`super::Cause`], in the dimension [`CAUSE`] (a document has one
+    /// dimension set: hence a metric of its own).
+    pub const EMAIL_FAILURES_BY_CAUSE: &str = "EmailFailuresByCause";
+    pub const CAUSE: &str = "Cause";
+
+    /// Units for the recorder; once, at init.
+    pub fn describe() {
+        use metrics::{Unit, describe_counter};
+        describe_counter!(EMAILS_SENT, Unit::Count, "welcome emails sent");
+        describe_counter!(DUPLICATES_SKIPPED, Unit::Count, "duplicate deliveries skipped");
+        describe_counter!(EMAIL_FAILURES, Unit::Count, "messages failed, to be retried");
+        describe_counter!(EMAIL_FAILURES_BY_CAUSE, Unit::Count, "messages failed, by cause");
+    }
+}
+
+/// Why a message failed, as the `Cause` dimension names it: a fixed word, never an error's
+/// text (which could quote an address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The body is not a `user.created` event this consumer reads.
+    Decode,
+    /// Another consumer holds the event's claim: retried once its outcome is known.
+    InProgress,
+    /// The claims table failed.
+    Claim,
+    /// SES refused or failed the send (throttling included: the error is SES's text).
+    Ses,
+    /// The message's task panicked.
+    Panic,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 5] = [Cause::Decode, Cause::InProgress, Cause::Claim, Cause::Ses, Cause::Panic];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::Decode => "decode",
+            Cause::InProgress => "in_progress",
+            Cause::Claim => "claim",
+            Cause::Ses => "ses",
+            Cause::Panic => "panic",
+        }
+    }
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    Duplicate,
+    Failed(Cause),
+}
 
 pub async fn handle<C, M>(deliver: Arc<Deliver<C, M>>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error>
 where
@@ -31,15 +94,17 @@ where
         .collect();
 
     let mut response = SqsBatchResponse::default();
+    let mut outcomes = Vec::with_capacity(count);
     for (id, task) in tasks {
-        let ok = match task.await {
-            Ok(ok) => ok,
+        let outcome = match task.await {
+            Ok(outcome) => outcome,
             Err(join_error) => {
                 tracing::error!(message_id = %id, error = %join_error, "message processing panicked");
-                false
+                Outcome::Failed(Cause::Panic)
             }
         };
-        if !ok {
+        outcomes.push(outcome);
+        if let Outcome::Failed(_) = outcome {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);
@@ -51,30 +116,51 @@ where
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "send-email batch"
     );
+    count_outcomes(&outcomes);
     Ok(response)
 }
 
-/// Decodes and delivers one message; false means "retry it".
-async fn process<C: ClaimStore, M: Mailer>(deliver: Arc<Deliver<C, M>>, message: SqsMessage) -> bool {
+/// The batch's counts, on the recorder: every counter moves (by 0 if need be), so every batch
+/// reports all of them.
+fn count_outcomes(outcomes: &[Outcome]) {
+    let count = |wanted: Outcome| outcomes.iter().filter(|o| **o == wanted).count() as u64;
+    metrics::counter!(metric::EMAILS_SENT).increment(count(Outcome::Sent));
+    metrics::counter!(metric::DUPLICATES_SKIPPED).increment(count(Outcome::Duplicate));
+    let failed = outcomes.iter().filter(|o| matches!(o, Outcome::Failed(_))).count() as u64;
+    metrics::counter!(metric::EMAIL_FAILURES).increment(failed);
+    for cause in Cause::ALL {
+        let n = count(Outcome::Failed(cause));
+        if n > 0 {
+            metrics::counter!(metric::EMAIL_FAILURES_BY_CAUSE, metric::CAUSE => cause.label()).increment(n);
+        }
+    }
+}
+
+/// Decodes and delivers one message; a failure means "retry it".
+async fn process<C: ClaimStore, M: Mailer>(deliver: Arc<Deliver<C, M>>, message: SqsMessage) -> Outcome {
     let event = match user_events::decode_sqs_body(message.body.as_deref().unwrap_or_default()) {
         Ok(event) => event,
         Err(e) => {
             tracing::warn!(error = %e, "undecodable message");
-            return false;
+            return Outcome::Failed(Cause::Decode);
         }
     };
     match deliver.run(&event).await {
         Ok(Delivered::Sent { message_id }) => {
             tracing::info!(event_id = %event.event_id, user_id = %event.user.id, ses_message_id = %message_id, "welcome email sent");
-            true
+            Outcome::Sent
         }
         Ok(Delivered::Duplicate) => {
             tracing::info!(event_id = %event.event_id, "already emailed; duplicate delivery skipped");
-            true
+            Outcome::Duplicate
         }
         Err(e) => {
             tracing::warn!(event_id = %event.event_id, error = %e, "delivery failed; SQS will retry");
-            false
+            Outcome::Failed(match e {
+                DeliverError::InProgress(_) => Cause::InProgress,
+                DeliverError::Claims(_) => Cause::Claim,
+                DeliverError::Send(_) => Cause::Ses,
+            })
         }
     }
 }

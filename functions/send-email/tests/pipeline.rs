@@ -150,3 +150,123 @@ async fn take_from_dlq(sqs: &aws_sdk_sqs::Client, dlq: &str, body: &str, deadlin
         assert!(Instant::now() < deadline, "the poison message never reached the DLQ");
     }
 }
+
+/// The watch's log, where the functions' stdout goes (`cargo xtask up`'s state directory, as
+/// testkit finds it).
+fn watch_log() -> std::path::PathBuf {
+    std::env::var_os("XTASK_STATE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local"))
+        .join("logs/cargo-lambda-watch.log")
+}
+
+/// Invokes send-email through cargo lambda's invoke endpoint, as the bridge does, with one
+/// SQS message per `(message id, body)`; answers the ids of the failed messages.
+async fn invoke_send_email(stack: &HashMap<String, String>, messages: &[(&str, &str)]) -> Vec<String> {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| json!({"messageId": id, "body": body, "eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}}))
+        .collect();
+    let url = format!("{}/2015-03-31/functions/send-email/invocations", stack["FUNCTIONS_URL"]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let reply: Value = http
+        .post(url)
+        .json(&json!({"Records": records}))
+        .send()
+        .await
+        .expect("cargo lambda watch answers")
+        .json()
+        .await
+        .unwrap();
+    reply["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a batch response: {reply}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The request id of the invocation that logged `message_id` (lambda_runtime's span on
+/// every line of an invocation), and the EMF documents flushed with that request id. Waits
+/// for them: the watch copies the function's output to its log as it comes.
+fn emf_of_invocation_with(message_id: &str) -> (String, Vec<lambda_support::metrics::emf::Document>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = std::fs::read_to_string(watch_log()).unwrap_or_default();
+        let request_id = log
+            .lines()
+            .filter(|line| line.contains(&format!("message_id={message_id}")))
+            .find_map(|line| Some(line.split("requestId=\"").nth(1)?.split('"').next()?.to_owned()));
+        if let Some(request_id) = request_id {
+            let docs: Vec<_> = lambda_support::metrics::emf::Document::all_in(&log)
+                .into_iter()
+                .filter(|d| d.string("RequestId") == Some(request_id.as_str()))
+                .collect();
+            if !docs.is_empty() {
+                return (request_id, docs);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no EMF documents for the invocation of {message_id} in {}",
+            watch_log().display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test]
+async fn a_batch_reports_its_counts_as_emf_in_the_functions_log() {
+    let stack = testkit::stack();
+    let tag = Uuid::new_v4().simple().to_string();
+    let first = event_for(&unique_email("metrics-a")).to_json();
+    let second = event_for(&unique_email("metrics-b")).to_json();
+    let id = |n: &str| format!("metrics-{n}-{tag}");
+    // The first event once, then again (a duplicate) with a new one and an undecodable body.
+    assert!(invoke_send_email(&stack, &[(&id("a"), &first)]).await.is_empty());
+    let failed = invoke_send_email(
+        &stack,
+        &[
+            (&id("a-again"), &first),
+            (&id("b"), &second),
+            (&id("garbage"), "Message Body"),
+        ],
+    )
+    .await;
+    assert_eq!(failed, [id("garbage")]);
+
+    let b = id("b");
+    let (request_id, docs) = tokio::task::spawn_blocking(move || emf_of_invocation_with(&b))
+        .await
+        .unwrap();
+    let sum = |metric: &str, cause: Option<&str>| -> f64 {
+        docs.iter()
+            .filter(|d| d.string("Cause") == cause)
+            .filter_map(|d| d.value(metric))
+            .sum()
+    };
+    for doc in &docs {
+        assert_eq!(doc.namespace, "UserSignup", "{request_id}");
+        assert_eq!(doc.string("FunctionName"), Some("send-email"));
+        let with_cause = doc.string("Cause").is_some();
+        let want: &[&str] = if with_cause {
+            &["Cause", "FunctionName"]
+        } else {
+            &["FunctionName"]
+        };
+        assert_eq!(doc.dimension_set(), want);
+        for (name, unit) in &doc.metrics {
+            assert_eq!(unit.as_deref(), Some("Count"), "{name}");
+        }
+    }
+    assert_eq!(sum("EmailsSent", None), 1.0, "{docs:?}");
+    assert_eq!(sum("DuplicatesSkipped", None), 1.0, "{docs:?}");
+    assert_eq!(
+        sum("EmailFailures", None),
+        1.0,
+        "the alarm's metric, FunctionName only: {docs:?}"
+    );
+    assert_eq!(sum("EmailFailuresByCause", Some("decode")), 1.0, "{docs:?}");
+    let by_cause: f64 = docs.iter().filter_map(|d| d.value("EmailFailuresByCause")).sum();
+    assert_eq!(by_cause, 1.0, "no other cause: {docs:?}");
+}

@@ -35,6 +35,18 @@ impl DynamoUserStore {
         }
     }
 
+    /// A query of the `pending` partition of the pending-events index, oldest first, with
+    /// `#state`, `#at` and `:pending` bound.
+    fn pending_query(&self) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .expression_attribute_names("#state", OUTBOX_STATE)
+            .expression_attribute_names("#at", OUTBOX_AT)
+            .expression_attribute_values(":pending", s(PENDING))
+    }
+
     fn put_if_absent(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -203,14 +215,8 @@ impl Outbox for DynamoUserStore {
         after: Option<Self::Cursor>,
     ) -> Result<Page<Self::Cursor>, StoreError> {
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(PENDING_INDEX)
+            .pending_query()
             .key_condition_expression("#state = :pending AND #at < :before")
-            .expression_attribute_names("#state", OUTBOX_STATE)
-            .expression_attribute_names("#at", OUTBOX_AT)
-            .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":before", millis(before))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(after)
@@ -292,6 +298,34 @@ impl Outbox for DynamoUserStore {
             .send()
             .await;
         settled(result, UpdateItemError::is_conditional_check_failed_exception)
+    }
+
+    async fn oldest_pending(&self) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        // The index is sorted by outbox_at: the first item of the `pending` partition, and
+        // only its sort key (always projected).
+        let out = self
+            .pending_query()
+            .key_condition_expression("#state = :pending")
+            .projection_expression("#at")
+            .scan_index_forward(true)
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = out.items().first() else {
+            return Ok(None);
+        };
+        let at = item
+            .get(OUTBOX_AT)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i128>().ok())
+            .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok())
+            .ok_or_else(|| {
+                StoreError::Unavailable(format!(
+                    "{OUTBOX_AT} of the oldest pending item is not epoch milliseconds"
+                ))
+            })?;
+        Ok(Some(at))
     }
 
     async fn set_aside(&self, key: &str, reason: &str) -> Result<(), StoreError> {
