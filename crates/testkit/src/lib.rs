@@ -1,5 +1,6 @@
 //! What the functions' integration tests share: the local stack (`cargo xtask up`) they run
-//! against, with the functions' own deadlines on its clients, and a dependency that hangs.
+//! against, with the functions' own deadlines on its clients, the functions' log (and the EMF
+//! documents in it), and a dependency that hangs.
 //! How to reach the stack is `local-stack`'s knowledge; this adapts it to the tests.
 
 use aws_config::SdkConfig;
@@ -12,10 +13,7 @@ use std::path::{Path, PathBuf};
 /// `cargo xtask --state-dir`, else `.local`), overridden by the process environment (which
 /// `cargo xtask test` sets to the stack it runs the tests on).
 pub fn stack() -> HashMap<String, String> {
-    let state = std::env::var_os("XTASK_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local"));
-    let path = state.join("stack.env");
+    let path = state_dir().join("stack.env");
     let vars: HashMap<String, String> = StackEnv::read(&path)
         .unwrap_or_default()
         .overridden_by_process_env()
@@ -28,6 +26,52 @@ pub fn stack() -> HashMap<String, String> {
         "no local stack: run `cargo xtask test`, or `cargo xtask up` before `cargo test`"
     );
     vars
+}
+
+/// `cargo xtask up`'s state directory: `XTASK_STATE_DIR`, else `.local`.
+fn state_dir() -> PathBuf {
+    std::env::var_os("XTASK_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local"))
+}
+
+/// The watch's log, where the functions' stdout goes (in the stack's state directory).
+pub fn watch_log() -> PathBuf {
+    state_dir().join("logs/cargo-lambda-watch.log")
+}
+
+/// The request id on a line of the watch's log: lambda_runtime's span puts `requestId="..."`
+/// on every line an invocation logs.
+pub fn request_id_of(line: &str) -> Option<String> {
+    Some(line.split("requestId=\"").nth(1)?.split('"').next()?.to_owned())
+}
+
+/// The request id of the invocation that logged a line containing `needle` (lambda_runtime's
+/// span puts `requestId="..."` on every line of an invocation), and the EMF documents flushed
+/// with that request id. Blocking: waits up to 20 s for them, as the watch copies the
+/// function's output to its log as it comes.
+pub fn emf_of_invocation_with(needle: &str) -> (String, Vec<lambda_support::metrics::emf::Document>) {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = std::fs::read_to_string(watch_log()).unwrap_or_default();
+        let request_id = log.lines().filter(|line| line.contains(needle)).find_map(request_id_of);
+        if let Some(request_id) = request_id {
+            let docs: Vec<_> = lambda_support::metrics::emf::Document::all_in(&log)
+                .into_iter()
+                .filter(|d| d.string("RequestId") == Some(request_id.as_str()))
+                .collect();
+            if !docs.is_empty() {
+                return (request_id, docs);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no EMF documents for the invocation that logged {needle} in {}",
+            watch_log().display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The emulators' endpoints, as [`StackEnv::endpoints`] reads them.

@@ -1,5 +1,5 @@
 //! The Lambda handler: event -> use case -> response, and one log line per request, with
-//! where its time went (see [`crate::timing`]).
+//! where its time went (see [`crate::timing`]). Each request counts its [`metric`]s.
 
 use crate::domain::signup::{SignUp, SignUpError, SignedUp};
 use crate::domain::validation::validate;
@@ -11,6 +11,85 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use user_store::outbox::EventPublisher;
 use user_store::users::{StoreError, UserStore};
+
+/// The metrics a request reports (the `metrics` facade; `lambda_support::metrics` writes them
+/// as EMF after each invocation, in `main`).
+pub mod metric {
+    /// Accepted sign-ups (201).
+    pub const SIGN_UPS: &str = "SignUps";
+    /// Requests answered 4xx, all reasons: FunctionName only.
+    pub const REJECTIONS: &str = "Rejections";
+    /// The same by [`REASON`], the answer's error code (a document has one dimension set:
+    /// hence a metric of its own).
+    pub const REJECTIONS_BY_REASON: &str = "RejectionsByReason";
+    /// Requests answered 5xx (503 retryable, 500), all reasons: FunctionName only.
+    pub const SERVER_ERRORS: &str = "ServerErrors";
+    /// The same by [`REASON`]: `service_unavailable` (the user store) or `internal`.
+    pub const SERVER_ERRORS_BY_REASON: &str = "ServerErrorsByReason";
+    /// bcrypt's time per request that hashed, from the request's timings.
+    pub const HASH_TIME: &str = "HashTime";
+    pub const REASON: &str = "Reason";
+
+    /// The error codes the function answers with, as the `Reason` dimension names them: fixed
+    /// words of this crate, never a value from the request; any other is `other`.
+    pub const REASONS: [&str; 11] = [
+        "validation",
+        "invalid_json",
+        "invalid_body",
+        "invalid_event",
+        "email_taken",
+        "payload_too_large",
+        "unsupported_media_type",
+        "not_found",
+        "method_not_allowed",
+        "service_unavailable",
+        "internal",
+    ];
+
+    /// Units for the recorder; once, at init.
+    pub fn describe() {
+        use metrics::{Unit, describe_counter, describe_histogram};
+        describe_counter!(SIGN_UPS, Unit::Count, "sign-ups accepted");
+        describe_counter!(REJECTIONS, Unit::Count, "requests answered 4xx");
+        describe_counter!(
+            REJECTIONS_BY_REASON,
+            Unit::Count,
+            "requests answered 4xx, by error code"
+        );
+        describe_counter!(SERVER_ERRORS, Unit::Count, "requests answered 5xx");
+        describe_counter!(
+            SERVER_ERRORS_BY_REASON,
+            Unit::Count,
+            "requests answered 5xx, by error code"
+        );
+        describe_histogram!(HASH_TIME, Unit::Milliseconds, "bcrypt time per sign-up");
+    }
+
+    /// The `Reason` of an answer: its error code if it is one of [`REASONS`].
+    pub(crate) fn reason(body: &serde_json::Value) -> &'static str {
+        let code = body["error"].as_str().unwrap_or_default();
+        REASONS.into_iter().find(|r| *r == code).unwrap_or("other")
+    }
+}
+
+/// Counts one answered request. Every counter is touched, so that a request that moved none
+/// still reports them as 0.
+fn count(reply: &Reply, timings: &timing::Timings) {
+    let (rejected, failed) = ((400..500).contains(&reply.status), reply.status >= 500);
+    metrics::counter!(metric::SIGN_UPS).increment(u64::from(reply.status == 201));
+    metrics::counter!(metric::REJECTIONS).increment(u64::from(rejected));
+    metrics::counter!(metric::SERVER_ERRORS).increment(u64::from(failed));
+    let reason = metric::reason(&reply.body);
+    if rejected {
+        metrics::counter!(metric::REJECTIONS_BY_REASON, metric::REASON => reason).increment(1);
+    }
+    if failed {
+        metrics::counter!(metric::SERVER_ERRORS_BY_REASON, metric::REASON => reason).increment(1);
+    }
+    if !timings.hash.is_zero() {
+        metrics::histogram!(metric::HASH_TIME).record(timings.hash.as_secs_f64() * 1000.0);
+    }
+}
 
 pub async fn handle<S: UserStore, P: EventPublisher>(
     signup: &SignUp<S, P>,
@@ -31,6 +110,7 @@ pub async fn handle<S: UserStore, P: EventPublisher>(
         request_id,
         "create-user"
     );
+    count(&reply, &timings);
     Ok(http::render(reply, shape))
 }
 
@@ -534,6 +614,7 @@ mod hostile_input {
                 body["error"].as_str().is_some_and(|e| !e.is_empty()),
                 "{name}: no error named: {body}"
             );
+            assert_ne!(metric::reason(&body), "other", "{name}: a Reason of its own: {body}");
             assert!(bodies.insert(name, body).is_none(), "two cases named {name}");
         }
         for (name, error) in expected_errors() {

@@ -96,3 +96,82 @@ fn the_sample_events_work_with_cargo_lambda_invoke() {
         }
     }
 }
+
+/// The request ids of create-user's request lines answered `status` in the watch's log after
+/// its first `offset` bytes: the invocations of a request sent after `offset` was read (and
+/// of any other test's that answered the same, which the callers allow for).
+fn answered_since(offset: usize, status: u16) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let log = std::fs::read(testkit::watch_log()).unwrap_or_default();
+        let ids: Vec<String> = String::from_utf8_lossy(&log[offset.min(log.len())..])
+            .lines()
+            .filter(|line| line.contains(&format!(": create-user status={status} ")))
+            .filter_map(testkit::request_id_of)
+            .collect();
+        if !ids.is_empty() {
+            return ids;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {status} request line after byte {offset}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn log_len() -> usize {
+    std::fs::metadata(testkit::watch_log()).map_or(0, |m| m.len() as usize)
+}
+
+/// The metric's value over `docs` with `Reason` = `reason` (None: the FunctionName-only ones).
+fn sum(docs: &[lambda_support::metrics::emf::Document], metric: &str, reason: Option<&str>) -> Option<f64> {
+    docs.iter()
+        .filter(|d| d.string("Reason") == reason)
+        .filter_map(|d| d.value(metric))
+        .reduce(|a, b| a + b)
+}
+
+/// Each request's counts, as EMF in the functions' log with its request id (what CloudWatch
+/// turns into the `UserSignup` metrics).
+#[test]
+fn each_request_reports_its_answer_as_emf_in_the_functions_log() {
+    let url = testkit::stack()["CREATE_USER_URL"].clone();
+    let email = format!("url.metrics.{}@example.io", uuid::Uuid::new_v4().simple());
+    let body = json!({"name": "Metrics Test", "email": email, "password": "correct horse"}).to_string();
+
+    let (status, created) = post(&url, "application/json", &body);
+    assert_eq!(status, 201, "{created}");
+    let user_id = created["user"]["id"].as_str().unwrap().to_owned();
+    let (request_id, docs) = testkit::emf_of_invocation_with(&format!("user_id={user_id}"));
+    for doc in &docs {
+        assert_eq!(doc.namespace, "UserSignup", "{request_id}");
+        assert_eq!(doc.string("FunctionName"), Some("create-user"));
+    }
+    assert_eq!(sum(&docs, "SignUps", None), Some(1.0), "{docs:?}");
+    assert_eq!(sum(&docs, "Rejections", None), Some(0.0), "{docs:?}");
+    assert_eq!(sum(&docs, "ServerErrors", None), Some(0.0), "{docs:?}");
+    let hash = docs.iter().find(|d| d.value("HashTime").is_some()).expect("a HashTime");
+    assert_eq!(hash.unit("HashTime"), Some("Milliseconds"));
+    assert!(hash.value("HashTime").unwrap() > 0.0, "{hash:?}");
+
+    // A 409 and a 400: a rejection each, by reason. Any other test's invocation that answered
+    // the same in the meantime must have reported the same.
+    for (body, status, reason) in [
+        (body.as_str(), 409, "email_taken"),
+        (r#"{"name":"","email":"x","password":"1"}"#, 400, "validation"),
+    ] {
+        let offset = log_len();
+        assert_eq!(post(&url, "application/json", body).0, status);
+        for request_id in answered_since(offset, status) {
+            let (_, docs) = testkit::emf_of_invocation_with(&format!("requestId=\"{request_id}\""));
+            assert_eq!(sum(&docs, "SignUps", None), Some(0.0), "{reason}: {docs:?}");
+            assert_eq!(sum(&docs, "Rejections", None), Some(1.0), "{reason}: {docs:?}");
+            assert_eq!(sum(&docs, "RejectionsByReason", Some(reason)), Some(1.0), "{docs:?}");
+            // Reasons met before report 0: one reason in all.
+            let by_reason: f64 = docs.iter().filter_map(|d| d.value("RejectionsByReason")).sum();
+            assert_eq!(by_reason, 1.0, "one reason: {docs:?}");
+            assert!(docs.iter().all(|d| d.value("HashTime").is_none()), "no hash: {docs:?}");
+        }
+    }
+}

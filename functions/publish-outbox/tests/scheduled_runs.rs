@@ -5,13 +5,6 @@
 use lambda_support::metrics::emf::Document;
 use std::time::{Duration, Instant, SystemTime};
 
-fn watch_log() -> std::path::PathBuf {
-    std::env::var_os("XTASK_STATE_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local"))
-        .join("logs/cargo-lambda-watch.log")
-}
-
 #[test]
 fn every_scheduled_run_writes_its_counts_and_the_outbox_age() {
     testkit::stack();
@@ -22,14 +15,18 @@ fn every_scheduled_run_writes_its_counts_and_the_outbox_age() {
     // The schedule runs it every few seconds locally.
     let deadline = Instant::now() + Duration::from_secs(30);
     let run = loop {
-        let log = std::fs::read_to_string(watch_log()).unwrap_or_default();
+        let log = std::fs::read_to_string(testkit::watch_log()).unwrap_or_default();
         let run = Document::all_in(&log)
             .into_iter()
             .find(|d| d.string("FunctionName") == Some("publish-outbox") && d.timestamp >= since);
         if let Some(run) = run {
             break run;
         }
-        assert!(Instant::now() < deadline, "no run's EMF in {}", watch_log().display());
+        assert!(
+            Instant::now() < deadline,
+            "no run's EMF in {}",
+            testkit::watch_log().display()
+        );
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(run.namespace, "UserSignup");

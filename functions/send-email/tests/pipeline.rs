@@ -151,15 +151,6 @@ async fn take_from_dlq(sqs: &aws_sdk_sqs::Client, dlq: &str, body: &str, deadlin
     }
 }
 
-/// The watch's log, where the functions' stdout goes (`cargo xtask up`'s state directory, as
-/// testkit finds it).
-fn watch_log() -> std::path::PathBuf {
-    std::env::var_os("XTASK_STATE_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local"))
-        .join("logs/cargo-lambda-watch.log")
-}
-
 /// Invokes send-email through cargo lambda's invoke endpoint, as the bridge does, with one
 /// SQS message per `(message id, body)`; answers the ids of the failed messages.
 async fn invoke_send_email(stack: &HashMap<String, String>, messages: &[(&str, &str)]) -> Vec<String> {
@@ -186,35 +177,6 @@ async fn invoke_send_email(stack: &HashMap<String, String>, messages: &[(&str, &
         .collect()
 }
 
-/// The request id of the invocation that logged `message_id` (lambda_runtime's span on
-/// every line of an invocation), and the EMF documents flushed with that request id. Waits
-/// for them: the watch copies the function's output to its log as it comes.
-fn emf_of_invocation_with(message_id: &str) -> (String, Vec<lambda_support::metrics::emf::Document>) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let log = std::fs::read_to_string(watch_log()).unwrap_or_default();
-        let request_id = log
-            .lines()
-            .filter(|line| line.contains(&format!("message_id={message_id}")))
-            .find_map(|line| Some(line.split("requestId=\"").nth(1)?.split('"').next()?.to_owned()));
-        if let Some(request_id) = request_id {
-            let docs: Vec<_> = lambda_support::metrics::emf::Document::all_in(&log)
-                .into_iter()
-                .filter(|d| d.string("RequestId") == Some(request_id.as_str()))
-                .collect();
-            if !docs.is_empty() {
-                return (request_id, docs);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no EMF documents for the invocation of {message_id} in {}",
-            watch_log().display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[tokio::test]
 async fn a_batch_reports_its_counts_as_emf_in_the_functions_log() {
     let stack = testkit::stack();
@@ -236,9 +198,10 @@ async fn a_batch_reports_its_counts_as_emf_in_the_functions_log() {
     assert_eq!(failed, [id("garbage")]);
 
     let b = id("b");
-    let (request_id, docs) = tokio::task::spawn_blocking(move || emf_of_invocation_with(&b))
-        .await
-        .unwrap();
+    let (request_id, docs) =
+        tokio::task::spawn_blocking(move || testkit::emf_of_invocation_with(&format!("message_id={b}")))
+            .await
+            .unwrap();
     let sum = |metric: &str, cause: Option<&str>| -> f64 {
         docs.iter()
             .filter(|d| d.string("Cause") == cause)
