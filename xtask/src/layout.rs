@@ -57,7 +57,11 @@ impl Layout {
         self.state.join("run")
     }
     pub fn logs_dir(&self) -> PathBuf {
-        self.state.join("logs")
+        local_stack::state::logs_dir(&self.state)
+    }
+    /// The log of one of [`crate::stack::services`]' services.
+    pub fn service_log(&self, service: &str) -> PathBuf {
+        local_stack::state::log(&self.state, service)
     }
     pub fn localstack_root(&self) -> PathBuf {
         self.state.join("localstack-root")
@@ -68,6 +72,6 @@ impl Layout {
     }
 
     pub fn stack_env(&self) -> PathBuf {
-        self.state.join("stack.env")
+        self.state.join(local_stack::state::STACK_ENV)
     }
 }

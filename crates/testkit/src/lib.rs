@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// `cargo xtask --state-dir`, else `.local`), overridden by the process environment (which
 /// `cargo xtask test` sets to the stack it runs the tests on).
 pub fn stack() -> HashMap<String, String> {
-    let path = state_dir().join("stack.env");
+    let path = state_dir().join(local_stack::state::STACK_ENV);
     let vars: HashMap<String, String> = StackEnv::read(&path)
         .unwrap_or_default()
         .overridden_by_process_env()
@@ -37,7 +37,7 @@ fn state_dir() -> PathBuf {
 
 /// The watch's log, where the functions' stdout goes (in the stack's state directory).
 pub fn watch_log() -> PathBuf {
-    state_dir().join("logs/cargo-lambda-watch.log")
+    local_stack::state::log(&state_dir(), local_stack::state::WATCH)
 }
 
 /// The request id on a line of the watch's log: lambda_runtime's span puts `requestId="..."`

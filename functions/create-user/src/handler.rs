@@ -79,12 +79,14 @@ fn count(reply: &Reply, timings: &timing::Timings) {
     metrics::counter!(metric::SIGN_UPS).increment(u64::from(reply.status == 201));
     metrics::counter!(metric::REJECTIONS).increment(u64::from(rejected));
     metrics::counter!(metric::SERVER_ERRORS).increment(u64::from(failed));
-    let reason = metric::reason(&reply.body);
-    if rejected {
-        metrics::counter!(metric::REJECTIONS_BY_REASON, metric::REASON => reason).increment(1);
-    }
-    if failed {
-        metrics::counter!(metric::SERVER_ERRORS_BY_REASON, metric::REASON => reason).increment(1);
+    // The error code is looked up only for an answer that has one.
+    let by_reason = match (rejected, failed) {
+        (true, _) => Some(metric::REJECTIONS_BY_REASON),
+        (_, true) => Some(metric::SERVER_ERRORS_BY_REASON),
+        _ => None,
+    };
+    if let Some(name) = by_reason {
+        metrics::counter!(name, metric::REASON => metric::reason(&reply.body)).increment(1);
     }
     if !timings.hash.is_zero() {
         metrics::histogram!(metric::HASH_TIME).record(timings.hash.as_secs_f64() * 1000.0);

@@ -32,7 +32,7 @@ pub async fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[Strin
 /// marker of `lambda_support::logging`). A stack that was already up runs at the level it was
 /// started with, and is not checked.
 fn traced(layout: &Layout) -> Result<()> {
-    let log = layout.logs_dir().join(format!("{}.log", services::WATCH));
+    let log = layout.service_log(services::WATCH);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let marker = lambda_support::logging::TRACE_MARKER;
     if !text.contains(marker) {
@@ -69,7 +69,7 @@ async fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
 pub fn no_secrets_in_logs(layout: &Layout) -> Result<()> {
     let logs: Vec<_> = [services::WATCH, services::BRIDGE]
         .iter()
-        .map(|log| layout.logs_dir().join(format!("{log}.log")))
+        .map(|log| layout.service_log(log))
         .collect();
     no_secrets_in(&logs)
 }

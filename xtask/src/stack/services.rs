@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 pub const LOCALSTACK: &str = "localstack";
 pub const DYNAMODB: &str = "dynamodb-local";
-pub const WATCH: &str = "cargo-lambda-watch";
+pub const WATCH: &str = local_stack::state::WATCH;
 pub const BRIDGE: &str = "sqs-bridge";
 /// Every service `up` starts, in the order `down` stops them: consumers first.
 pub const ALL: &[&str] = &[BRIDGE, WATCH, DYNAMODB, LOCALSTACK];
@@ -227,7 +227,7 @@ pub async fn start_bridge(layout: &Layout) -> Result<ServiceRecord> {
         }
         ServiceRecord::forget(&run_dir, BRIDGE);
     }
-    let log = layout.logs_dir().join(format!("{BRIDGE}.log"));
+    let log = layout.service_log(BRIDGE);
     ui::step("Starting the SQS -> send-email bridge", async |_| {
         let mut cmd = Command::new(this_program()?);
         cmd.arg("--state-dir")
@@ -281,7 +281,7 @@ async fn start(
         ServiceRecord::forget(&run_dir, name);
     }
     let port = process::choose_port(name, wanted_port, preferred)?;
-    let log = layout.logs_dir().join(format!("{name}.log"));
+    let log = layout.service_log(name);
     ui::step(&format!("Starting {name} on 127.0.0.1:{port}"), async |_| {
         std::fs::create_dir_all(&layout.state)?;
         let record = process::spawn_service(name, command(port), port, &log)?;
