@@ -56,7 +56,8 @@ impl DynamoClaims {
         }
     }
 
-    fn key(event_id: Uuid) -> AttributeValue {
+    /// The claim record's partition key (tests read the record by it).
+    pub fn key(event_id: Uuid) -> AttributeValue {
         AttributeValue::S(format!("EMAIL_SENT#{event_id}"))
     }
 }

@@ -1,6 +1,7 @@
 //! What send-email's integration tests share.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use send_email::adapters::dynamodb_claims::DynamoClaims;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ pub async fn claim_item(
     dynamodb
         .get_item()
         .table_name(table)
-        .key("pk", AttributeValue::S(format!("EMAIL_SENT#{event_id}")))
+        .key("pk", DynamoClaims::key(event_id))
         .consistent_read(true)
         .send()
         .await
