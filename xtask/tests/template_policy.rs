@@ -264,6 +264,61 @@ fn table_topic_and_queues_are_encrypted() {
     }
 }
 
+/// One trace from sign-up to email: every function traced, the topic they publish to traced
+/// actively, and SNS allowed to write its segments for that topic only.
+#[test]
+fn every_function_and_the_event_topic_are_traced() {
+    let template = template();
+    let resources = template["Resources"].as_object().unwrap();
+    let global = &template["Globals"]["Function"]["Tracing"];
+    let functions: Vec<_> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .collect();
+    assert_eq!(functions.len(), 3);
+    for (id, function) in functions {
+        let tracing = function["Properties"].get("Tracing").unwrap_or(global);
+        assert_eq!(tracing, "Active", "{id}");
+    }
+    let topic = &resources["UserCreatedTopic"];
+    assert_eq!(topic["Properties"]["TracingConfig"], "Active");
+
+    let policies: Vec<_> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::XRay::ResourcePolicy")
+        .collect();
+    assert_eq!(policies.len(), 1, "one X-Ray resource policy, for the topic");
+    let properties = &policies[0]["Properties"];
+    assert_eq!(
+        properties["PolicyName"],
+        json!({"Fn::Sub": "${AWS::StackName}-sns-tracing"})
+    );
+    // A string (X-Ray's API takes one), with the account and the topic substituted in.
+    let document = properties["PolicyDocument"]["Fn::Sub"].as_str().expect("a !Sub string");
+    let document: Value = serde_json::from_str(document).expect("the policy is JSON");
+    let statements = document["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{document}");
+    let statement = &statements[0];
+    assert_eq!(statement["Principal"], json!({"Service": "sns.amazonaws.com"}));
+    assert_eq!(
+        statement["Action"],
+        json!([
+            "xray:PutTraceSegments",
+            "xray:GetSamplingRules",
+            "xray:GetSamplingTargets"
+        ])
+    );
+    // X-Ray's actions take no resource: the condition is what bounds the grant, to this
+    // account's one topic.
+    assert_eq!(
+        statement["Condition"],
+        json!({
+            "StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"},
+            "ArnEquals": {"aws:SourceArn": "${UserCreatedTopic}"}
+        })
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Alarms. Each check takes the template and says what is missing, so that the last test can
 // delete every alarm in turn and see some check notice.

@@ -40,14 +40,48 @@ pub fn watch_log() -> PathBuf {
     local_stack::state::log(&state_dir(), local_stack::state::WATCH)
 }
 
-/// The request id on a line of the watch's log: lambda_runtime's span puts `requestId="..."`
-/// on every line an invocation logs.
-pub fn request_id_of(line: &str) -> Option<String> {
-    Some(line.split("requestId=\"").nth(1)?.split('"').next()?.to_owned())
+/// The value of the field `name` on a text log line of the watch's log, a span's or the line's
+/// own: `name="..."` (a string) or `name=...` (a displayed value, up to the next space, `}`
+/// or `:`). `trace_id` is not found in `upstream_trace_id=`.
+pub fn field_of(line: &str, name: &str) -> Option<String> {
+    let pattern = format!("{name}=");
+    let at = line
+        .match_indices(&pattern)
+        .map(|(at, _)| at)
+        .find(|&at| at == 0 || matches!(line.as_bytes()[at - 1], b' ' | b'{'))?;
+    let value = &line[at + pattern.len()..];
+    Some(match value.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next()?.to_owned(),
+        None => value.split([' ', '}', ':']).next()?.to_owned(),
+    })
 }
 
-/// The request id of the invocation that logged a line containing `needle` (lambda_runtime's
-/// span puts `requestId="..."` on every line of an invocation), and the EMF documents flushed
+/// The first line of the watch's log that contains every one of `needles`. Blocking: waits up
+/// to `wait` for it, as the watch copies the functions' output to its log as it comes.
+pub fn watch_log_line(needles: &[&str], wait: std::time::Duration) -> String {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let log = std::fs::read_to_string(watch_log()).unwrap_or_default();
+        if let Some(line) = log.lines().find(|line| needles.iter().all(|n| line.contains(n))) {
+            return line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line with {needles:?} in {} after {wait:?}",
+            watch_log().display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The request id on a line of the watch's log: the invocation's span puts it on every line
+/// an invocation logs.
+pub fn request_id_of(line: &str) -> Option<String> {
+    field_of(line, "request_id")
+}
+
+/// The request id of the invocation that logged a line containing `needle` (the invocation's
+/// span puts `request_id="..."` on every line of an invocation), and the EMF documents flushed
 /// with that request id. Blocking: waits up to 20 s for them, as the watch copies the
 /// function's output to its log as it comes.
 pub fn emf_of_invocation_with(needle: &str) -> (String, Vec<lambda_support::metrics::emf::Document>) {
@@ -150,5 +184,23 @@ impl HangingListener {
 impl Drop for HangingListener {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn reads_span_and_line_fields_quoted_or_not_and_only_whole_names() {
+        let line = r#" INFO invocation{request_id="r-1" trace_id="1-a-b"}:message{message_id=m-1 upstream_trace_id="1-c-d" user_id=u-1}: welcome email sent ses_message_id=s-1"#;
+        assert_eq!(field_of(line, "request_id").as_deref(), Some("r-1"));
+        assert_eq!(field_of(line, "trace_id").as_deref(), Some("1-a-b"));
+        assert_eq!(field_of(line, "upstream_trace_id").as_deref(), Some("1-c-d"));
+        assert_eq!(field_of(line, "message_id").as_deref(), Some("m-1"));
+        assert_eq!(field_of(line, "user_id").as_deref(), Some("u-1"));
+        assert_eq!(field_of(line, "ses_message_id").as_deref(), Some("s-1"));
+        assert_eq!(field_of(line, "event_id"), None);
+        assert_eq!(field_of(line, "id"), None);
     }
 }

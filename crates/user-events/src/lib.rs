@@ -5,6 +5,8 @@
 //! The event carries the public user only. There is no field for a password or its hash, so no
 //! code path can put one in an event.
 
+pub mod trace;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -160,6 +162,14 @@ pub mod testing {
     pub fn user_created(name: &str, email: &str) -> UserCreated {
         let user = user(name, email);
         UserCreated::new(Uuid::new_v4(), user.created_at, user)
+    }
+
+    /// A fresh X-Ray trace header of a sampled trace, as Lambda hands one to an invocation.
+    pub fn trace_header() -> crate::trace::TraceHeader {
+        let [id, parent] = [Uuid::new_v4().simple().to_string(), Uuid::new_v4().simple().to_string()];
+        let seconds = OffsetDateTime::now_utc().unix_timestamp();
+        let header = format!("Root=1-{seconds:08x}-{};Parent={};Sampled=1", &id[..24], &parent[..16]);
+        crate::trace::TraceHeader::parse(&header).expect("a well-formed header")
     }
 }
 

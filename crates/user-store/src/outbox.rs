@@ -18,18 +18,22 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use user_events::UserCreated;
+use user_events::trace::TraceHeader;
 use uuid::Uuid;
 
 /// An event as the outbox holds it and SNS carries it: the JSON exactly as create-user wrote
-/// it, and the attributes subscriptions filter on. A flush republishes the stored bytes rather
-/// than re-serialising them, so what a consumer reads never depends on which code path (or
-/// which version of this code) published it.
+/// it, the attributes subscriptions filter on, and the trace of the sign-up that caused it. A
+/// flush republishes the stored bytes rather than re-serialising them, so what a consumer
+/// reads never depends on which code path (or which version of this code) published it; and
+/// with the sign-up's trace, not the flush's, so the email is found under the sign-up's trace
+/// id whichever path published its event.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     pub event_id: Uuid,
     pub event_type: String,
     pub version: u32,
     pub json: String,
+    pub trace: Option<TraceHeader>,
 }
 
 impl From<&UserCreated> for StoredEvent {
@@ -39,6 +43,7 @@ impl From<&UserCreated> for StoredEvent {
             event_type: event.event_type.clone(),
             version: event.version,
             json: event.to_json(),
+            trace: None,
         }
     }
 }
@@ -52,11 +57,17 @@ impl std::fmt::Debug for StoredEvent {
             .field("event_type", &self.event_type)
             .field("version", &self.version)
             .field("json_bytes", &self.json.len())
+            .field("trace_id", &self.trace.as_ref().map(TraceHeader::trace_id))
             .finish_non_exhaustive()
     }
 }
 
 impl StoredEvent {
+    /// The event, published under `trace`.
+    pub fn traced(self, trace: Option<TraceHeader>) -> Self {
+        Self { trace, ..self }
+    }
+
     /// Reads what publishing needs from stored JSON; the rest is the consumer's business.
     pub fn parse(json: &str) -> Result<Self, String> {
         #[derive(Deserialize)]
@@ -75,6 +86,7 @@ impl StoredEvent {
             event_type: header.event_type,
             version: header.version,
             json: json.to_owned(),
+            trace: None,
         })
     }
 }
@@ -98,7 +110,8 @@ pub struct Page<C> {
 pub struct PublishError(pub String);
 
 pub trait EventPublisher: Send + Sync {
-    /// Publishes the event's JSON exactly as stored, with its type and version as attributes.
+    /// Publishes the event's JSON exactly as stored, with its type and version as attributes,
+    /// under its trace if it has one.
     fn publish(&self, event: &StoredEvent) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
 

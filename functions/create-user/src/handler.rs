@@ -9,6 +9,9 @@ use aws_lambda_events::http::header;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
+use tracing::field::Empty;
+use user_events::trace::TraceHeader;
 use user_store::outbox::EventPublisher;
 use user_store::users::{StoreError, UserStore};
 
@@ -99,19 +102,25 @@ pub async fn handle<S: UserStore, P: EventPublisher>(
 ) -> Result<Value, Error> {
     let started = Instant::now();
     let request_id = event.context.request_id;
+    let trace = event.context.xray_trace_id.as_deref().and_then(TraceHeader::parse);
     let (shape, body) = http::parse_event(event.payload);
-    let (reply, timings) = timing::measure(respond(signup, body, &request_id)).await;
+    // The ids of the user and its event, once they exist, on every line logged from then on,
+    // the request line included (the invocation's span has the request and trace ids).
+    let span = tracing::error_span!("sign_up", user_id = Empty, event_id = Empty);
+    let respond = timing::measure(respond(signup, body, trace, &request_id));
+    let (reply, timings) = respond.instrument(span.clone()).await;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     // The request line: ids, numbers and the status only, never the request's content.
-    tracing::info!(
-        status = reply.status,
-        latency_ms = ms(started.elapsed()),
-        hash_ms = ms(timings.hash),
-        store_ms = ms(timings.store),
-        publish_ms = ms(timings.publish),
-        request_id,
-        "create-user"
-    );
+    span.in_scope(|| {
+        tracing::info!(
+            status = reply.status,
+            latency_ms = ms(started.elapsed()),
+            hash_ms = ms(timings.hash),
+            store_ms = ms(timings.store),
+            publish_ms = ms(timings.publish),
+            "create-user"
+        )
+    });
     count(&reply, &timings);
     Ok(http::render(reply, shape))
 }
@@ -121,6 +130,7 @@ pub async fn handle<S: UserStore, P: EventPublisher>(
 async fn respond<S: UserStore, P: EventPublisher>(
     signup: &SignUp<S, P>,
     body: Result<Value, Reply>,
+    trace: Option<TraceHeader>,
     request_id: &str,
 ) -> Reply {
     let request = match body.map(|body| validate(&body)) {
@@ -128,19 +138,17 @@ async fn respond<S: UserStore, P: EventPublisher>(
         Ok(Err(fields)) => return Reply::new(400, json!({"error": "validation", "fields": fields})),
         Ok(Ok(request)) => request,
     };
-    match signup.run(request).await {
+    match signup.run(request, trace).await {
         Ok(done) => created(done),
         Err(error) => failure(error, request_id),
     }
 }
 
 fn created(done: SignedUp) -> Reply {
-    tracing::info!(
-        user_id = %done.user.id,
-        event_id = %done.event_id,
-        published = done.published,
-        "user created"
-    );
+    let span = tracing::Span::current();
+    span.record("user_id", tracing::field::display(done.user.id));
+    span.record("event_id", tracing::field::display(done.event_id));
+    tracing::info!(published = done.published, "user created");
     Reply::new(201, json!({"user": done.user, "token": done.token}))
         .with_header(header::LOCATION, format!("/users/{}", done.user.id))
         // It carries a bearer token: no cache, shared or private, may keep it.
@@ -156,9 +164,9 @@ fn failure(error: SignUpError, request_id: &str) -> Reply {
             if cause == StoreError::Conflict {
                 // Contention on one email, not a fault: the retries were spent and the other
                 // writer has not committed yet. The client's retry will settle it.
-                tracing::warn!(%cause, request_id, "transaction conflicts outlasted the retries");
+                tracing::warn!(%cause, "transaction conflicts outlasted the retries");
             } else {
-                tracing::error!(%cause, request_id, "user store failed");
+                tracing::error!(%cause, "user store failed");
             }
             // Nothing was stored (or, after a timeout, everything was: the retry then gets 409).
             Reply::new(
@@ -168,7 +176,7 @@ fn failure(error: SignUpError, request_id: &str) -> Reply {
             .with_header(header::RETRY_AFTER, "1".into())
         }
         SignUpError::Internal(cause) => {
-            tracing::error!(%cause, request_id, "internal error");
+            tracing::error!(%cause, "internal error");
             Reply::new(500, json!({"error": "internal", "request_id": request_id}))
         }
     }
@@ -209,7 +217,8 @@ mod request_line {
             let mut context = Context::default();
             context.request_id = format!("request-line-{}", uuid::Uuid::new_v4());
             let event = LambdaEvent::new(crate::testing::sign_up(&body), context.clone());
-            handle(&signup, event).await.unwrap();
+            let span = lambda_support::logging::invocation_span(&context.request_id, None);
+            handle(&signup, event).instrument(span).await.unwrap();
             let line = logs.lines_with(&context.request_id).join("\n");
             assert!(
                 line.contains("create-user") && line.contains(&format!("status={expected}")),
@@ -218,12 +227,51 @@ mod request_line {
             lines.push(line);
         }
         let (created, taken) = (&lines[0], &lines[1]);
+        // A created user's ids are on every line from its creation on, the request line too.
+        let request_line = created.lines().find(|l| l.contains("create-user")).unwrap();
+        assert!(
+            request_line.contains("user_id=") && request_line.contains("event_id="),
+            "{request_line}"
+        );
+        assert!(!taken.contains("user_id="), "{taken}");
         // bcrypt, even at cost 4, takes a measurable time; a taken email costs none.
         assert!(field(created, "hash_ms") > 0.0, "{created}");
         assert_eq!(field(taken, "hash_ms"), 0.0, "{taken}");
         for line in &lines {
             assert!(field(line, "store_ms") >= 0.0 && field(line, "publish_ms") >= 0.0);
             assert!(!line.contains("correct horse") && !line.contains("private@"), "{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod trace {
+    use super::*;
+    use crate::timing::Timed;
+    use crate::token::JwtIssuer;
+    use lambda_runtime::Context;
+    use user_store::testing::{MemoryPublisher, MemoryStore};
+
+    /// The invocation's trace header (Lambda's `Lambda-Runtime-Trace-Id`) is the one the event
+    /// is published under; a malformed one is none.
+    #[tokio::test]
+    async fn the_event_goes_out_under_the_invocations_trace() {
+        let signup = SignUp::new(
+            Timed(MemoryStore::default()),
+            Timed(MemoryPublisher::default()),
+            JwtIssuer::for_tests(&[4u8; 32]),
+            4,
+        );
+        let trace = user_events::testing::trace_header();
+        for (header, expected) in [(trace.as_str(), Some(trace.clone())), ("Root=not-one", None)] {
+            let body =
+                json!({"name": "Ann", "email": format!("{}@x.io", uuid::Uuid::new_v4()), "password": "correct horse"});
+            let mut context = Context::default();
+            context.xray_trace_id = Some(header.to_owned());
+            let event = LambdaEvent::new(crate::testing::sign_up(&body.to_string()), context);
+            handle(&signup, event).await.unwrap();
+            let published = signup.publisher.0.events.lock().unwrap().pop().unwrap();
+            assert_eq!(published.trace, expected, "{header}");
         }
     }
 }

@@ -13,10 +13,14 @@ async fn main() -> Result<(), Error> {
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
     let signup = &signup;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let request_id = event.context.request_id.clone();
-        let result = create_user::handler::handle(signup, event).await;
-        metrics.flush(&request_id);
-        result
+        let (request_id, trace) = (event.context.request_id.clone(), event.context.xray_trace_id.clone());
+        lambda_support::invocation(
+            metrics,
+            &request_id,
+            trace.as_deref(),
+            create_user::handler::handle(signup, event),
+        )
+        .await
     }))
     .await
 }

@@ -164,7 +164,7 @@ fn each_request_reports_its_answer_as_emf_in_the_functions_log() {
         let offset = log_len();
         assert_eq!(post(&url, "application/json", body).0, status);
         for request_id in answered_since(offset, status) {
-            let (_, docs) = testkit::emf_of_invocation_with(&format!("requestId=\"{request_id}\""));
+            let (_, docs) = testkit::emf_of_invocation_with(&format!("request_id=\"{request_id}\""));
             assert_eq!(sum(&docs, "SignUps", None), Some(0.0), "{reason}: {docs:?}");
             assert_eq!(sum(&docs, "Rejections", None), Some(1.0), "{reason}: {docs:?}");
             assert_eq!(sum(&docs, "RejectionsByReason", Some(reason)), Some(1.0), "{docs:?}");
@@ -174,4 +174,36 @@ fn each_request_reports_its_answer_as_emf_in_the_functions_log() {
             assert!(docs.iter().all(|d| d.value("HashTime").is_none()), "no hash: {docs:?}");
         }
     }
+}
+
+/// One trace from sign-up to email: the trace id create-user logged for a sign-up over the
+/// function URL is the upstream trace id on send-email's line for that user's email (through
+/// SNS, SQS's AWSTraceHeader and the bridge), next to send-email's own trace id.
+#[test]
+fn the_sign_ups_trace_id_is_on_send_emails_line_for_its_email() {
+    use std::time::Duration;
+    let url = testkit::stack()["CREATE_USER_URL"].clone();
+    let email = format!("url.trace.{}@example.io", uuid::Uuid::new_v4().simple());
+    let body = json!({"name": "Trace Test", "email": email, "password": "correct horse"}).to_string();
+    let (status, created) = post(&url, "application/json", &body);
+    assert_eq!(status, 201, "{created}");
+    let user = format!("user_id={}", created["user"]["id"].as_str().unwrap());
+
+    let signed_up = testkit::watch_log_line(&["user created", &user], Duration::from_secs(20));
+    let trace_id = testkit::field_of(&signed_up, "trace_id").unwrap_or_else(|| panic!("no trace id: {signed_up}"));
+    assert!(
+        user_events::trace::TraceHeader::parse(&format!("Root={trace_id}")).is_some(),
+        "{signed_up}"
+    );
+    let emailed = testkit::watch_log_line(&["welcome email sent", &user], Duration::from_secs(60));
+    assert_eq!(
+        testkit::field_of(&emailed, "upstream_trace_id").as_deref(),
+        Some(trace_id.as_str()),
+        "{emailed}"
+    );
+    let own = testkit::field_of(&emailed, "trace_id").unwrap_or_else(|| panic!("no own trace id: {emailed}"));
+    assert_ne!(
+        own, trace_id,
+        "send-email's invocation has a trace of its own: {emailed}"
+    );
 }

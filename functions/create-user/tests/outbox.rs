@@ -15,6 +15,13 @@ fn limits() -> FlushLimits {
     FlushLimits::until(Instant::now() + lease, Duration::from_secs(10), lease)
 }
 
+/// An invocation's context with Lambda's trace header `trace`.
+fn traced(trace: &user_events::trace::TraceHeader) -> lambda_runtime::Context {
+    let mut context = lambda_runtime::Context::default();
+    context.xray_trace_id = Some(trace.as_str().to_owned());
+    context
+}
+
 /// What publish-outbox does on its schedule, through `h`'s real store and publisher.
 async fn flush_now(h: &Harness) -> FlushReport {
     flush(
@@ -56,8 +63,9 @@ async fn pending_for(h: &Harness, email: &str) -> Vec<StoredEvent> {
 async fn with_sns_failing_the_user_is_created_and_its_event_is_published_later_exactly_once() {
     let broken = harness_publishing_to("arn:aws:sns:us-east-1:000000000000:no-such-topic").await;
     let email = unique_email();
+    let trace = user_events::testing::trace_header();
     // The user exists and its event is durable: 201.
-    let body = broken.sign_up("Out Box", &email).await;
+    let body = broken.sign_up_in("Out Box", &email, traced(&trace)).await;
     let stored = broken
         .item(&user_key(&body["user"]["id"].as_str().unwrap().parse().unwrap()))
         .await;
@@ -83,6 +91,11 @@ async fn with_sns_failing_the_user_is_created_and_its_event_is_published_later_e
             .event_id,
         event_id
     );
+    // Published under the sign-up's trace: SNS handed it to SQS as the AWSTraceHeader.
+    let attribute = events[0]
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::AwsTraceHeader));
+    assert_eq!(attribute.map(String::as_str), Some(trace.as_str()));
     assert!(
         h.item(&outbox_key(&event_id)).await.is_none(),
         "published events leave the outbox"
@@ -91,7 +104,8 @@ async fn with_sns_failing_the_user_is_created_and_its_event_is_published_later_e
 
 /// SNS accepts the connection and never answers. The sign-up must not wait for it: 201 after
 /// the publish budget, the event pending; and then the welcome email arrives all the same,
-/// through the stack's own publish-outbox (run by the bridge's schedule) and send-email.
+/// through the stack's own publish-outbox (run by the bridge's schedule) and send-email, and
+/// send-email's line for it names the sign-up's trace, not publish-outbox's.
 #[tokio::test]
 async fn with_sns_hanging_the_sign_up_answers_201_and_the_email_still_arrives() {
     let hang = HangingListener::start();
@@ -101,7 +115,8 @@ async fn with_sns_hanging_the_sign_up_answers_201_and_the_email_still_arrives() 
     })
     .await;
     let email = unique_email();
-    let body = h.sign_up("Hung", &email).await;
+    let trace = user_events::testing::trace_header();
+    let body = h.sign_up_in("Hung", &email, traced(&trace)).await;
     assert!(body["token"].is_string(), "the client gets its token");
     assert_eq!(pending_for(&h, &email).await.len(), 1, "the event waits in the outbox");
 
@@ -115,6 +130,14 @@ async fn with_sns_hanging_the_sign_up_answers_201_and_the_email_still_arrives() 
         emails = testkit::emails_to(&vars, &email);
     }
     assert_eq!(emails.len(), 1, "one welcome email, via the outbox");
+    let user = format!("user_id={}", body["user"]["id"].as_str().unwrap());
+    let wait = move || testkit::watch_log_line(&["welcome email sent", &user], Duration::from_secs(20));
+    let emailed = tokio::task::spawn_blocking(wait).await.unwrap();
+    assert_eq!(
+        testkit::field_of(&emailed, "upstream_trace_id").as_deref(),
+        Some(trace.trace_id()),
+        "{emailed}"
+    );
 }
 
 #[tokio::test]

@@ -104,7 +104,7 @@ fn request() -> SignUpRequest {
 async fn a_conflict_is_retried_and_the_sign_up_succeeds() {
     let dynamodb = CannedDynamoDb::start(&[Answer::Conflict, Answer::Committed]);
     let signup = signup_against(&dynamodb).await;
-    let done = signup.run(request()).await.expect("the retry commits");
+    let done = signup.run(request(), None).await.expect("the retry commits");
     assert_eq!(dynamodb.transactions.load(Ordering::SeqCst), 2);
     assert!(!done.token.is_empty());
 }
@@ -113,7 +113,7 @@ async fn a_conflict_is_retried_and_the_sign_up_succeeds() {
 async fn conflicts_that_do_not_clear_are_a_retryable_503_not_an_internal_error() {
     let dynamodb = CannedDynamoDb::start(&[Answer::Conflict]);
     let signup = signup_against(&dynamodb).await;
-    let error = signup.run(request()).await.unwrap_err();
+    let error = signup.run(request(), None).await.unwrap_err();
     assert_eq!(error, SignUpError::Store(StoreError::Conflict));
     assert_eq!(
         dynamodb.transactions.load(Ordering::SeqCst),

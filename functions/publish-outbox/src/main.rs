@@ -30,10 +30,14 @@ async fn main() -> Result<(), Error> {
     let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), topic);
     let (store, publisher) = (&store, &publisher);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let request_id = event.context.request_id.clone();
-        let result = publish_outbox::handle(store, publisher, min_age, event).await;
-        metrics.flush(&request_id);
-        result
+        let (request_id, trace) = (event.context.request_id.clone(), event.context.xray_trace_id.clone());
+        lambda_support::invocation(
+            metrics,
+            &request_id,
+            trace.as_deref(),
+            publish_outbox::handle(store, publisher, min_age, event),
+        )
+        .await
     }))
     .await
 }

@@ -1,5 +1,5 @@
 //! The SQS batch handler: each message decoded and delivered on its own task, inside a span
-//! with its message id; the response lists exactly the messages that failed, so SQS retries
+//! with its message id, its upstream trace id and its event's and user's ids; the response lists exactly the messages that failed, so SQS retries
 //! only those (and moves them to the DLQ after maxReceiveCount). Logs name messages, events
 //! and users by id, never by email address. Each batch counts its [`metric`]s.
 
@@ -9,6 +9,8 @@ use lambda_runtime::{Error, LambdaEvent};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
+use tracing::field::{Empty, display};
+use user_events::trace::{self, TraceHeader};
 
 /// The metrics a batch reports (the `metrics` facade; `lambda_support::metrics` writes them as
 /// EMF after each invocation).
@@ -87,7 +89,7 @@ where
         .into_iter()
         .map(|message| {
             let id = message.message_id.clone().unwrap_or_default();
-            let span = tracing::info_span!("message", message_id = %id);
+            let span = message_span(&id, &message);
             let task = tokio::spawn(process(deliver.clone(), message).instrument(span));
             (id, task)
         })
@@ -136,6 +138,25 @@ fn count_outcomes(outcomes: &[Outcome]) {
     }
 }
 
+/// The span one message is processed in: its SQS message id and the trace it was published
+/// under (`upstream_trace_id`: the sign-up's, from the `AWSTraceHeader` attribute), then its
+/// event's and user's ids once decoded. The invocation's own `trace_id` comes from the
+/// invocation's span: a line has both, so one search for either trace finds it. At ERROR level
+/// so that it is there whatever level the lines inside are logged at.
+fn message_span(id: &str, message: &SqsMessage) -> tracing::Span {
+    let upstream = message
+        .attributes
+        .get(trace::SQS_ATTRIBUTE)
+        .and_then(|h| TraceHeader::parse(h));
+    tracing::error_span!(
+        "message",
+        message_id = %id,
+        upstream_trace_id = upstream.as_ref().map(TraceHeader::trace_id),
+        event_id = Empty,
+        user_id = Empty,
+    )
+}
+
 /// Decodes and delivers one message; a failure means "retry it".
 async fn process<C: ClaimStore, M: Mailer>(deliver: Arc<Deliver<C, M>>, message: SqsMessage) -> Outcome {
     let event = match user_events::decode_sqs_body(message.body.as_deref().unwrap_or_default()) {
@@ -145,17 +166,20 @@ async fn process<C: ClaimStore, M: Mailer>(deliver: Arc<Deliver<C, M>>, message:
             return Outcome::Failed(Cause::Decode);
         }
     };
+    let span = tracing::Span::current();
+    span.record("event_id", display(event.event_id));
+    span.record("user_id", display(event.user.id));
     match deliver.run(&event).await {
         Ok(Delivered::Sent { message_id }) => {
-            tracing::info!(event_id = %event.event_id, user_id = %event.user.id, ses_message_id = %message_id, "welcome email sent");
+            tracing::info!(ses_message_id = %message_id, "welcome email sent");
             Outcome::Sent
         }
         Ok(Delivered::Duplicate) => {
-            tracing::info!(event_id = %event.event_id, "already emailed; duplicate delivery skipped");
+            tracing::info!("already emailed; duplicate delivery skipped");
             Outcome::Duplicate
         }
         Err(e) => {
-            tracing::warn!(event_id = %event.event_id, error = %e, "delivery failed; SQS will retry");
+            tracing::warn!(error = %e, "delivery failed; SQS will retry");
             Outcome::Failed(match e {
                 DeliverError::InProgress(_) => Cause::InProgress,
                 DeliverError::Claims(_) => Cause::Claim,
@@ -304,6 +328,39 @@ mod tests {
         let leaked = logs.lines_with("private@");
         assert!(leaked.is_empty(), "addresses logged: {leaked:?}");
         assert!(logs.lines_with("PRIVATE@").is_empty());
+    }
+
+    /// The line of each message names its upstream trace (the sign-up's), its event and its
+    /// user: the line an operator following one sign-up looks for. A malformed header is none.
+    #[tokio::test]
+    async fn a_messages_lines_carry_its_upstream_trace_event_and_user() {
+        let logs = lambda_support::testing::logs();
+        let trace = user_events::testing::trace_header();
+        let (traced, forged) = (user_created("Ann", "t@x.io"), user_created("Bob", "f@x.io"));
+        let mut with_trace = message(&format!("traced-{}", Uuid::new_v4()), &traced.to_json());
+        with_trace
+            .attributes
+            .insert(trace::SQS_ATTRIBUTE.into(), trace.as_str().into());
+        let mut with_forgery = message(&format!("forged-{}", Uuid::new_v4()), &forged.to_json());
+        with_forgery
+            .attributes
+            .insert(trace::SQS_ATTRIBUTE.into(), "Root=1-\u{1b}[31m".into());
+        run(vec![with_trace, with_forgery]).await;
+
+        let line = logs.lines_with(&traced.user.id.to_string()).join("\n");
+        assert!(line.contains("welcome email sent"), "{line}");
+        for field in [
+            format!("upstream_trace_id=\"{}\"", trace.trace_id()),
+            format!("event_id={}", traced.event_id),
+            format!("user_id={}", traced.user.id),
+        ] {
+            assert!(line.contains(&field), "{field} not in {line}");
+        }
+        let line = logs.lines_with(&forged.user.id.to_string()).join("\n");
+        assert!(
+            line.contains("welcome email sent") && !line.contains("upstream_trace_id"),
+            "{line}"
+        );
     }
 
     #[tokio::test]

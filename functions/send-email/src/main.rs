@@ -16,10 +16,14 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let deliver = deliver.clone();
         async move {
-            let request_id = event.context.request_id.clone();
-            let result = send_email::handler::handle(deliver, event).await;
-            metrics.flush(&request_id);
-            result
+            let (request_id, trace) = (event.context.request_id.clone(), event.context.xray_trace_id.clone());
+            lambda_support::invocation(
+                metrics,
+                &request_id,
+                trace.as_deref(),
+                send_email::handler::handle(deliver, event),
+            )
+            .await
         }
     }))
     .await

@@ -275,13 +275,11 @@ pub async fn warm_run(
 
 /// `store_ms + publish_ms` of each sign-up, in order. Both runtimes log one request line
 /// (`create-user`) with the request's status and phase timings (`hash_ms`, `store_ms`,
-/// `publish_ms`); a sign-up's has status 201. tracing's JSON puts the fields under `fields`,
-/// the Python peer at the top level.
+/// `publish_ms`); a sign-up's has status 201. Both put every field at the top level.
 pub fn downstream_waits(log: &str) -> Vec<Duration> {
     log.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter_map(|v| {
-            let fields = v.get("fields").unwrap_or(&v);
+        .filter_map(|fields| {
             if fields["message"] != "create-user" || fields["status"] != 201 {
                 return None;
             }
@@ -299,10 +297,10 @@ mod tests {
     fn reads_phase_timings_from_both_log_shapes() {
         let log = [
             // Rust: the sign-up's own line, then the request line with its timings.
-            r#"{"level":"INFO","fields":{"message":"user created","user_id":"u","event_id":"e","published":true},"span":{"requestId":"r1","name":"Lambda runtime invoke"}}"#,
-            r#"{"level":"INFO","fields":{"message":"create-user","status":201,"latency_ms":30.1,"hash_ms":1.0,"store_ms":20.0,"publish_ms":5.5,"request_id":"r1"},"span":{"requestId":"r1","name":"Lambda runtime invoke"}}"#,
+            r#"{"level":"INFO","message":"user created","published":true,"request_id":"r1","user_id":"u","event_id":"e"}"#,
+            r#"{"level":"INFO","message":"create-user","status":201,"latency_ms":30.1,"hash_ms":1.0,"store_ms":20.0,"publish_ms":5.5,"request_id":"r1","user_id":"u","event_id":"e"}"#,
             // Not a sign-up: a taken email's request line.
-            r#"{"level":"INFO","fields":{"message":"create-user","status":409,"latency_ms":3.0,"hash_ms":0.0,"store_ms":2.0,"publish_ms":0.0,"request_id":"r2"},"span":{"requestId":"r2","name":"Lambda runtime invoke"}}"#,
+            r#"{"level":"INFO","message":"create-user","status":409,"latency_ms":3.0,"hash_ms":0.0,"store_ms":2.0,"publish_ms":0.0,"request_id":"r2"}"#,
             // The Python peer.
             r#"{"message": "create-user", "status": 201, "hash_ms": 250.0, "store_ms": 10, "publish_ms": 2.5, "latency_ms": 270.0}"#,
             "START RequestId: not json",

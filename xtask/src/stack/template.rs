@@ -20,13 +20,15 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Resource types LocalStack's free edition cannot host: no HTTP APIs at all, and the
-/// functions run under cargo lambda (or `samlocal deploy`, with Docker) instead.
+/// functions run under cargo lambda (or `samlocal deploy`, with Docker) instead; no X-Ray
+/// either (locally, a trace is followed by its id in the functions' log).
 const NOT_ON_LOCALSTACK: &[&str] = &[
     "AWS::Serverless::Function",
     "AWS::Serverless::HttpApi",
     "AWS::Serverless::Api",
     "AWS::Lambda::Function",
     "AWS::ApiGatewayV2::Api",
+    "AWS::XRay::ResourcePolicy",
 ];
 
 /// Where LocalStack runs decides what it can host.

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use std::collections::HashMap;
 use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
+use user_events::trace::TraceHeader;
 
 pub struct DynamoUserStore {
     client: Client,
@@ -75,6 +76,8 @@ pub fn outbox_key(event_id: &uuid::Uuid) -> String {
 pub const PENDING_INDEX: &str = "pending-events";
 const OUTBOX_STATE: &str = "outbox_state";
 const OUTBOX_AT: &str = "outbox_at";
+/// The sign-up's trace header (`StoredEvent::trace`), when it had one.
+const OUTBOX_TRACE: &str = "trace_header";
 
 fn millis(at: time::OffsetDateTime) -> AttributeValue {
     AttributeValue::N((at.unix_timestamp_nanos() / 1_000_000).to_string())
@@ -119,12 +122,15 @@ impl UserStore for DynamoUserStore {
             ("user_id".to_owned(), s(user.id.to_string())),
             ("created_at".to_owned(), s(created_at)),
         ]);
-        let outbox_item = HashMap::from([
+        let mut outbox_item = HashMap::from([
             ("pk".to_owned(), s(outbox_key(&event.event_id))),
             (OUTBOX_STATE.to_owned(), s(PENDING)),
             (OUTBOX_AT.to_owned(), millis(user.created_at)),
             ("event".to_owned(), s(&event.json)),
         ]);
+        if let Some(trace) = &event.trace {
+            outbox_item.insert(OUTBOX_TRACE.to_owned(), s(trace.as_str()));
+        }
         // The order is the one `cancellation` reads the reasons in.
         let result = self
             .client
@@ -232,7 +238,9 @@ impl Outbox for DynamoUserStore {
                     key: text("pk").cloned().unwrap_or_default(),
                     event: text("event")
                         .ok_or_else(|| "no event attribute".to_owned())
-                        .and_then(|json| StoredEvent::parse(json)),
+                        .and_then(|json| StoredEvent::parse(json))
+                        // A header that no longer parses is no reason to hold the event back.
+                        .map(|event| event.traced(text(OUTBOX_TRACE).and_then(|t| TraceHeader::parse(t)))),
                 }
             })
             .collect();

@@ -7,6 +7,7 @@ use crate::password::Bcrypt;
 use crate::token::JwtIssuer;
 use std::time::Duration;
 use time::OffsetDateTime;
+use user_events::trace::TraceHeader;
 use user_events::{PublicUser, UserCreated};
 use user_store::outbox::{EventPublisher, PublishError, StoredEvent};
 use user_store::users::{NewUser, StoreError, UserStore};
@@ -93,7 +94,9 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
         }
     }
 
-    pub async fn run(&self, request: SignUpRequest) -> Result<SignedUp, SignUpError> {
+    /// Signs the user up. `trace` is the request's (Lambda's trace header): its event is
+    /// published under it, now or by a later flush.
+    pub async fn run(&self, request: SignUpRequest, trace: Option<TraceHeader>) -> Result<SignedUp, SignUpError> {
         let email_key = request.email_key();
         if self.store.email_taken(&email_key).await.map_err(SignUpError::Store)? {
             return Err(SignUpError::EmailTaken);
@@ -114,7 +117,7 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
             created_at: now,
         };
         let event = UserCreated::new(Uuid::new_v4(), now, user.public());
-        let stored = StoredEvent::from(&event);
+        let stored = StoredEvent::from(&event).traced(trace);
         self.store_with_retries(&user, &stored).await?;
         let published = self.publish(&stored).await;
         let token = self
@@ -216,7 +219,7 @@ mod tests {
     #[tokio::test]
     async fn stores_a_bcrypt_hash_publishes_the_public_user_and_issues_a_token() {
         let s = signup(false);
-        let done = s.run(request("Ann@X.io")).await.unwrap();
+        let done = s.run(request("Ann@X.io"), None).await.unwrap();
         let (id, hash) = s.store.users.lock().unwrap()["ann@x.io"].clone();
         assert_eq!(id, done.user.id);
         assert!(bcrypt::verify("correct horse", &hash).unwrap());
@@ -236,22 +239,28 @@ mod tests {
     #[tokio::test]
     async fn a_second_sign_up_with_the_same_email_in_any_case_is_taken_and_publishes_nothing() {
         let s = signup(false);
-        s.run(request("ann@x.io")).await.unwrap();
-        assert_eq!(s.run(request("ANN@X.IO")).await.unwrap_err(), SignUpError::EmailTaken);
+        s.run(request("ann@x.io"), None).await.unwrap();
+        assert_eq!(
+            s.run(request("ANN@X.IO"), None).await.unwrap_err(),
+            SignUpError::EmailTaken
+        );
         assert_eq!(s.publisher.events.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn a_taken_email_is_refused_before_hashing_or_writing() {
         let s = signup(false);
-        s.run(request("ann@x.io")).await.unwrap();
+        s.run(request("ann@x.io"), None).await.unwrap();
         let creates = s.store.creates.load(Ordering::SeqCst);
         // A cost bcrypt refuses: had the refusal hashed, it would be an internal error.
         let s = SignUp {
             hasher: Bcrypt::new(3),
             ..s
         };
-        assert_eq!(s.run(request("ann@x.io")).await.unwrap_err(), SignUpError::EmailTaken);
+        assert_eq!(
+            s.run(request("ann@x.io"), None).await.unwrap_err(),
+            SignUpError::EmailTaken
+        );
         assert_eq!(s.store.creates.load(Ordering::SeqCst), creates, "no transaction tried");
     }
 
@@ -259,7 +268,7 @@ mod tests {
     async fn a_transaction_conflict_is_retried_and_then_succeeds() {
         let s = signup(false);
         s.store.conflicts.store(2, Ordering::SeqCst);
-        let done = s.run(request("a@x.io")).await.unwrap();
+        let done = s.run(request("a@x.io"), None).await.unwrap();
         assert!(done.published);
         assert_eq!(s.store.creates.load(Ordering::SeqCst), 3);
     }
@@ -269,7 +278,7 @@ mod tests {
         let s = signup(false);
         s.store.conflicts.store(u32::MAX, Ordering::SeqCst);
         assert_eq!(
-            s.run(request("a@x.io")).await.unwrap_err(),
+            s.run(request("a@x.io"), None).await.unwrap_err(),
             SignUpError::Store(StoreError::Conflict)
         );
         assert_eq!(s.store.creates.load(Ordering::SeqCst), ConflictRetry::DEFAULT.attempts);
@@ -306,7 +315,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_publish_still_signs_up_and_leaves_the_event_in_the_outbox() {
         let s = signup(true);
-        let done = s.run(request("a@x.io")).await.unwrap();
+        let done = s.run(request("a@x.io"), None).await.unwrap();
         assert!(!done.published);
         let pending = s.store.pending_events();
         assert_eq!(pending.len(), 1);
@@ -319,15 +328,30 @@ mod tests {
             hang: true,
             ..Default::default()
         });
-        let done = s.run(request("a@x.io")).await.unwrap();
+        let done = s.run(request("a@x.io"), None).await.unwrap();
         assert!(!done.published);
         assert_eq!(s.store.pending_events().len(), 1);
     }
 
     #[tokio::test]
+    async fn the_event_is_published_under_the_sign_ups_trace_and_keeps_it_while_pending() {
+        let trace = user_events::testing::trace_header();
+        let s = signup(false);
+        s.run(request("a@x.io"), Some(trace.clone())).await.unwrap();
+        assert_eq!(s.publisher.events.lock().unwrap()[0].trace, Some(trace.clone()));
+        let s = signup(true);
+        s.run(request("a@x.io"), Some(trace.clone())).await.unwrap();
+        assert_eq!(
+            s.store.pending_events()[0].trace,
+            Some(trace),
+            "for the flush to publish under"
+        );
+    }
+
+    #[tokio::test]
     async fn a_published_event_leaves_the_outbox() {
         let s = signup(false);
-        assert!(s.run(request("a@x.io")).await.unwrap().published);
+        assert!(s.run(request("a@x.io"), None).await.unwrap().published);
         assert!(s.store.pending_events().is_empty());
     }
 }

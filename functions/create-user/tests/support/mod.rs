@@ -120,8 +120,13 @@ async fn subscribed_queue(sqs: &aws_sdk_sqs::Client, sns: &aws_sdk_sns::Client, 
 impl Harness {
     /// `POST /users` with `body`, through the handler: the status and the JSON answer.
     pub async fn post(&self, body: Value) -> (u16, Value) {
+        self.post_in(body, Context::default()).await
+    }
+
+    /// [`Harness::post`] in the invocation `context` (its trace header, say).
+    pub async fn post_in(&self, body: Value, context: Context) -> (u16, Value) {
         let event = create_user::testing::sign_up(&body.to_string());
-        let reply = create_user::handler::handle(&self.signup, LambdaEvent::new(event, Context::default()))
+        let reply = create_user::handler::handle(&self.signup, LambdaEvent::new(event, context))
             .await
             .unwrap();
         let status = reply["statusCode"].as_u64().unwrap() as u16;
@@ -130,8 +135,13 @@ impl Harness {
 
     /// Signs `name` up with `email` and [`PASSWORD`], which must succeed: the 201's body.
     pub async fn sign_up(&self, name: &str, email: &str) -> Value {
+        self.sign_up_in(name, email, Context::default()).await
+    }
+
+    /// [`Harness::sign_up`] in the invocation `context`.
+    pub async fn sign_up_in(&self, name: &str, email: &str, context: Context) -> Value {
         let (status, body) = self
-            .post(json!({"name": name, "email": email, "password": PASSWORD}))
+            .post_in(json!({"name": name, "email": email, "password": PASSWORD}), context)
             .await;
         assert_eq!(status, 201, "{body}");
         body
@@ -162,6 +172,7 @@ impl Harness {
                 .max_number_of_messages(10)
                 .wait_time_seconds(1)
                 .message_attribute_names("All")
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::AwsTraceHeader)
                 .send()
                 .await
                 .unwrap();
