@@ -3,7 +3,7 @@
 
 use crate::domain::signup::{SignUp, SignUpError, SignedUp};
 use crate::domain::validation::validate;
-use crate::http::{self, Reply};
+use crate::http::{self, ErrorCode, Reply};
 use crate::timing;
 use aws_lambda_events::http::header;
 use lambda_runtime::{Error, LambdaEvent};
@@ -31,23 +31,9 @@ pub mod metric {
     pub const SERVER_ERRORS_BY_REASON: &str = "ServerErrorsByReason";
     /// bcrypt's time per request that hashed, from the request's timings.
     pub const HASH_TIME: &str = "HashTime";
+    /// The dimension: the answer's [`crate::http::ErrorCode`], fixed words of this crate,
+    /// never a value from the request.
     pub const REASON: &str = "Reason";
-
-    /// The error codes the function answers with, as the `Reason` dimension names them: fixed
-    /// words of this crate, never a value from the request; any other is `other`.
-    pub const REASONS: [&str; 11] = [
-        "validation",
-        "invalid_json",
-        "invalid_body",
-        "invalid_event",
-        "email_taken",
-        "payload_too_large",
-        "unsupported_media_type",
-        "not_found",
-        "method_not_allowed",
-        "service_unavailable",
-        "internal",
-    ];
 
     /// Units for the recorder; once, at init.
     pub fn describe() {
@@ -67,12 +53,6 @@ pub mod metric {
         );
         describe_histogram!(HASH_TIME, Unit::Milliseconds, "bcrypt time per sign-up");
     }
-
-    /// The `Reason` of an answer: its error code if it is one of [`REASONS`].
-    pub(crate) fn reason(body: &serde_json::Value) -> &'static str {
-        let code = body["error"].as_str().unwrap_or_default();
-        REASONS.into_iter().find(|r| *r == code).unwrap_or("other")
-    }
 }
 
 /// Counts one answered request. Every counter is touched, so that a request that moved none
@@ -82,14 +62,13 @@ fn count(reply: &Reply, timings: &timing::Timings) {
     metrics::counter!(metric::SIGN_UPS).increment(u64::from(reply.status == 201));
     metrics::counter!(metric::REJECTIONS).increment(u64::from(rejected));
     metrics::counter!(metric::SERVER_ERRORS).increment(u64::from(failed));
-    // The error code is looked up only for an answer that has one.
-    let by_reason = match (rejected, failed) {
-        (true, _) => Some(metric::REJECTIONS_BY_REASON),
-        (_, true) => Some(metric::SERVER_ERRORS_BY_REASON),
-        _ => None,
-    };
-    if let Some(name) = by_reason {
-        metrics::counter!(name, metric::REASON => metric::reason(&reply.body)).increment(1);
+    if let Some(code) = reply.error {
+        let name = if failed {
+            metric::SERVER_ERRORS_BY_REASON
+        } else {
+            metric::REJECTIONS_BY_REASON
+        };
+        metrics::counter!(name, metric::REASON => code.as_str()).increment(1);
     }
     if !timings.hash.is_zero() {
         metrics::histogram!(metric::HASH_TIME).record(timings.hash.as_secs_f64() * 1000.0);
@@ -135,7 +114,7 @@ async fn respond<S: UserStore, P: EventPublisher>(
 ) -> Reply {
     let request = match body.map(|body| validate(&body)) {
         Err(reply) => return reply,
-        Ok(Err(fields)) => return Reply::new(400, json!({"error": "validation", "fields": fields})),
+        Ok(Err(fields)) => return Reply::error_with(ErrorCode::Validation, json!({"fields": fields})),
         Ok(Ok(request)) => request,
     };
     match signup.run(request, trace).await {
@@ -159,7 +138,7 @@ fn created(done: SignedUp) -> Reply {
 /// cause; the client gets the request id to quote, never internals.
 fn failure(error: SignUpError, request_id: &str) -> Reply {
     match error {
-        SignUpError::EmailTaken => Reply::error(409, "email_taken", "an account with this email already exists"),
+        SignUpError::EmailTaken => Reply::error(ErrorCode::EmailTaken, "an account with this email already exists"),
         SignUpError::Store(cause) => {
             if cause == StoreError::Conflict {
                 // Contention on one email, not a fault: the retries were spent and the other
@@ -169,15 +148,15 @@ fn failure(error: SignUpError, request_id: &str) -> Reply {
                 tracing::error!(%cause, "user store failed");
             }
             // Nothing was stored (or, after a timeout, everything was: the retry then gets 409).
-            Reply::new(
-                503,
-                json!({"error": "service_unavailable", "retryable": true, "request_id": request_id}),
+            Reply::error_with(
+                ErrorCode::ServiceUnavailable,
+                json!({"retryable": true, "request_id": request_id}),
             )
             .with_header(header::RETRY_AFTER, "1".into())
         }
         SignUpError::Internal(cause) => {
             tracing::error!(%cause, "internal error");
-            Reply::new(500, json!({"error": "internal", "request_id": request_id}))
+            Reply::error_with(ErrorCode::Internal, json!({"request_id": request_id}))
         }
     }
 }
@@ -664,7 +643,12 @@ mod hostile_input {
                 body["error"].as_str().is_some_and(|e| !e.is_empty()),
                 "{name}: no error named: {body}"
             );
-            assert_ne!(metric::reason(&body), "other", "{name}: a Reason of its own: {body}");
+            let code = ErrorCode::ALL.into_iter().find(|c| body["error"] == c.as_str());
+            assert_eq!(
+                code.map(|c| u64::from(c.status())),
+                Some(status),
+                "{name}: a code of the list, its status: {body}"
+            );
             assert!(bodies.insert(name, body).is_none(), "two cases named {name}");
         }
         for (name, error) in expected_errors() {

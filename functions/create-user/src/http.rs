@@ -22,25 +22,115 @@ pub enum EventShape {
     Direct,
 }
 
-/// A status, a JSON body, and extra headers.
+/// Why a request was not signed up: the `error` of the answer's body, with its status. The
+/// one list of them: the metrics' `Reason` dimension names these words and no others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 400: the fields broke the rules (`fields` says which, how).
+    Validation,
+    /// 400: the body is not one JSON object with each key once.
+    InvalidJson,
+    /// 400: the body is not UTF-8, or not the base64 it is marked as.
+    InvalidBody,
+    /// 400: the invoking event is no API Gateway event this function reads.
+    InvalidEvent,
+    /// 409: an account with the email exists.
+    EmailTaken,
+    /// 413: the body is over [`MAX_BODY_BYTES`].
+    PayloadTooLarge,
+    /// 415: not exactly one `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// 404: not `/users`.
+    NotFound,
+    /// 405: not POST.
+    MethodNotAllowed,
+    /// 503, retryable: the user store failed or its transactions kept conflicting.
+    ServiceUnavailable,
+    /// 500.
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::Validation,
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidBody,
+        ErrorCode::InvalidEvent,
+        ErrorCode::EmailTaken,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Validation => "validation",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::InvalidEvent => "invalid_event",
+            ErrorCode::EmailTaken => "email_taken",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::Validation | ErrorCode::InvalidJson | ErrorCode::InvalidBody | ErrorCode::InvalidEvent => 400,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::EmailTaken => 409,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::Internal => 500,
+            ErrorCode::ServiceUnavailable => 503,
+        }
+    }
+}
+
+/// A status, a JSON body, and extra headers; for an error, its code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub headers: Vec<(header::HeaderName, String)>,
+    pub error: Option<ErrorCode>,
 }
 
 impl Reply {
+    /// A success.
     pub fn new(status: u16, body: Value) -> Self {
         Self {
             status,
             body,
             headers: Vec::new(),
+            error: None,
         }
     }
 
-    pub fn error(status: u16, error: &str, message: &str) -> Self {
-        Self::new(status, json!({"error": error, "message": message}))
+    /// An error with a message for a person.
+    pub fn error(code: ErrorCode, message: &str) -> Self {
+        Self::error_with(code, json!({"message": message}))
+    }
+
+    /// An error with other fields than a message: `details` is a JSON object, merged into the
+    /// body after `error`.
+    pub fn error_with(code: ErrorCode, details: Value) -> Self {
+        let mut body = Map::from_iter([("error".to_owned(), Value::from(code.as_str()))]);
+        if let Value::Object(details) = details {
+            body.extend(details);
+        }
+        Self {
+            error: Some(code),
+            ..Self::new(code.status(), Value::Object(body))
+        }
     }
 
     pub fn with_header(mut self, name: header::HeaderName, value: String) -> Self {
@@ -104,13 +194,16 @@ pub fn parse_event(event: Value) -> (EventShape, Result<Value, Reply>) {
 }
 
 fn unreadable_event(e: serde_json::Error) -> Reply {
-    Reply::error(400, "invalid_event", &format!("not a readable API Gateway event: {e}"))
+    Reply::error(
+        ErrorCode::InvalidEvent,
+        &format!("not a readable API Gateway event: {e}"),
+    )
 }
 
 fn too_large() -> Reply {
-    Reply::new(
-        413,
-        json!({"error": "payload_too_large", "message": "body too large", "limit_bytes": MAX_BODY_BYTES}),
+    Reply::error_with(
+        ErrorCode::PayloadTooLarge,
+        json!({"message": "body too large", "limit_bytes": MAX_BODY_BYTES}),
     )
 }
 
@@ -118,13 +211,12 @@ fn route(request: &HttpRequest) -> Result<Value, Reply> {
     // `/users` on an HTTP API's default stage, `/<stage>/users` on a named one.
     if !request.path.trim_end_matches('/').ends_with("/users") {
         return Err(Reply::error(
-            404,
-            "not_found",
+            ErrorCode::NotFound,
             "no such route; sign up with POST /users",
         ));
     }
     if request.method != Method::POST {
-        return Err(Reply::error(405, "method_not_allowed", "use POST").with_header(header::ALLOW, "POST".into()));
+        return Err(Reply::error(ErrorCode::MethodNotAllowed, "use POST").with_header(header::ALLOW, "POST".into()));
     }
     // Required, not just checked when present: a page on another site can POST without a
     // Content-Type (or as text/plain) in a CORS "simple request", with no preflight, and so
@@ -133,8 +225,7 @@ fn route(request: &HttpRequest) -> Result<Value, Reply> {
     let mut content_types = request.headers.get_all(header::CONTENT_TYPE).iter();
     if !matches!((content_types.next(), content_types.next()), (Some(ct), None) if is_json(ct)) {
         return Err(Reply::error(
-            415,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send the body as application/json, with Content-Type: application/json",
         ));
     }
@@ -152,7 +243,7 @@ fn json_body(request: &HttpRequest) -> Result<Value, Reply> {
     let bytes = if request.base64 {
         base64::engine::general_purpose::STANDARD
             .decode(raw)
-            .map_err(|_| Reply::error(400, "invalid_body", "body is marked base64 but is not valid base64"))?
+            .map_err(|_| Reply::error(ErrorCode::InvalidBody, "body is marked base64 but is not valid base64"))?
     } else {
         raw.as_bytes().to_vec()
     };
@@ -161,20 +252,19 @@ fn json_body(request: &HttpRequest) -> Result<Value, Reply> {
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Reply::error(
-            400,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             "body is empty; send a JSON object with name, email and password",
         ));
     }
-    let text = std::str::from_utf8(&bytes).map_err(|_| Reply::error(400, "invalid_body", "body is not valid UTF-8"))?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| Reply::error(ErrorCode::InvalidBody, "body is not valid UTF-8"))?;
     parse_json(text).map_err(|e| match e.classify() {
         // The only data error [`Unique`] raises.
         serde_json::error::Category::Data => Reply::error(
-            400,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             &format!("body is ambiguous: {e}; send each key once"),
         ),
-        _ => Reply::error(400, "invalid_json", &format!("body is not valid JSON: {e}")),
+        _ => Reply::error(ErrorCode::InvalidJson, &format!("body is not valid JSON: {e}")),
     })
 }
 
@@ -300,6 +390,22 @@ pub fn render(reply: Reply, shape: EventShape) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_code_is_a_word_of_its_own_with_a_4xx_or_5xx_status() {
+        let words: std::collections::BTreeSet<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(words.len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            assert!((400..600).contains(&code.status()), "{code:?}");
+            assert!(
+                code.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code:?}"
+            );
+            let reply = Reply::error_with(code, json!({"retryable": true}));
+            assert_eq!((reply.status, reply.error), (code.status(), Some(code)));
+            assert_eq!(reply.body, json!({"error": code.as_str(), "retryable": true}));
+        }
+    }
 
     fn v2(method: &str, path: &str, body: Option<&str>, base64: bool, content_type: Option<&str>) -> Value {
         lambda_support::testing::HttpApiRequest {
@@ -473,7 +579,7 @@ mod tests {
 
     #[test]
     fn api_gateway_replies_carry_status_json_body_and_headers() {
-        let reply = Reply::error(405, "method_not_allowed", "use POST").with_header(header::ALLOW, "POST".into());
+        let reply = Reply::error(ErrorCode::MethodNotAllowed, "use POST").with_header(header::ALLOW, "POST".into());
         let v2 = render(reply.clone(), EventShape::HttpApiV2);
         assert_eq!(v2["statusCode"], 405);
         assert_eq!(v2["headers"]["content-type"], "application/json");
