@@ -21,6 +21,14 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// it, so a sign-up answers before Lambda gives up on it.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The SDK's defaults as of this date, not `latest()`: a new SDK release cannot change
+/// retries, timeouts or stalled-stream protection under a deployed function without a commit
+/// that moves this date (the SDK's advice for services whose latency matters). Every client
+/// of the project, the functions' and the local tooling's, is built with it.
+pub fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
 /// The deadlines above, in the SDK's terms.
 pub fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
@@ -33,7 +41,7 @@ pub fn timeouts() -> TimeoutConfig {
 /// The environment's SDK configuration (region, credentials, and the endpoints that
 /// `AWS_ENDPOINT_URL[_<SERVICE>]` name locally) with [`timeouts`].
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(behavior_version())
         .timeout_config(timeouts())
         .load()
         .await

@@ -1,7 +1,7 @@
 //! SDK configuration for the emulators.
 
 use anyhow::{Context, Result};
-use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_config::{ConfigLoader, SdkConfig};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 /// The local stack's region: what `up` provisions in and writes to `stack.env`.
@@ -31,7 +31,7 @@ impl Endpoints {
 /// [`sdk_config`] before it is loaded, for a caller that adds settings of its own (the tests
 /// add the functions' deadlines; xtask's long polls must not have them).
 pub fn sdk_config_loader(endpoints: &Endpoints) -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(lambda_support::aws::behavior_version())
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             ACCESS_KEY_ID,

@@ -148,17 +148,27 @@ fn failure(error: SignUpError, request_id: &str) -> Reply {
                 tracing::error!(%cause, "user store failed");
             }
             // Nothing was stored (or, after a timeout, everything was: the retry then gets 409).
-            Reply::error_with(
-                ErrorCode::ServiceUnavailable,
-                json!({"retryable": true, "request_id": request_id}),
-            )
-            .with_header(header::RETRY_AFTER, "1".into())
+            unavailable(request_id)
+        }
+        SignUpError::TokensUnavailable(cause) => {
+            // Before anything was stored: the retry starts afresh, and reads the secret again.
+            tracing::error!(%cause, "JWT secret unreadable");
+            unavailable(request_id)
         }
         SignUpError::Internal(cause) => {
             tracing::error!(%cause, "internal error");
             Reply::error_with(ErrorCode::Internal, json!({"request_id": request_id}))
         }
     }
+}
+
+/// 503, retryable: the client's retry, a second later, can succeed.
+fn unavailable(request_id: &str) -> Reply {
+    Reply::error_with(
+        ErrorCode::ServiceUnavailable,
+        json!({"retryable": true, "request_id": request_id}),
+    )
+    .with_header(header::RETRY_AFTER, "1".into())
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
-//! Everything built once per execution environment: SDK clients, the JWT key, the use case.
+//! Everything built once per execution environment: SDK clients, the JWT issuer (its secret
+//! read on first use), the use case.
 
 use crate::config::{Config, SecretSource};
 use crate::domain::signup::SignUp;
 use crate::timing::Timed;
-use crate::token::JwtIssuer;
+use crate::token::{JwtIssuer, SecretStore, Tokens};
 use aws_config::SdkConfig;
+use std::future::Future;
+use std::pin::Pin;
 use user_store::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
 
 /// The use case on DynamoDB and SNS, each call timed for the request's log line.
@@ -14,8 +17,6 @@ pub type LambdaSignUp = SignUp<Timed<DynamoUserStore>, Timed<SnsPublisher>>;
 pub enum InitError {
     #[error("configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
-    #[error("reading the JWT secret from SSM parameter {name}: {cause}")]
-    Secret { name: String, cause: String },
     #[error("JWT: {0}")]
     Token(#[from] crate::token::TokenError),
 }
@@ -31,32 +32,51 @@ pub async fn from_env() -> Result<LambdaSignUp, InitError> {
 pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, InitError> {
     let store = DynamoUserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.users_table.clone());
     let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
-    let secret = async {
-        match &config.jwt_secret {
-            SecretSource::Value(secret) => Ok(secret.clone()),
-            SecretSource::SsmParameter(name) => read_secret(sdk, name).await,
-        }
+    let tokens = match &config.jwt_secret {
+        SecretSource::Value(secret) => Tokens::from(JwtIssuer::new(secret.as_bytes(), config.tokens.clone())?),
+        // Read by the first sign-up, beside its hash: not a round trip of every cold start.
+        SecretSource::SsmParameter(name) => Tokens::read_on_first_use(
+            SsmSecret::new(aws_sdk_ssm::Client::new(sdk), name.clone()),
+            config.tokens.clone(),
+        ),
     };
-    // All three at once: init lasts as long as the slowest, not their sum.
-    let (secret, (), ()) = tokio::join!(secret, store.warm_up(), publisher.warm_up());
-    let secret = secret?;
-    let tokens = JwtIssuer::new(secret.as_bytes(), config.tokens.clone())?;
+    // Both at once: init lasts as long as the slower, not their sum.
+    tokio::join!(store.warm_up(), publisher.warm_up());
     Ok(SignUp::new(Timed(store), Timed(publisher), tokens, config.bcrypt_cost))
 }
 
-async fn read_secret(sdk: &SdkConfig, name: &str) -> Result<String, InitError> {
-    let error = |cause: String| InitError::Secret {
-        name: name.to_owned(),
-        cause,
-    };
-    let out = aws_sdk_ssm::Client::new(sdk)
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| error(aws_sdk_ssm::error::DisplayErrorContext(&e).to_string()))?;
-    out.parameter
-        .and_then(|p| p.value)
-        .ok_or_else(|| error("parameter has no value".into()))
+/// The JWT secret in an SSM SecureString parameter.
+pub struct SsmSecret {
+    client: aws_sdk_ssm::Client,
+    name: String,
+}
+
+impl SsmSecret {
+    pub fn new(client: aws_sdk_ssm::Client, name: String) -> Self {
+        Self { client, name }
+    }
+}
+
+impl SecretStore for SsmSecret {
+    fn read(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_parameter()
+                .name(&self.name)
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "SSM parameter {}: {}",
+                        self.name,
+                        aws_sdk_ssm::error::DisplayErrorContext(&e)
+                    )
+                })?;
+            out.parameter
+                .and_then(|p| p.value)
+                .ok_or_else(|| format!("SSM parameter {} has no value", self.name))
+        })
+    }
 }

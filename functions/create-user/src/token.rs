@@ -4,6 +4,8 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -99,6 +101,68 @@ impl JwtIssuer {
     }
 }
 
+/// Where the signing secret is kept (SSM, deployed): read on the first sign-up, not at init.
+pub trait SecretStore: Send + Sync {
+    /// The secret, or why it could not be read (no secret in the text).
+    fn read(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>>;
+}
+
+/// Why there is no issuer to sign with.
+#[derive(Debug, thiserror::Error)]
+pub enum IssuerError {
+    /// The store did not answer or refused: worth a retry (503).
+    #[error("the JWT secret could not be read: {0}")]
+    Unreadable(String),
+    /// The secret read is unusable (too short): a deployment error, no retry mends it (500).
+    #[error("the JWT secret read is unusable: {0}")]
+    Invalid(TokenError),
+}
+
+/// The instance's token issuer: given at once (a secret in the environment, tests), or built
+/// from a [`SecretStore`] on first use and kept for the life of the instance. Reading the
+/// secret at init made it the longest part of a cold start (an SSM round trip, with its TLS
+/// handshake); on first use it runs beside the bcrypt hash, which takes longer. A failed read
+/// is not kept: the next sign-up reads again.
+pub struct Tokens {
+    issuer: tokio::sync::OnceCell<JwtIssuer>,
+    store: Option<(Box<dyn SecretStore>, TokenPolicy)>,
+}
+
+impl From<JwtIssuer> for Tokens {
+    fn from(issuer: JwtIssuer) -> Self {
+        Self {
+            issuer: tokio::sync::OnceCell::new_with(Some(issuer)),
+            store: None,
+        }
+    }
+}
+
+impl Tokens {
+    /// An issuer whose secret is read from `store` on first use.
+    pub fn read_on_first_use(store: impl SecretStore + 'static, policy: TokenPolicy) -> Self {
+        Self {
+            issuer: tokio::sync::OnceCell::new(),
+            store: Some((Box::new(store), policy)),
+        }
+    }
+
+    /// The issuer, reading the secret first if it has not been read yet.
+    pub async fn issuer(&self) -> Result<&JwtIssuer, IssuerError> {
+        self.issuer
+            .get_or_try_init(|| async {
+                let (store, policy) = self.store.as_ref().expect("an issuer not given has a store");
+                let secret = store.read().await.map_err(IssuerError::Unreadable)?;
+                JwtIssuer::new(secret.as_bytes(), policy.clone()).map_err(IssuerError::Invalid)
+            })
+            .await
+    }
+
+    /// The issuer if it is built already (given, or read by an earlier sign-up).
+    pub fn ready(&self) -> Option<&JwtIssuer> {
+        self.issuer.get()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +223,58 @@ mod tests {
             Err(TokenError::Lifetime(0))
         ));
         assert!(JwtIssuer::new(&[1u8; 32], policy("app", MAX_TTL_SECONDS)).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod read_on_first_use {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Answers each read with the next of its answers, and counts the reads.
+    struct Answers(Mutex<Vec<Result<String, String>>>);
+
+    impl SecretStore for std::sync::Arc<Answers> {
+        fn read(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
+            Box::pin(async move { self.0.lock().unwrap().remove(0) })
+        }
+    }
+
+    fn policy() -> TokenPolicy {
+        TokenPolicy {
+            issuer: "i".into(),
+            audience: "a".into(),
+            ttl_seconds: 60,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_retried_and_a_good_one_kept_for_the_instance() {
+        let answers = std::sync::Arc::new(Answers(Mutex::new(vec![
+            Err("throttled".into()),
+            Ok("k".repeat(32)),
+            Err("never read: the issuer is kept".into()),
+        ])));
+        let tokens = Tokens::read_on_first_use(answers.clone(), policy());
+        assert!(tokens.ready().is_none(), "nothing read at construction");
+        assert!(matches!(tokens.issuer().await, Err(IssuerError::Unreadable(cause)) if cause == "throttled"));
+        let token = tokens
+            .issuer()
+            .await
+            .unwrap()
+            .issue(Uuid::nil(), OffsetDateTime::now_utc())
+            .unwrap();
+        assert!(tokens.issuer().await.unwrap().verify(&token).is_ok());
+        assert_eq!(answers.0.lock().unwrap().len(), 1, "two reads in all");
+    }
+
+    #[tokio::test]
+    async fn a_secret_too_short_is_an_invalid_issuer_not_a_retryable_one() {
+        let answers = std::sync::Arc::new(Answers(Mutex::new(vec![Ok("short".into())])));
+        let tokens = Tokens::read_on_first_use(answers, policy());
+        assert!(matches!(
+            tokens.issuer().await,
+            Err(IssuerError::Invalid(TokenError::SecretTooShort(5)))
+        ));
     }
 }

@@ -21,7 +21,16 @@ async fn a_sign_up_stores_user_and_guard_and_publishes_exactly_the_contract() {
         (Some("Ann"), Some(email.as_str()))
     );
     let id = user["id"].as_str().unwrap();
-    assert_eq!(h.signup.tokens.verify(body["token"].as_str().unwrap()).unwrap().sub, id);
+    assert_eq!(
+        h.signup
+            .tokens
+            .ready()
+            .unwrap()
+            .verify(body["token"].as_str().unwrap())
+            .unwrap()
+            .sub,
+        id
+    );
 
     let stored = h.item(&user_key(&id.parse().unwrap())).await.expect("user item");
     let hash = s(&stored, "password_hash");

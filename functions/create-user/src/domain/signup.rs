@@ -4,7 +4,7 @@
 
 use super::validation::SignUpRequest;
 use crate::password::Bcrypt;
-use crate::token::JwtIssuer;
+use crate::token::{IssuerError, Tokens};
 use std::time::Duration;
 use time::OffsetDateTime;
 use user_events::trace::TraceHeader;
@@ -19,6 +19,9 @@ pub enum SignUpError {
     EmailTaken,
     #[error(transparent)]
     Store(StoreError),
+    /// The token secret could not be read (SSM unreachable, throttled): nothing was stored.
+    #[error("the token secret could not be read: {0}")]
+    TokensUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -75,7 +78,7 @@ pub const PUBLISH_BUDGET: Duration = Duration::from_secs(1);
 pub struct SignUp<S, P> {
     pub store: S,
     pub publisher: P,
-    pub tokens: JwtIssuer,
+    pub tokens: Tokens,
     pub hasher: Bcrypt,
     pub conflict_retry: ConflictRetry,
     pub publish_budget: Duration,
@@ -83,11 +86,11 @@ pub struct SignUp<S, P> {
 
 impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
     /// The use case with the production retry policy and publish budget.
-    pub fn new(store: S, publisher: P, tokens: JwtIssuer, bcrypt_cost: u32) -> Self {
+    pub fn new(store: S, publisher: P, tokens: impl Into<Tokens>, bcrypt_cost: u32) -> Self {
         Self {
             store,
             publisher,
-            tokens,
+            tokens: tokens.into(),
             hasher: Bcrypt::new(bcrypt_cost),
             conflict_retry: ConflictRetry::DEFAULT,
             publish_budget: PUBLISH_BUDGET,
@@ -102,11 +105,15 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
             return Err(SignUpError::EmailTaken);
         }
         let SignUpRequest { name, email, password } = request;
-        let password_hash = self
-            .hasher
-            .hash(password)
-            .await
-            .map_err(|e| SignUpError::Internal(e.to_string()))?;
+        // The issuer before anything is stored: a user stored without its token would get a
+        // 503 now and a 409 on the retry. On an instance's first sign-up that reads the secret,
+        // beside the hash, which takes longer.
+        let (password_hash, issuer) = tokio::join!(self.hasher.hash(password), self.tokens.issuer());
+        let password_hash = password_hash.map_err(|e| SignUpError::Internal(e.to_string()))?;
+        let issuer = issuer.map_err(|e| match e {
+            IssuerError::Unreadable(cause) => SignUpError::TokensUnavailable(cause),
+            IssuerError::Invalid(e) => SignUpError::Internal(e.to_string()),
+        })?;
         let now = OffsetDateTime::now_utc();
         let user = NewUser {
             id: Uuid::new_v4(),
@@ -120,8 +127,7 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
         let stored = StoredEvent::from(&event).traced(trace);
         self.store_with_retries(&user, &stored).await?;
         let published = self.publish(&stored).await;
-        let token = self
-            .tokens
+        let token = issuer
             .issue(user.id, now)
             .map_err(|e| SignUpError::Internal(e.to_string()))?;
         Ok(SignedUp {
@@ -191,6 +197,7 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::JwtIssuer;
     use std::sync::atomic::Ordering;
     use user_store::testing::{MemoryPublisher, MemoryStore, new_user};
 
@@ -228,7 +235,10 @@ mod tests {
         let published: UserCreated = serde_json::from_str(&events[0].json).unwrap();
         assert_eq!(published.user, done.user);
         assert_eq!(events[0].event_id, done.event_id);
-        assert_eq!(s.tokens.verify(&done.token).unwrap().sub, done.user.id.to_string());
+        assert_eq!(
+            s.tokens.ready().unwrap().verify(&done.token).unwrap().sub,
+            done.user.id.to_string()
+        );
         let shown = format!("{done:?}");
         assert!(
             !shown.contains(&done.token) && !shown.contains("Ann") && !shown.to_lowercase().contains("ann@x.io"),
@@ -245,6 +255,29 @@ mod tests {
             SignUpError::EmailTaken
         );
         assert_eq!(s.publisher.events.lock().unwrap().len(), 1);
+    }
+
+    /// The secret store does not answer on the instance's first sign-up: a retryable failure,
+    /// and nothing stored (a stored user would get 409 on the retry, and no token ever).
+    #[tokio::test]
+    async fn an_unreadable_token_secret_stores_nothing() {
+        struct Unreachable;
+        impl crate::token::SecretStore for Unreachable {
+            fn read(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
+                Box::pin(async { Err("SSM did not answer".into()) })
+            }
+        }
+        let mut s = signup(false);
+        let policy = crate::token::TokenPolicy {
+            issuer: "i".into(),
+            audience: "a".into(),
+            ttl_seconds: 60,
+        };
+        s.tokens = Tokens::read_on_first_use(Unreachable, policy);
+        let error = s.run(request("a@x.io"), None).await.unwrap_err();
+        assert_eq!(error, SignUpError::TokensUnavailable("SSM did not answer".into()));
+        assert_eq!(s.store.creates.load(Ordering::SeqCst), 0, "no transaction tried");
+        assert!(s.publisher.events.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
