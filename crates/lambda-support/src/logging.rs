@@ -35,11 +35,6 @@ pub const OWN_CRATES: [&str; 6] = [
 /// The most any other crate (the runtime, the SDK, hyper, rustls, ...) may log.
 pub const DEPENDENCY_CAP: LevelFilter = LevelFilter::INFO;
 
-/// Where lambda_runtime opens its own span per invocation (`requestId`, `xrayTraceId`):
-/// [`invocation_span`] carries the same ids under the names every other line uses, so the
-/// runtime's copy is left out rather than logged twice under two spellings.
-const RUNTIME_SPAN: &str = "lambda_runtime::layers::trace";
-
 /// The cap as a filter: TRACE for our crates, [`DEPENDENCY_CAP`] for everything else.
 pub fn cap() -> Targets {
     OWN_CRATES
@@ -47,7 +42,6 @@ pub fn cap() -> Targets {
         .fold(Targets::new().with_default(DEPENDENCY_CAP), |targets, krate| {
             targets.with_target(*krate, LevelFilter::TRACE)
         })
-        .with_target(RUNTIME_SPAN, LevelFilter::OFF)
 }
 
 /// The level the environment asks for, and any `RUST_LOG` directives.
@@ -158,9 +152,9 @@ pub fn init() {
 /// The line [`init`] logs at TRACE.
 pub const TRACE_MARKER: &str = "logging at TRACE: dependencies capped at INFO";
 
-/// The span an invocation runs in: its `request_id` and, when Lambda traces it (its
-/// `Lambda-Runtime-Trace-Id`, `context.xray_trace_id`), the X-Ray `trace_id`. At ERROR level
-/// so that it is there whatever level the lines inside are logged at.
+/// The span an invocation runs in ([`crate::InvocationSpan`] opens it): its `request_id` and,
+/// when Lambda traces it (its `Lambda-Runtime-Trace-Id`, `context.xray_trace_id`), the X-Ray
+/// `trace_id`. At ERROR level so that it is there whatever level the lines inside are logged at.
 pub fn invocation_span(request_id: &str, trace_header: Option<&str>) -> tracing::Span {
     let trace = trace_header.and_then(TraceHeader::parse);
     tracing::error_span!(
@@ -178,14 +172,12 @@ mod tests {
 
     const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
-    /// One invocation as a function logs it: lambda_runtime's span, ours, a nested one that
-    /// records a field once known (as send-email's per-message span does), one line.
+    /// One invocation as a function logs it: our span, a nested one that records a field once
+    /// known (as send-email's per-message span does), one line.
     fn log_one_invocation(json: bool) -> String {
         let logs = Logs::default();
         let subscriber = tracing_subscriber::registry().with(lines(json, logs.clone()).with_filter(cap()));
         tracing::subscriber::with_default(subscriber, || {
-            let runtime = tracing::info_span!(target: "lambda_runtime::layers::trace", "Lambda runtime invoke", requestId = "r-1");
-            let _runtime = runtime.enter();
             let _invocation = invocation_span("r-1", Some(HEADER)).entered();
             let message = tracing::info_span!("message", message_id = "m-1", user_id = tracing::field::Empty);
             let _message = message.enter();
@@ -198,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn a_json_line_carries_every_span_field_at_the_top_level_and_not_the_runtime_span() {
+    fn a_json_line_carries_every_span_field_at_the_top_level() {
         let line: serde_json::Value = serde_json::from_str(&log_one_invocation(true)).unwrap();
         assert_eq!(
             line,
@@ -226,7 +218,6 @@ mod tests {
         ] {
             assert!(line.contains(field), "{field} not in {line}");
         }
-        assert!(!line.contains("requestId"), "the runtime's span is logged: {line}");
     }
 
     #[test]

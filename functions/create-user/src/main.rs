@@ -1,4 +1,5 @@
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
+use lambda_support::InvocationSpan;
 use serde_json::Value;
 
 #[tokio::main]
@@ -12,15 +13,12 @@ async fn main() -> Result<(), Error> {
         .await
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
     let signup = &signup;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let (request_id, trace) = (event.context.request_id.clone(), event.context.xray_trace_id.clone());
-        lambda_support::invocation(
-            metrics,
-            &request_id,
-            trace.as_deref(),
-            create_user::handler::handle(signup, event),
-        )
-        .await
-    }))
-    .await
+    let handler = service_fn(move |event: LambdaEvent<Value>| async move {
+        let request_id = event.context.request_id.clone();
+        let result = create_user::handler::handle(signup, event).await;
+        metrics.flush(&request_id);
+        result
+    });
+    // Each invocation in a span with its request and trace ids (see lambda_support).
+    Runtime::new(handler).layer(InvocationSpan).run().await
 }

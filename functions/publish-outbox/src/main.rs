@@ -1,6 +1,7 @@
 //! publish-outbox's entry point: configuration and clients, built once, then the handler.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
+use lambda_support::InvocationSpan;
 use serde_json::Value;
 use std::time::Duration;
 use user_store::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
@@ -29,15 +30,12 @@ async fn main() -> Result<(), Error> {
     let store = DynamoUserStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), topic);
     let (store, publisher) = (&store, &publisher);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let (request_id, trace) = (event.context.request_id.clone(), event.context.xray_trace_id.clone());
-        lambda_support::invocation(
-            metrics,
-            &request_id,
-            trace.as_deref(),
-            publish_outbox::handle(store, publisher, min_age, event),
-        )
-        .await
-    }))
-    .await
+    let handler = service_fn(move |event: LambdaEvent<Value>| async move {
+        let request_id = event.context.request_id.clone();
+        let result = publish_outbox::handle(store, publisher, min_age, event).await;
+        metrics.flush(&request_id);
+        result
+    });
+    // Each invocation in a span with its request and trace ids (see lambda_support).
+    Runtime::new(handler).layer(InvocationSpan).run().await
 }

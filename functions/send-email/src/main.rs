@@ -1,5 +1,6 @@
 use aws_lambda_events::sqs::SqsEvent;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
+use lambda_support::InvocationSpan;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -13,18 +14,15 @@ async fn main() -> Result<(), Error> {
         .await
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
     let deliver = Arc::new(deliver);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    let handler = service_fn(move |event: LambdaEvent<SqsEvent>| {
         let deliver = deliver.clone();
         async move {
-            let (request_id, trace) = (event.context.request_id.clone(), event.context.xray_trace_id.clone());
-            lambda_support::invocation(
-                metrics,
-                &request_id,
-                trace.as_deref(),
-                send_email::handler::handle(deliver, event),
-            )
-            .await
+            let request_id = event.context.request_id.clone();
+            let result = send_email::handler::handle(deliver, event).await;
+            metrics.flush(&request_id);
+            result
         }
-    }))
-    .await
+    });
+    // Each invocation in a span with its request and trace ids (see lambda_support).
+    Runtime::new(handler).layer(InvocationSpan).run().await
 }
