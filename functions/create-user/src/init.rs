@@ -1,10 +1,9 @@
-//! Everything built once per execution environment: SDK clients, the JWT issuer (its secret
-//! read on first use), the use case.
+//! Everything built once per execution environment: SDK clients, the JWT issuer, the use case.
 
 use crate::config::{Config, SecretSource};
 use crate::domain::signup::SignUp;
 use crate::timing::Timed;
-use crate::token::{JwtIssuer, SecretStore, Tokens};
+use crate::token::{IssuerError, JwtIssuer, SecretStore, Tokens};
 use aws_config::SdkConfig;
 use std::future::Future;
 use std::pin::Pin;
@@ -34,14 +33,23 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, Ini
     let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
     let tokens = match &config.jwt_secret {
         SecretSource::Value(secret) => Tokens::from(JwtIssuer::new(secret.as_bytes(), config.tokens.clone())?),
-        // Read by the first sign-up, beside its hash: not a round trip of every cold start.
         SecretSource::SsmParameter(name) => Tokens::read_on_first_use(
             SsmSecret::new(aws_sdk_ssm::Client::new(sdk), name.clone()),
             config.tokens.clone(),
         ),
     };
-    // Both at once: init lasts as long as the slower, not their sum.
-    tokio::join!(store.warm_up(), publisher.warm_up());
+    // The secret is read now, beside the warm-ups: init lasts as long as the slowest of the
+    // three, and reading it on the first sign-up instead was measured to gain nothing (the
+    // warm-ups take as long), while an instance that has it keeps signing users up through an
+    // SSM outage. If SSM fails now, init goes on: the first sign-up reads it again and answers
+    // 503 `retryable` until it can, where failing init would have Lambda answer 500s and retry
+    // the whole init. A secret too short is a deployment error: init fails at once.
+    let (secret, (), ()) = tokio::join!(tokens.issuer(), store.warm_up(), publisher.warm_up());
+    match secret {
+        Err(IssuerError::Invalid(e)) => return Err(InitError::Token(e)),
+        Err(e) => tracing::warn!(error = %e, "JWT secret not read at init; the first sign-up reads it again"),
+        Ok(_) => {}
+    }
     Ok(SignUp::new(Timed(store), Timed(publisher), tokens, config.bcrypt_cost))
 }
 

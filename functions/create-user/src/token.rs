@@ -101,7 +101,7 @@ impl JwtIssuer {
     }
 }
 
-/// Where the signing secret is kept (SSM, deployed): read on the first sign-up, not at init.
+/// Where the signing secret is kept (SSM, deployed).
 pub trait SecretStore: Send + Sync {
     /// The secret, or why it could not be read (no secret in the text).
     fn read(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>>;
@@ -119,10 +119,10 @@ pub enum IssuerError {
 }
 
 /// The instance's token issuer: given at once (a secret in the environment, tests), or built
-/// from a [`SecretStore`] on first use and kept for the life of the instance. Reading the
-/// secret at init made it the longest part of a cold start (an SSM round trip, with its TLS
-/// handshake); on first use it runs beside the bcrypt hash, which takes longer. A failed read
-/// is not kept: the next sign-up reads again.
+/// from a [`SecretStore`] when first asked for (at init, see `init::build`) and kept for the
+/// life of the instance. A failed read is not kept: the next ask (a sign-up, beside its hash)
+/// reads again, so an instance whose init met an SSM hiccup answers 503 `retryable` until SSM
+/// answers, instead of failing its init.
 pub struct Tokens {
     issuer: tokio::sync::OnceCell<JwtIssuer>,
     store: Option<(Box<dyn SecretStore>, TokenPolicy)>,
@@ -138,7 +138,7 @@ impl From<JwtIssuer> for Tokens {
 }
 
 impl Tokens {
-    /// An issuer whose secret is read from `store` on first use.
+    /// An issuer whose secret is read from `store` when first asked for.
     pub fn read_on_first_use(store: impl SecretStore + 'static, policy: TokenPolicy) -> Self {
         Self {
             issuer: tokio::sync::OnceCell::new(),

@@ -1,4 +1,4 @@
-//! The JWT secret read from SSM on an instance's first sign-up (not at init), on the real
+//! The JWT secret read from SSM, and read again by the sign-ups while SSM fails, on the real
 //! local stack: LocalStack's SSM, and a listener that never answers for SSM hanging.
 
 mod support;
@@ -20,7 +20,7 @@ fn policy() -> TokenPolicy {
 }
 
 /// A parameter missing at first (SSM answers ParameterNotFound) is no issuer, and not kept:
-/// once the parameter exists, the next sign-up reads it and signs with it.
+/// once the parameter exists, the next ask reads it and signs with it.
 #[tokio::test]
 async fn the_secret_is_read_on_first_use_and_a_failed_read_is_tried_again() {
     let vars = testkit::stack();
@@ -48,7 +48,7 @@ async fn the_secret_is_read_on_first_use_and_a_failed_read_is_tried_again() {
     ssm.delete_parameter().name(&name).send().await.unwrap();
 }
 
-/// SSM accepts the connection and never answers: the instance's first sign-up answers 503
+/// SSM accepts the connection and never answers (at init and since): a sign-up answers 503
 /// `retryable` within the SDK's deadlines, and stores nothing (its retry must not meet a 409).
 #[tokio::test]
 async fn with_ssm_hanging_the_first_sign_up_answers_503_and_stores_nothing() {

@@ -106,8 +106,8 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
         }
         let SignUpRequest { name, email, password } = request;
         // The issuer before anything is stored: a user stored without its token would get a
-        // 503 now and a 409 on the retry. On an instance's first sign-up that reads the secret,
-        // beside the hash, which takes longer.
+        // 503 now and a 409 on the retry. Read at init; if that failed, it is read here, beside
+        // the hash, which takes longer.
         let (password_hash, issuer) = tokio::join!(self.hasher.hash(password), self.tokens.issuer());
         let password_hash = password_hash.map_err(|e| SignUpError::Internal(e.to_string()))?;
         let issuer = issuer.map_err(|e| match e {
@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(s.publisher.events.lock().unwrap().len(), 1);
     }
 
-    /// The secret store does not answer on the instance's first sign-up: a retryable failure,
+    /// The secret store does not answer (at init, nor now): a retryable failure,
     /// and nothing stored (a stored user would get 409 on the retry, and no token ever).
     #[tokio::test]
     async fn an_unreadable_token_secret_stores_nothing() {
