@@ -56,22 +56,43 @@ pub fn field_of(line: &str, name: &str) -> Option<String> {
     })
 }
 
-/// The first line of the watch's log that contains every one of `needles`. Blocking: waits up
-/// to `wait` for it, as the watch copies the functions' output to its log as it comes.
-pub fn watch_log_line(needles: &[&str], wait: std::time::Duration) -> String {
+/// The watch's log's length now: where the lines of what a test does next start.
+pub fn watch_log_len() -> usize {
+    std::fs::metadata(watch_log()).map_or(0, |m| m.len() as usize)
+}
+
+/// What `found` finds in the watch's log after its first `offset` bytes. Blocking: reads it
+/// again every 200 ms for up to `wait`, as the watch copies the functions' output to its log
+/// as it comes; fails naming `what` was looked for.
+pub fn wait_in_watch_log<T>(
+    offset: usize,
+    wait: std::time::Duration,
+    what: &str,
+    mut found: impl FnMut(&str) -> Option<T>,
+) -> T {
     let deadline = std::time::Instant::now() + wait;
     loop {
-        let log = std::fs::read_to_string(watch_log()).unwrap_or_default();
-        if let Some(line) = log.lines().find(|line| needles.iter().all(|n| line.contains(n))) {
-            return line.to_owned();
+        let log = std::fs::read(watch_log()).unwrap_or_default();
+        if let Some(found) = found(&String::from_utf8_lossy(&log[offset.min(log.len())..])) {
+            return found;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no line with {needles:?} in {} after {wait:?}",
+            "no {what} after byte {offset} of {} in {wait:?}",
             watch_log().display()
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// The first line of the watch's log that contains every one of `needles`, waiting up to
+/// `wait` for it ([`wait_in_watch_log`]).
+pub fn watch_log_line(needles: &[&str], wait: std::time::Duration) -> String {
+    wait_in_watch_log(0, wait, &format!("line with {needles:?}"), |log| {
+        log.lines()
+            .find(|line| needles.iter().all(|n| line.contains(n)))
+            .map(str::to_owned)
+    })
 }
 
 /// The request id on a line of the watch's log: the invocation's span puts it on every line
@@ -82,30 +103,20 @@ pub fn request_id_of(line: &str) -> Option<String> {
 
 /// The request id of the invocation that logged a line containing `needle` (the invocation's
 /// span puts `request_id="..."` on every line of an invocation), and the EMF documents flushed
-/// with that request id. Blocking: waits up to 20 s for them, as the watch copies the
-/// function's output to its log as it comes.
+/// with that request id. Blocking: waits up to 20 s for them ([`wait_in_watch_log`]).
 pub fn emf_of_invocation_with(needle: &str) -> (String, Vec<lambda_support::metrics::emf::Document>) {
-    use std::time::{Duration, Instant};
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let log = std::fs::read_to_string(watch_log()).unwrap_or_default();
-        let request_id = log.lines().filter(|line| line.contains(needle)).find_map(request_id_of);
-        if let Some(request_id) = request_id {
-            let docs: Vec<_> = lambda_support::metrics::emf::Document::all_in(&log)
-                .into_iter()
-                .filter(|d| d.string("RequestId") == Some(request_id.as_str()))
-                .collect();
-            if !docs.is_empty() {
-                return (request_id, docs);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no EMF documents for the invocation that logged {needle} in {}",
-            watch_log().display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let what = format!("EMF documents for the invocation that logged {needle}");
+    wait_in_watch_log(0, std::time::Duration::from_secs(20), &what, |log| {
+        let request_id = log
+            .lines()
+            .filter(|line| line.contains(needle))
+            .find_map(request_id_of)?;
+        let docs: Vec<_> = lambda_support::metrics::emf::Document::all_in(log)
+            .into_iter()
+            .filter(|d| d.string("RequestId") == Some(request_id.as_str()))
+            .collect();
+        (!docs.is_empty()).then_some((request_id, docs))
+    })
 }
 
 /// The emulators' endpoints, as [`StackEnv::endpoints`] reads them.

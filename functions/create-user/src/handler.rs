@@ -27,7 +27,8 @@ pub mod metric {
     pub const REJECTIONS_BY_REASON: &str = "RejectionsByReason";
     /// Requests answered 5xx (503 retryable, 500), all reasons: FunctionName only.
     pub const SERVER_ERRORS: &str = "ServerErrors";
-    /// The same by [`REASON`]: `service_unavailable` (the user store) or `internal`.
+    /// The same by [`REASON`]: `service_unavailable` (the user store, or the JWT secret) or
+    /// `internal`.
     pub const SERVER_ERRORS_BY_REASON: &str = "ServerErrorsByReason";
     /// bcrypt's time per request that hashed, from the request's timings.
     pub const HASH_TIME: &str = "HashTime";

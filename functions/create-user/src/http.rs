@@ -44,7 +44,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405: not POST.
     MethodNotAllowed,
-    /// 503, retryable: the user store failed or its transactions kept conflicting.
+    /// 503, retryable: the user store failed or its transactions kept conflicting, or the JWT
+    /// secret could not be read.
     ServiceUnavailable,
     /// 500.
     Internal,

@@ -101,27 +101,15 @@ fn the_sample_events_work_with_cargo_lambda_invoke() {
 /// its first `offset` bytes: the invocations of a request sent after `offset` was read (and
 /// of any other test's that answered the same, which the callers allow for).
 fn answered_since(offset: usize, status: u16) -> Vec<String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let log = std::fs::read(testkit::watch_log()).unwrap_or_default();
-        let ids: Vec<String> = String::from_utf8_lossy(&log[offset.min(log.len())..])
+    let what = format!("{status} request line");
+    testkit::wait_in_watch_log(offset, std::time::Duration::from_secs(20), &what, |log| {
+        let ids: Vec<String> = log
             .lines()
             .filter(|line| line.contains(&format!(": create-user status={status} ")))
             .filter_map(testkit::request_id_of)
             .collect();
-        if !ids.is_empty() {
-            return ids;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {status} request line after byte {offset}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
-fn log_len() -> usize {
-    std::fs::metadata(testkit::watch_log()).map_or(0, |m| m.len() as usize)
+        (!ids.is_empty()).then_some(ids)
+    })
 }
 
 /// The metric's value over `docs` with `Reason` = `reason` (None: the FunctionName-only ones).
@@ -161,7 +149,7 @@ fn each_request_reports_its_answer_as_emf_in_the_functions_log() {
         (body.as_str(), 409, "email_taken"),
         (r#"{"name":"","email":"x","password":"1"}"#, 400, "validation"),
     ] {
-        let offset = log_len();
+        let offset = testkit::watch_log_len();
         assert_eq!(post(&url, "application/json", body).0, status);
         for request_id in answered_since(offset, status) {
             let (_, docs) = testkit::emf_of_invocation_with(&format!("request_id=\"{request_id}\""));

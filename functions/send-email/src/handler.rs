@@ -1,7 +1,8 @@
 //! The SQS batch handler: each message decoded and delivered on its own task, inside a span
-//! with its message id, its upstream trace id and its event's and user's ids; the response lists exactly the messages that failed, so SQS retries
-//! only those (and moves them to the DLQ after maxReceiveCount). Logs name messages, events
-//! and users by id, never by email address. Each batch counts its [`metric`]s.
+//! with its message id, its upstream trace id and its event's and user's ids; the response
+//! lists exactly the messages that failed, so SQS retries only those (and moves them to the
+//! DLQ after maxReceiveCount). Logs name messages, events and users by id, never by email
+//! address. Each batch counts its [`metric`]s.
 
 use crate::domain::deliver::{ClaimStore, Deliver, DeliverError, Delivered, Mailer};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};

@@ -239,7 +239,7 @@ async fn a_batch_reports_its_counts_as_emf_in_the_functions_log() {
 #[tokio::test]
 async fn the_runtimes_own_error_line_carries_the_request_id() {
     let stack = testkit::stack();
-    let offset = std::fs::metadata(testkit::watch_log()).map_or(0, |m| m.len() as usize);
+    let offset = testkit::watch_log_len();
     let url = format!("{}/2015-03-31/functions/send-email/invocations", stack["FUNCTIONS_URL"]);
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let reply = http
@@ -249,19 +249,16 @@ async fn the_runtimes_own_error_line_carries_the_request_id() {
         .await
         .expect("cargo lambda watch answers");
     assert!(!reply.status().is_success() || reply.text().await.unwrap().contains("error"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let log = std::fs::read(testkit::watch_log()).unwrap_or_default();
-        let since = String::from_utf8_lossy(&log[offset.min(log.len())..]).into_owned();
-        if let Some(line) = since.lines().find(|l| l.contains("deserialization into LambdaEvent")) {
-            assert!(testkit::request_id_of(line).is_some(), "no request id: {line}");
-            assert!(testkit::field_of(line, "trace_id").is_some(), "no trace id: {line}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no deserialization error line after byte {offset}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let what = "deserialization error line";
+    let line = tokio::task::spawn_blocking(move || {
+        testkit::wait_in_watch_log(offset, Duration::from_secs(20), what, |log| {
+            log.lines()
+                .find(|l| l.contains("deserialization into LambdaEvent"))
+                .map(str::to_owned)
+        })
+    })
+    .await
+    .unwrap();
+    assert!(testkit::request_id_of(&line).is_some(), "no request id: {line}");
+    assert!(testkit::field_of(&line, "trace_id").is_some(), "no trace id: {line}");
 }
