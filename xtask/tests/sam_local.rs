@@ -71,6 +71,12 @@ fn invoke(function: &str, event: &Value) -> (Value, String) {
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "sam local invoke {function}:\n{stderr}");
+    assert!(
+        !(stderr.contains("No response from invoke container") && !stderr.contains("START RequestId")),
+        "SAM gave up on {function} before its runtime interface emulator took the event (no START \
+         line): Docker's userland proxy accepted SAM's readiness check before the emulator listened. \
+         Start dockerd with --userland-proxy=false (README, Troubleshooting):\n{stderr}"
+    );
     let answer: Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("{function} answered no JSON ({e}):\n{stdout}\n{stderr}"));
     let report = stderr
