@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod logging;
 pub mod metrics;
+pub mod timing;
 
 /// Fixtures for tests (the `testing` feature): HTTP API events, a capture of what they log.
 #[cfg(any(test, feature = "testing"))]

@@ -7,8 +7,9 @@ use crate::http::{self, ErrorCode, Reply};
 use crate::timing;
 use aws_lambda_events::http::header;
 use lambda_runtime::{Error, LambdaEvent};
+use lambda_support::timing::ms;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
 use user_events::trace::TraceHeader;
@@ -72,7 +73,7 @@ fn count(reply: &Reply, timings: &timing::Timings) {
         metrics::counter!(name, metric::REASON => code.as_str()).increment(1);
     }
     if !timings.hash.is_zero() {
-        metrics::histogram!(metric::HASH_TIME).record(timings.hash.as_secs_f64() * 1000.0);
+        metrics::histogram!(metric::HASH_TIME).record(ms(timings.hash));
     }
 }
 
@@ -89,7 +90,6 @@ pub async fn handle<S: UserStore, P: EventPublisher>(
     let span = tracing::error_span!("sign_up", user_id = Empty, event_id = Empty);
     let respond = timing::measure(respond(signup, body, trace, &request_id));
     let (reply, timings) = respond.instrument(span.clone()).await;
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     // The request line: ids, numbers and the status only, never the request's content.
     span.in_scope(|| {
         tracing::info!(

@@ -5,6 +5,7 @@ use crate::domain::signup::SignUp;
 use crate::timing::Timed;
 use crate::token::{IssuerError, JwtIssuer, SecretStore, Tokens};
 use aws_config::SdkConfig;
+use lambda_support::timing::{ms, timed};
 use std::future::Future;
 use std::pin::Pin;
 use user_store::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
@@ -44,7 +45,14 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, Ini
     // SSM outage. If SSM fails now, init goes on: the first sign-up reads it again and answers
     // 503 `retryable` until it can, where failing init would have Lambda answer 500s and retry
     // the whole init. A secret too short is a deployment error: init fails at once.
-    let (secret, (), ()) = tokio::join!(tokens.issuer(), store.warm_up(), publisher.warm_up());
+    let ((secret, ssm), ((), dynamodb), ((), sns)) = tokio::join!(
+        timed(tokens.issuer()),
+        timed(store.warm_up()),
+        timed(publisher.warm_up())
+    );
+    // Where init's time goes: it lasts as long as the slowest of the three.
+    let ssm_ms = matches!(config.jwt_secret, SecretSource::SsmParameter(_)).then(|| ms(ssm));
+    tracing::info!(ssm_ms, dynamodb_ms = ms(dynamodb), sns_ms = ms(sns), "init calls");
     match secret {
         Err(IssuerError::Invalid(e)) => return Err(InitError::Token(e)),
         Err(e) => tracing::warn!(error = %e, "JWT secret not read at init; the first sign-up reads it again"),

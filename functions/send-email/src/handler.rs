@@ -116,7 +116,7 @@ where
     tracing::info!(
         messages = count,
         failed = response.batch_item_failures.len(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = lambda_support::timing::ms(started.elapsed()),
         "send-email batch"
     );
     count_outcomes(&outcomes);

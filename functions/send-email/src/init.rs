@@ -19,7 +19,8 @@ pub async fn from_env() -> Result<LambdaDeliver, crate::config::ConfigError> {
     let deliver = build(&config, &sdk);
     // SES is not warmed: its only read-only calls (GetSendQuota, ...) need `Resource: "*"`,
     // and the template grants no wildcard.
-    deliver.claims.warm_up().await;
+    let ((), dynamodb) = lambda_support::timing::timed(deliver.claims.warm_up()).await;
+    tracing::info!(dynamodb_ms = lambda_support::timing::ms(dynamodb), "init calls");
     Ok(deliver)
 }
 

@@ -181,6 +181,9 @@ pub struct ColdStart {
     /// The first invocation alone, and the median of the next few: the warm-up cost.
     pub first: Duration,
     pub warm: Duration,
+    /// Each call the function made at init (`dynamodb`, `sns`, `ssm`), as its `init calls`
+    /// log line times them; none for the Python peer, which does not log them.
+    pub init_calls: Vec<(String, Duration)>,
 }
 
 const WARM_AFTER_FIRST: usize = 5;
@@ -203,12 +206,34 @@ pub async fn cold_start(
         check(function, &outcome)?;
         warm.push(outcome.duration());
     }
+    let log = std::fs::read_to_string(&instance.log)?;
     Ok(ColdStart {
         init: first_next - instance.started,
         first_answer: first.answered - instance.started,
         first: first.duration(),
         warm: super::stats::p50(&warm),
+        init_calls: init_calls(&log),
     })
+}
+
+/// The `*_ms` fields of the function's `init calls` line, by name.
+pub fn init_calls(log: &str) -> Vec<(String, Duration)> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|fields| fields["message"] == "init calls")
+        .and_then(|fields| {
+            let fields = fields.as_object()?.clone();
+            Some(
+                fields
+                    .into_iter()
+                    .filter_map(|(name, value)| {
+                        let call = name.strip_suffix("_ms")?.to_owned();
+                        Some((call, Duration::from_secs_f64(value.as_f64()? / 1000.0)))
+                    })
+                    .collect(),
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// Sequential invocations of one warm process.
@@ -292,6 +317,29 @@ pub fn downstream_waits(log: &str) -> Vec<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_init_calls_line() {
+        let log = [
+            "START RequestId: not json",
+            r#"{"level":"INFO","message":"init calls","dynamodb_ms":12.5,"sns_ms":30.0,"ssm_ms":8.25}"#,
+            r#"{"level":"INFO","message":"create-user","status":201,"store_ms":20.0}"#,
+        ]
+        .join("\n");
+        let ms = |n: f64| Duration::from_secs_f64(n / 1000.0);
+        assert_eq!(
+            init_calls(&log),
+            [
+                ("dynamodb".into(), ms(12.5)),
+                ("sns".into(), ms(30.0)),
+                ("ssm".into(), ms(8.25))
+            ]
+        );
+        assert!(
+            init_calls("{\"message\": \"create-user\"}").is_empty(),
+            "the Python peer logs none"
+        );
+    }
 
     #[test]
     fn reads_phase_timings_from_both_log_shapes() {

@@ -142,6 +142,16 @@ impl Report {
                 self.details
                     .push(row(&format!("{} {f}: {what}", language.name()), &samples));
             }
+            // Init lasts as long as its slowest call (they run side by side): which one it is.
+            let calls = starts.first().map(|c| c.init_calls.clone()).unwrap_or_default();
+            for (call, _) in calls {
+                let samples: Vec<Duration> = starts
+                    .iter()
+                    .filter_map(|c| c.init_calls.iter().find(|(name, _)| *name == call).map(|(_, d)| *d))
+                    .collect();
+                self.details
+                    .push(row(&format!("{} {f}: init call `{call}`", language.name()), &samples));
+            }
         }
         let init = cold.map(|c| ms(p50(&c.iter().map(|c| c.init).collect::<Vec<_>>())));
         let python_init = init.python;
