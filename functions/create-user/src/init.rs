@@ -39,26 +39,39 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, Ini
             config.tokens.clone(),
         ),
     };
-    // The secret is read now, beside the warm-ups: init lasts as long as the slowest of the
-    // three, and reading it on the first sign-up instead was measured to gain nothing (the
-    // warm-ups take as long), while an instance that has it keeps signing users up through an
-    // SSM outage. If SSM fails now, init goes on: the first sign-up reads it again and answers
-    // 503 `retryable` until it can, where failing init would have Lambda answer 500s and retry
-    // the whole init. A secret too short is a deployment error: init fails at once.
-    let ((secret, ssm), ((), dynamodb), ((), sns)) = tokio::join!(
-        timed(tokens.issuer()),
-        timed(store.warm_up()),
-        timed(publisher.warm_up())
-    );
-    // Where init's time goes: it lasts as long as the slowest of the three.
-    let ssm_ms = matches!(config.jwt_secret, SecretSource::SsmParameter(_)).then(|| ms(ssm));
-    tracing::info!(ssm_ms, dynamodb_ms = ms(dynamodb), sns_ms = ms(sns), "init calls");
+    // Init waits for DynamoDB's warm-up only: a sign-up's first call after its hash. The JWT
+    // secret (needed once the hash is done) and SNS (a sign-up's last call) are read and warmed
+    // from init on too, in a task that the first invocation overlaps instead of one init waits
+    // for: on LocalStack each took ~30 ms, against ~9 for DynamoDB (bench/results.md, "init
+    // call"). A sign-up arriving first waits for the read in flight (`Tokens::issuer`), never
+    // starts a second one, and one arriving during an SSM outage after that read still has the
+    // secret. If the read fails, the sign-ups read again, beside their hash, answering 503
+    // `retryable` until SSM answers; a secret too short is a deployment error, logged here and
+    // answered 500. Where Lambda freezes the environment right after init (provisioned
+    // concurrency), the task resumes at the thaw, and a call timed out meanwhile is one more
+    // failed read.
+    let ((), dynamodb) = timed(store.warm_up()).await;
+    tracing::info!(dynamodb_ms = ms(dynamodb), "init calls");
+    let reads_secret = matches!(config.jwt_secret, SecretSource::SsmParameter(_));
+    tokio::spawn(after_init(tokens.clone(), publisher.clone(), reads_secret));
+    Ok(SignUp::new(Timed(store), Timed(publisher), tokens, config.bcrypt_cost))
+}
+
+/// The secret's read and SNS's warm-up, side by side, while the first invocation runs.
+async fn after_init(tokens: Tokens, publisher: SnsPublisher, reads_secret: bool) {
+    let ((secret, ssm), ((), sns)) = tokio::join!(timed(tokens.issuer()), timed(publisher.warm_up()));
     match secret {
-        Err(IssuerError::Invalid(e)) => return Err(InitError::Token(e)),
-        Err(e) => tracing::warn!(error = %e, "JWT secret not read at init; the first sign-up reads it again"),
+        Err(e @ IssuerError::Invalid(_)) => {
+            tracing::error!(error = %e, "sign-ups answer 500 until the JWT secret is replaced")
+        }
+        Err(e) => tracing::warn!(error = %e, "JWT secret not read after init; the next sign-up reads it again"),
         Ok(_) => {}
     }
-    Ok(SignUp::new(Timed(store), Timed(publisher), tokens, config.bcrypt_cost))
+    tracing::info!(
+        ssm_ms = reads_secret.then(|| ms(ssm)),
+        sns_ms = ms(sns),
+        "init calls after init"
+    );
 }
 
 /// The JWT secret in an SSM SecureString parameter.

@@ -6,6 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -123,34 +124,44 @@ pub enum IssuerError {
 /// life of the instance. A failed read is not kept: the next ask (a sign-up, beside its hash)
 /// reads again, so an instance whose init met an SSM hiccup answers 503 `retryable` until SSM
 /// answers, instead of failing its init.
-pub struct Tokens {
+///
+/// Clones share the issuer: init reads the secret through one in a task of its own while the
+/// use case holds another (see `init::build`).
+#[derive(Clone)]
+pub struct Tokens(Arc<Issuer>);
+
+struct Issuer {
     issuer: tokio::sync::OnceCell<JwtIssuer>,
     store: Option<(Box<dyn SecretStore>, TokenPolicy)>,
 }
 
 impl From<JwtIssuer> for Tokens {
     fn from(issuer: JwtIssuer) -> Self {
-        Self {
+        Self(Arc::new(Issuer {
             issuer: tokio::sync::OnceCell::new_with(Some(issuer)),
             store: None,
-        }
+        }))
     }
 }
 
 impl Tokens {
     /// An issuer whose secret is read from `store` when first asked for.
     pub fn read_on_first_use(store: impl SecretStore + 'static, policy: TokenPolicy) -> Self {
-        Self {
+        Self(Arc::new(Issuer {
             issuer: tokio::sync::OnceCell::new(),
             store: Some((Box::new(store), policy)),
-        }
+        }))
     }
 
-    /// The issuer, reading the secret first if it has not been read yet.
+    /// The issuer, reading the secret first if it has not been read yet. While a read is in
+    /// flight (init's), callers wait for it rather than start their own; if it fails, the next
+    /// caller reads again.
     pub async fn issuer(&self) -> Result<&JwtIssuer, IssuerError> {
-        self.issuer
+        let tokens = &*self.0;
+        tokens
+            .issuer
             .get_or_try_init(|| async {
-                let (store, policy) = self.store.as_ref().expect("an issuer not given has a store");
+                let (store, policy) = tokens.store.as_ref().expect("an issuer not given has a store");
                 let secret = store.read().await.map_err(IssuerError::Unreadable)?;
                 JwtIssuer::new(secret.as_bytes(), policy.clone()).map_err(IssuerError::Invalid)
             })
@@ -159,7 +170,7 @@ impl Tokens {
 
     /// The issuer if it is built already (given, or read by an earlier sign-up).
     pub fn ready(&self) -> Option<&JwtIssuer> {
-        self.issuer.get()
+        self.0.issuer.get()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The README's chart: one small panel per figure, Rust and Python side by side, each panel on
-//! its own scale (the figures have different units). Plain SVG, written by hand: a dependency
+//! its own scale (the figures have different units); and the curves' chart, a line per
+//! language across the steps of load. Plain SVG, written by hand: a dependency
 //! for a dozen rectangles would cost more build time than it saves.
 //!
 //! SVG does not wrap or measure text, so the layout is derived from what is written: every
@@ -19,8 +20,7 @@ pub struct Panel {
 
 impl Panel {
     fn subtitle(&self) -> String {
-        let better = if self.lower_is_better { "lower" } else { "higher" };
-        format!("{} ({better} is better)", self.unit)
+        subtitle(self.unit, self.lower_is_better)
     }
 
     fn bars(&self) -> [(&'static str, f64, &'static str); 2] {
@@ -145,6 +145,137 @@ fn write_panel(out: &mut String, grid: &Grid, panel: &Panel, x: f64, y: f64) {
     }
 }
 
+/// One panel of the curves chart: a figure at each step of load, a line per language.
+pub struct Curve {
+    pub title: String,
+    /// What the steps count (pollers, sign-ups at once).
+    pub steps: &'static str,
+    pub unit: &'static str,
+    pub lower_is_better: bool,
+    pub points: Vec<(usize, f64, Option<f64>)>,
+}
+
+const CURVE_W: f64 = 260.0;
+const CURVE_H: f64 = 110.0;
+/// Left of the plot: the y axis's figures; below it: the steps.
+const AXIS_W: f64 = 50.0;
+const CURVE_PANEL_H: f64 = CURVE_H + 75.0;
+
+/// `bench/curves.svg`: a panel per curve, the steps evenly spaced (they grow by factors, so
+/// a linear x axis would crowd the first ones), y from zero to the highest figure.
+pub fn curves_svg(title: &str, curves: &[Curve]) -> String {
+    let (legend, legend_w) = legend();
+    let panel_w = widest(curves.iter().flat_map(|c| {
+        [
+            text_width(&c.title, FONT),
+            text_width(&subtitle(c.unit, c.lower_is_better), FONT),
+            AXIS_W + CURVE_W,
+        ]
+    })) + GUTTER;
+    let columns = curves.len().clamp(1, COLUMNS) as f64;
+    let inner = widest([columns * panel_w - GUTTER, text_width(title, TITLE_FONT), legend_w]);
+    let width = (inner + 2.0 * MARGIN).ceil();
+    let height = CURVE_PANEL_H * curves.len().div_ceil(COLUMNS) as f64 + HEADER_H + 5.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="{FONT}">"#
+    );
+    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="{MARGIN}" y="22" font-size="{TITLE_FONT}" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    let _ = writeln!(out, "{legend}");
+    for (i, curve) in curves.iter().enumerate() {
+        let x = MARGIN + (i % COLUMNS) as f64 * panel_w;
+        let y = HEADER_H + (i / COLUMNS) as f64 * CURVE_PANEL_H;
+        write_curve(&mut out, curve, x, y);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Under a panel's title: the unit, and which way is better.
+fn subtitle(unit: &str, lower_is_better: bool) -> String {
+    let better = if lower_is_better { "lower" } else { "higher" };
+    format!("{unit} ({better} is better)")
+}
+
+fn write_curve(out: &mut String, curve: &Curve, x: f64, y: f64) {
+    let _ = writeln!(
+        out,
+        r##"<text x="{x}" y="{}" font-weight="bold">{}</text><text x="{x}" y="{}" fill="#666">{}</text>"##,
+        y + 14.0,
+        escape(&curve.title),
+        y + 29.0,
+        escape(&subtitle(curve.unit, curve.lower_is_better))
+    );
+    let (left, top) = (x + AXIS_W, y + 40.0);
+    let bottom = top + CURVE_H;
+    let max = curve
+        .points
+        .iter()
+        .flat_map(|(_, rust, python)| [Some(*rust), *python])
+        .flatten()
+        .fold(f64::MIN_POSITIVE, f64::max);
+    let step = CURVE_W / curve.points.len().max(1) as f64;
+    let px = |i: usize| left + step * (i as f64 + 0.5);
+    let py = |v: f64| bottom - v / max * CURVE_H;
+    let _ = writeln!(
+        out,
+        r##"<path d="M{left} {top}V{bottom}H{}" stroke="#999" fill="none"/><text x="{}" y="{}" text-anchor="end" fill="#666">{}</text><text x="{}" y="{bottom}" text-anchor="end" fill="#666">0</text>"##,
+        left + CURVE_W,
+        left - 4.0,
+        top + 10.0,
+        figure(max),
+        left - 4.0,
+    );
+    for (i, (steps, _, _)) in curve.points.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="{}" text-anchor="middle" fill="#666">{steps}</text>"##,
+            px(i),
+            bottom + 15.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<text x="{:.1}" y="{}" text-anchor="middle" fill="#666">{}</text>"##,
+        left + CURVE_W / 2.0,
+        bottom + 30.0,
+        escape(curve.steps)
+    );
+    let rust: Vec<(usize, f64)> = curve.points.iter().enumerate().map(|(i, p)| (i, p.1)).collect();
+    let python: Vec<(usize, f64)> = curve
+        .points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((i, p.2?)))
+        .collect();
+    for (line, colour) in [(rust, RUST), (python, PYTHON)] {
+        let path: Vec<String> = line
+            .iter()
+            .map(|&(i, v)| format!("{:.1},{:.1}", px(i), py(v)))
+            .collect();
+        let _ = writeln!(
+            out,
+            r#"<polyline points="{}" stroke="{colour}" stroke-width="2" fill="none"/>"#,
+            path.join(" ")
+        );
+        for (i, v) in line {
+            let _ = writeln!(
+                out,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{}</title></circle>"#,
+                px(i),
+                py(v),
+                figure(v)
+            );
+        }
+    }
+}
+
 /// An upper bound of `text`'s width at `size` px, bold or not, in the fonts the chart names
 /// and the ones a viewer falls back to: Helvetica and Arial (the same metrics), and DejaVu Sans,
 /// the usual `sans-serif` on Linux and the widest of them (a title that fits in Helvetica runs
@@ -202,6 +333,29 @@ mod tests {
         assert!(svg.contains("init &lt;create-user&gt;") && svg.contains(">500<") && svg.contains(">5.00<"));
         assert!(svg.contains("emails/s (higher is better)"));
         assert_eq!(svg.matches("<rect").count(), 1 + 2 + 2 * panels.len());
+    }
+
+    #[test]
+    fn a_curve_panel_has_a_line_and_a_point_per_step_for_each_language() {
+        let curve = Curve {
+            title: "create-user (BCRYPT_COST=12), p50".into(),
+            steps: "sign-ups at once",
+            unit: "ms",
+            lower_is_better: true,
+            points: vec![(1, 270.0, Some(280.0)), (5, 700.0, Some(760.0)), (20, 2700.0, None)],
+        };
+        let svg = curves_svg("t", &[curve]);
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(
+            svg.matches("<circle").count(),
+            3 + 2,
+            "Python has no point where it did not run"
+        );
+        assert!(svg.contains(">sign-ups at once<") && svg.contains(">2700<") && svg.contains(">20<"));
+        let (width, texts) = texts(&svg);
+        for (x, _, size, text) in texts {
+            assert!(x + text_width(&text, size) <= width, "{text:?} runs past the chart");
+        }
     }
 
     /// The chart's width and every text's `x`, `y` and font size, as written.

@@ -137,6 +137,10 @@ impl Instance {
         Ok(())
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
@@ -181,8 +185,8 @@ pub struct ColdStart {
     /// The first invocation alone, and the median of the next few: the warm-up cost.
     pub first: Duration,
     pub warm: Duration,
-    /// Each call the function made at init (`dynamodb`, `sns`, `ssm`), as its `init calls`
-    /// log line times them; none for the Python peer, which does not log them.
+    /// Each call the function made at init (`dynamodb`, ...), as its `init calls` log lines
+    /// time them; none for the Python peer, which does not log them.
     pub init_calls: Vec<(String, Duration)>,
 }
 
@@ -216,24 +220,25 @@ pub async fn cold_start(
     })
 }
 
-/// The `*_ms` fields of the function's `init calls` line, by name.
+/// The `*_ms` fields of the function's `init calls` lines, by name: what init waited for, then
+/// what it set off and did not wait for (`init calls after init`: named `<call> (after init)`).
 pub fn init_calls(log: &str) -> Vec<(String, Duration)> {
-    log.lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|fields| fields["message"] == "init calls")
-        .and_then(|fields| {
-            let fields = fields.as_object()?.clone();
-            Some(
-                fields
-                    .into_iter()
-                    .filter_map(|(name, value)| {
-                        let call = name.strip_suffix("_ms")?.to_owned();
-                        Some((call, Duration::from_secs_f64(value.as_f64()? / 1000.0)))
-                    })
-                    .collect(),
-            )
-        })
-        .unwrap_or_default()
+    let mut calls = Vec::new();
+    for (message, suffix) in [("init calls", ""), ("init calls after init", " (after init)")] {
+        let line = log
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|fields| fields["message"] == message);
+        let Some(Value::Object(fields)) = line else { continue };
+        calls.extend(fields.into_iter().filter_map(|(name, value)| {
+            let call = name.strip_suffix("_ms")?;
+            Some((
+                format!("{call}{suffix}"),
+                Duration::from_secs_f64(value.as_f64()? / 1000.0),
+            ))
+        }));
+    }
+    calls
 }
 
 /// Sequential invocations of one warm process.
@@ -322,7 +327,8 @@ mod tests {
     fn reads_the_init_calls_line() {
         let log = [
             "START RequestId: not json",
-            r#"{"level":"INFO","message":"init calls","dynamodb_ms":12.5,"sns_ms":30.0,"ssm_ms":8.25}"#,
+            r#"{"level":"INFO","message":"init calls","dynamodb_ms":12.5}"#,
+            r#"{"level":"INFO","message":"init calls after init","sns_ms":30.0,"ssm_ms":8.25}"#,
             r#"{"level":"INFO","message":"create-user","status":201,"store_ms":20.0}"#,
         ]
         .join("\n");
@@ -331,8 +337,8 @@ mod tests {
             init_calls(&log),
             [
                 ("dynamodb".into(), ms(12.5)),
-                ("sns".into(), ms(30.0)),
-                ("ssm".into(), ms(8.25))
+                ("sns (after init)".into(), ms(30.0)),
+                ("ssm (after init)".into(), ms(8.25))
             ]
         );
         assert!(

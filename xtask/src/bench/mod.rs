@@ -4,6 +4,8 @@
 //! - [`functions`]: function processes under the benchmark's own [`runtime_api`], fed
 //!   [`events`]: cold starts, warm latency, peak memory;
 //! - [`throughput`]: send-email draining a queue through the bridge's event source mapping;
+//! - [`curves`]: how cost grows with load (sign-ups at once, pollers), and how busy the cores
+//!   were at each step;
 //! - [`pipeline`] and [`load`]: the whole stack from sign-up to welcome email, one at a time
 //!   and many at once;
 //! - [`artifacts`]: the deployment zips of both;
@@ -13,6 +15,7 @@
 
 pub mod artifacts;
 pub mod chart;
+pub mod curves;
 pub mod events;
 pub mod functions;
 pub mod load;

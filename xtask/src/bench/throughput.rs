@@ -1,8 +1,9 @@
 //! send-email throughput: events queued on a fresh queue, drained by the bridge's event source
 //! mapping (the template's batch size, batching window and pollers) into instances of the
 //! function, Rust or Python, served by the benchmark's runtime API. Both languages get the same
-//! queue setup and pollers.
+//! queue setup and pollers; [`super::curves`] runs it at each number of pollers.
 
+use super::curves::{Cpu, Meter};
 use super::events::user_created;
 use super::functions::{Function, INIT_TIMEOUT, Instance, Language, Launcher};
 use super::runtime_api::RuntimeApi;
@@ -20,10 +21,13 @@ use std::time::{Duration, Instant};
 const DRAINED_WITHIN: Duration = Duration::from_secs(600);
 
 pub struct Drained {
+    pub pollers: usize,
     pub events: usize,
     pub elapsed: Duration,
     /// Peak RSS of the busiest instance.
     pub peak_rss: u64,
+    /// How busy the cores were while it drained.
+    pub cpu: Cpu,
 }
 
 impl Drained {
@@ -38,10 +42,12 @@ pub async fn drain(
     endpoints: &Endpoints,
     template: &Template,
     events: usize,
+    pollers: usize,
 ) -> Result<Drained> {
     let api = RuntimeApi::start()?;
     let source = template.sqs_event_source(Function::SendEmail.name())?;
-    let instances = source.max_concurrency.max(1) as usize;
+    // One instance per poller, as Lambda runs one batch per execution environment.
+    let instances = pollers.max(1);
     // All instances initialised before the clock starts: this measures steady throughput. One
     // at a time, like Lambda scaling out, rather than five inits racing for 2 cores.
     let mut running: Vec<Instance> = Vec::with_capacity(instances);
@@ -70,7 +76,9 @@ pub async fn drain(
         timeout,
         claim_lease,
     };
+    let meter = Meter::start(running.iter().map(Instance::pid).collect())?;
     let settled = poll_until_settled(Arc::new(mapping), instances, events).await;
+    let cpu = meter.stop()?;
     let deleted = sqs.delete_queue().queue_url(&queue_url).send().await;
     let Settled { elapsed, failed } = settled?;
     deleted?;
@@ -81,9 +89,11 @@ pub async fn drain(
     );
     let peak_rss = running.iter().map(|i| i.peak_rss().unwrap_or(0)).max().unwrap_or(0);
     Ok(Drained {
+        pollers: instances,
         events,
         elapsed,
         peak_rss,
+        cpu,
     })
 }
 

@@ -9,7 +9,7 @@ use super::{down, up};
 use crate::bench::events::Events;
 use crate::bench::functions::{self, Function, Language, Launcher};
 use crate::bench::report::{self, PeakRss, PerLanguage, Report};
-use crate::bench::{artifacts, load, pipeline, profiles, throughput};
+use crate::bench::{artifacts, curves, load, pipeline, profiles, throughput};
 use crate::layout::Layout;
 use crate::stack::install;
 use crate::stack::template::{SqsEventSource, Template};
@@ -38,6 +38,9 @@ pub struct BenchArgs {
     pub load_signups: usize,
     #[arg(long, default_value_t = 20)]
     pub load_concurrency: usize,
+    /// Sign-ups per step of create-user's curves (at least 4 per client).
+    #[arg(long, default_value_t = 100)]
+    pub curve_requests: usize,
     /// Pause between warm invocations, so that the emulators' leftover work (LocalStack
     /// fanning an event out to SQS) is not counted as the next invocation's.
     #[arg(long, default_value_t = 20)]
@@ -69,7 +72,7 @@ impl BenchArgs {
         let mut args = self.clone();
         if self.quick {
             (args.cold_starts, args.invocations, args.events) = (3, 20, 50);
-            (args.users, args.load_signups) = (3, 40);
+            (args.users, args.load_signups, args.curve_requests) = (3, 40, 8);
         }
         args
     }
@@ -121,6 +124,9 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     let dir = layout.root.join("bench");
     std::fs::write(dir.join("results.md"), &text)?;
     std::fs::write(dir.join("results.svg"), report.svg())?;
+    if let Some(svg) = report.curves_svg() {
+        std::fs::write(dir.join("curves.svg"), svg)?;
+    }
     println!("{text}\nwritten to bench/results.md and bench/results.svg");
     Ok(())
 }
@@ -204,6 +210,7 @@ async fn measure(bench: &Layout, launcher: &Launcher, template: &Template, args:
     let source = email_source(template)?;
     let mut rss = warm_runs(launcher, args, source.batch_size, &mut events, &mut report).await?;
     if !args.functions_only {
+        sign_up_curves(launcher, args, &mut events, &mut report).await?;
         throughput(bench, launcher, template, args, &mut rss, &mut report).await?;
     }
     for function in Function::ALL {
@@ -281,7 +288,7 @@ async fn warm_runs(
     Ok(rss)
 }
 
-/// send-email draining a queue through the bridge, per language.
+/// send-email draining a queue through the bridge at each number of pollers, per language.
 async fn throughput(
     bench: &Layout,
     launcher: &Launcher,
@@ -292,27 +299,63 @@ async fn throughput(
 ) -> Result<()> {
     let source = email_source(template)?;
     let endpoints = StackEnv::read(&bench.stack_env())?.endpoints()?;
+    let template_pollers = source.max_concurrency.max(1) as usize;
+    let mut pollers: Vec<usize> = if args.quick {
+        vec![1, 2]
+    } else {
+        curves::POLLERS.to_vec()
+    };
+    if !pollers.contains(&template_pollers) {
+        pollers.push(template_pollers);
+        pollers.sort();
+    }
     let drained = per_language(args, async |language| {
-        let label = format!(
-            "{} events through the bridge to {} send-email",
-            args.events,
-            language.name()
-        );
-        ui::step(&label, async |_| {
-            throughput::drain(launcher, language, &endpoints, template, args.events).await
-        })
-        .await
+        let mut points = Vec::with_capacity(pollers.len());
+        for &n in &pollers {
+            let label = format!(
+                "{} events through the bridge to {} send-email, {n} pollers",
+                args.events,
+                language.name()
+            );
+            points.push(
+                ui::step(&label, async |_| {
+                    throughput::drain(launcher, language, &endpoints, template, args.events, n).await
+                })
+                .await?,
+            );
+        }
+        Ok(points)
     })
     .await?;
-    report.throughput(
-        format!(
-            "send-email throughput, {} events queued, {} pollers x batches of {} (emails/s)",
-            args.events, source.max_concurrency, source.batch_size
-        ),
-        drained.map(throughput::Drained::per_second),
-    );
-    for (peak, d) in rss.zip(&drained) {
-        peak.note(Function::SendEmail, d.peak_rss);
+    report.throughput_curve(args.events, source.batch_size, template_pollers, &drained);
+    for (peak, points) in rss.zip(&drained) {
+        for d in points {
+            peak.note(Function::SendEmail, d.peak_rss);
+        }
+    }
+    Ok(())
+}
+
+/// create-user's latency with more sign-ups at once, at each bcrypt cost, per language.
+async fn sign_up_curves(launcher: &Launcher, args: &BenchArgs, events: &mut Events, report: &mut Report) -> Result<()> {
+    let (levels, costs): (&[usize], &[u32]) = if args.quick {
+        (&[1, 2], &[4])
+    } else {
+        (&curves::AT_ONCE, &curves::COSTS)
+    };
+    for &cost in costs {
+        let runs = per_language(args, async |language| {
+            let label = format!(
+                "{} create-user (BCRYPT_COST={cost}) at {levels:?} sign-ups at once",
+                language.name()
+            );
+            ui::step(&label, async |_| {
+                curves::sign_ups(launcher, language, cost, levels, args.curve_requests, events).await
+            })
+            .await
+        })
+        .await?;
+        report.sign_up_curve(cost, &runs);
     }
     Ok(())
 }

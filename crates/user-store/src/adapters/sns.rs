@@ -7,6 +7,8 @@ use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 use user_events::{attributes, trace};
 
+/// Clones share the client (and its connections).
+#[derive(Clone)]
 pub struct SnsPublisher {
     client: Client,
     topic_arn: String,

@@ -1,0 +1,202 @@
+//! How cost grows with load: create-user's latency with more sign-ups at once (at the
+//! benchmark's bcrypt cost and at production's), and send-email's throughput with more pollers
+//! ([`super::throughput`]), both runtimes. At each step [`Meter`] also reads how busy the
+//! machine's cores were and how much of that was the functions' own processes (the rest is the
+//! emulators and the benchmark): that is what says why a curve bends.
+
+use super::events::Events;
+use super::functions::{Function, INIT_TIMEOUT, Instance, Language, Launcher, check};
+use super::runtime_api::RuntimeApi;
+use anyhow::{Context, Result};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Sign-ups sent at once, each by a client of its own to an instance of its own.
+pub const AT_ONCE: [usize; 4] = [1, 5, 20, 50];
+/// send-email's pollers (the event source mapping's concurrent batches).
+pub const POLLERS: [usize; 4] = [1, 2, 5, 10];
+/// create-user's bcrypt costs: the benchmark's, and production's.
+pub const COSTS: [u32; 2] = [4, 12];
+
+/// Cores busy on average over a step: all of them, and the functions' processes alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cpu {
+    pub busy: f64,
+    pub functions: f64,
+}
+
+/// `1.95 (1.80)`: all busy cores, and the functions' share in brackets.
+impl std::fmt::Display for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} ({:.2})", self.busy, self.functions)
+    }
+}
+
+/// CPU time read from `/proc` at the start of a step.
+pub struct Meter {
+    machine: (u64, u64),
+    functions: u64,
+    pids: Vec<u32>,
+    started: Instant,
+}
+
+/// Linux's `USER_HZ`: the unit of `/proc`'s CPU times, 100 on every architecture Lambda runs.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl Meter {
+    pub fn start(pids: Vec<u32>) -> Result<Self> {
+        Ok(Self {
+            machine: machine_ticks()?,
+            functions: process_ticks(&pids),
+            pids,
+            started: Instant::now(),
+        })
+    }
+
+    pub fn stop(self) -> Result<Cpu> {
+        let (busy, total) = machine_ticks()?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let share = (busy - self.machine.0) as f64 / ((total - self.machine.1) as f64).max(1.0);
+        let functions = (process_ticks(&self.pids) - self.functions) as f64 / TICKS_PER_SECOND;
+        Ok(Cpu {
+            busy: share * cores,
+            functions: functions / self.started.elapsed().as_secs_f64().max(1e-9),
+        })
+    }
+}
+
+/// `/proc/stat`'s first line: ticks spent busy, and in all, by every core.
+fn machine_ticks() -> Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .context("no `cpu` line in /proc/stat")?
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    Ok((total - idle, total))
+}
+
+/// User and system ticks of these processes and their threads (`/proc/<pid>/stat`).
+fn process_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // The command name may hold spaces; the fields after it do not.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// One step of create-user's curve.
+pub struct LatencyPoint {
+    pub at_once: usize,
+    pub durations: Vec<Duration>,
+    pub cpu: Cpu,
+}
+
+/// create-user at `cost`, `levels` sign-ups at once, `requests` of them per level (at least 4
+/// per client). The instances (as many as the highest level) are started one after the other,
+/// like Lambda scaling out, and each answers one sign-up before the clock starts.
+pub async fn sign_ups(
+    launcher: &Launcher,
+    language: Language,
+    cost: u32,
+    levels: &[usize],
+    requests: usize,
+    events: &mut Events,
+) -> Result<Vec<LatencyPoint>> {
+    let api = Arc::new(RuntimeApi::start()?);
+    let most = levels.iter().copied().max().unwrap_or(1);
+    let mut instances: Vec<Instance> = Vec::with_capacity(most);
+    for i in 0..most {
+        instances.push(launcher.spawn(language, Function::CreateUser, &api, cost)?);
+        api.wait_for_next(i, INIT_TIMEOUT, &mut || {
+            instances.iter_mut().try_for_each(Instance::alive)
+        })
+        .await?;
+    }
+    let pids: Vec<u32> = instances.iter().map(Instance::pid).collect();
+    at_once(&api, most, most, Function::CreateUser, events).await?;
+    let mut points = Vec::with_capacity(levels.len());
+    for &level in levels {
+        let meter = Meter::start(pids.clone())?;
+        let durations = at_once(&api, level, requests.max(4 * level), Function::CreateUser, events).await;
+        let cpu = meter.stop()?;
+        instances.iter_mut().try_for_each(Instance::alive)?;
+        points.push(LatencyPoint {
+            at_once: level,
+            durations: durations?,
+            cpu,
+        });
+    }
+    Ok(points)
+}
+
+/// `requests` invocations of `function`, by `clients` clients each waiting for its answer
+/// before sending the next; how long each took.
+async fn at_once(
+    api: &Arc<RuntimeApi>,
+    clients: usize,
+    requests: usize,
+    function: Function,
+    events: &mut Events,
+) -> Result<Vec<Duration>> {
+    let queue: VecDeque<String> = (0..requests).map(|_| events.next(function)).collect();
+    let queue = Arc::new(Mutex::new(queue));
+    // Tasks on this thread: a wait's liveness check is not `Send`.
+    let clients_done = tokio::task::LocalSet::new();
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (api, queue) = (api.clone(), queue.clone());
+        tasks.push(clients_done.spawn_local(async move {
+            let mut durations = Vec::new();
+            loop {
+                let Some(event) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+                    return anyhow::Ok(durations);
+                };
+                // The instances' liveness is checked between levels: a dead one leaves its
+                // invocation unanswered, which fails this wait.
+                let outcome = api.invoke(event, &mut || Ok(())).await?;
+                check(function, &outcome)?;
+                durations.push(outcome.duration());
+            }
+        }));
+    }
+    clients_done
+        .run_until(async {
+            let mut durations = Vec::with_capacity(requests);
+            for task in tasks {
+                durations.extend(task.await??);
+            }
+            Ok(durations)
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_metered() {
+        let meter = Meter::start(vec![std::process::id()]).unwrap();
+        let spin = Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(100) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        let cpu = meter.stop().unwrap();
+        assert!(x > 0);
+        assert!(cpu.busy > 0.0 && cpu.functions > 0.0, "{cpu:?}");
+        let cores = std::thread::available_parallelism().unwrap().get() as f64;
+        assert!(cpu.busy <= cores + 0.01, "{cpu:?}");
+    }
+}
