@@ -66,17 +66,40 @@ pub struct Launcher {
 
 impl Launcher {
     pub fn spawn(&self, language: Language, function: Function, api: &RuntimeApi, cost: u32) -> Result<Instance> {
-        let mut cmd = match language {
-            Language::Rust => Command::new(self.rust_bin_dir.join(function.name())),
+        self.spawn_under(&[], language, function, api, cost)
+    }
+
+    /// [`Self::spawn`], the process run by `wrapper` (a command and its arguments, such as
+    /// valgrind's), which execs it.
+    pub fn spawn_under(
+        &self,
+        wrapper: &[String],
+        language: Language,
+        function: Function,
+        api: &RuntimeApi,
+        cost: u32,
+    ) -> Result<Instance> {
+        let program = match language {
+            Language::Rust => self.rust_bin_dir.join(function.name()),
+            Language::Python => self.python.clone(),
+        };
+        let mut cmd = match wrapper.split_first() {
+            Some((wrapper, args)) => {
+                let mut cmd = Command::new(wrapper);
+                cmd.args(args).arg(&program);
+                cmd
+            }
+            None => Command::new(&program),
+        };
+        match language {
+            Language::Rust => {}
             Language::Python => {
-                let mut cmd = Command::new(&self.python);
                 let module = function.name().replace('-', "_");
                 cmd.args(["-m", "awslambdaric", &format!("{module}.handler")])
                     .current_dir(&self.peer_dir)
                     .env("LAMBDA_TASK_ROOT", &self.peer_dir);
-                cmd
             }
-        };
+        }
         std::fs::create_dir_all(&self.logs)?;
         let cost_suffix = match function {
             Function::CreateUser => format!("-cost{cost}"),

@@ -11,13 +11,15 @@
 //! - [`artifacts`]: the deployment zips of both;
 //! - [`report`] (with [`stats`] and [`chart`]): what it all says, as `bench/results.md` and
 //!   `bench/results.svg`;
-//! - [`profiles`]: the release-profile study (`--profiles`).
+//! - [`profiles`]: the release-profile study (`--profiles`);
+//! - [`instructions`]: instructions per warm invocation under callgrind (`--instructions`).
 
 pub mod artifacts;
 pub mod chart;
 pub mod curves;
 pub mod events;
 pub mod functions;
+pub mod instructions;
 pub mod load;
 pub mod pipeline;
 pub mod profiles;

@@ -6,6 +6,7 @@ use super::artifacts::Artifact;
 use super::chart::{self, Panel};
 use super::curves::{Cpu, LatencyPoint};
 use super::functions::{ColdStart, Function, Language, WarmRun};
+use super::instructions::{COUNTED, Counted, Part, WARM_UP};
 use super::stats::{ROW_HEADER, ms, p50, percentile, row};
 use super::throughput::Drained;
 use std::fmt::Write as _;
@@ -236,8 +237,8 @@ impl Report {
         let what = format!("create-user (BCRYPT_COST={cost})");
         let mut text = format!(
             "\n### {what}: latency with more sign-ups at once\n\n\
-             | at once | n | Rust p50 | Rust p99 | Python p50 | Python p99 | Rust/Python p50 | cores busy, Rust run (functions) | cores busy, Python run (functions) |\n\
-             |---|---|---|---|---|---|---|---|---|\n"
+             | at once | n | Rust p50 | Rust p99 | Python p50 | Python p99 | Rust/Python p50 | shed (503 `retryable`), Rust / Python | cores busy, Rust run (functions) | cores busy, Python run (functions) |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n"
         );
         let at = |point: &LatencyPoint, q: f64| ms(percentile(&point.durations, q));
         for (rust, python) in steps(runs) {
@@ -245,9 +246,9 @@ impl Report {
             let py = |q: f64| python.map(|p| format!("{} ms", chart::figure(at(p, q))));
             let _ = writeln!(
                 text,
-                "| {} | {} | {} ms | {} ms | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} ms | {} ms | {} | {} | {} | {} / {} | {} | {} |",
                 rust.at_once,
-                rust.durations.len(),
+                rust.durations.len() + rust.shed,
                 chart::figure(r50),
                 chart::figure(r99),
                 py(50.0).unwrap_or_else(|| "-".into()),
@@ -256,12 +257,27 @@ impl Report {
                     "{:.3}",
                     r50 / at(p, 50.0).max(f64::MIN_POSITIVE)
                 )),
+                rust.shed,
+                python.map_or("-".into(), |p| p.shed.to_string()),
                 rust.cpu,
                 python.map_or("-".into(), |p| p.cpu.to_string()),
             );
         }
         for (language, points) in runs.iter() {
             let _ = writeln!(text, "\n{}", latency_bend(language, points));
+            let shed: Vec<String> = points
+                .iter()
+                .filter(|p| p.shed > 0)
+                .map(|p| format!("{} of {} at {} at once", p.shed, p.shed + p.durations.len(), p.at_once))
+                .collect();
+            if !shed.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "{} shed sign-ups with 503 `retryable` (nothing stored; the client retries): {}.",
+                    language.name(),
+                    shed.join(", ")
+                );
+            }
         }
         self.curves.push(text);
         for (q, name) in [(50.0, "p50"), (99.0, "p99")] {
@@ -614,6 +630,85 @@ fn why(cpu: Cpu) -> String {
     }
 }
 
+/// The heading of the instruction counts' section of `bench/results.md`, which
+/// `cargo xtask bench --instructions` writes and a full run carries over as it is.
+pub const INSTRUCTIONS_HEADING: &str = "## Where create-user's own time goes: instructions per warm invocation";
+
+/// The instruction counts' section, from `--instructions` on `revision`.
+pub fn instructions_section(counted: &PerLanguage<Counted>, revision: &str) -> String {
+    let millions = |n: f64| format!("{:.2} M", n / 1e6);
+    let mut out = format!(
+        "{INSTRUCTIONS_HEADING}\n\n\
+         Written by `cargo xtask bench --instructions` on {revision}: each process under valgrind's \
+         callgrind answered {WARM_UP} sign-ups (BCRYPT_COST=4), then {COUNTED} counted ones; \
+         instructions executed per counted invocation, in every thread, grouped by the function \
+         that executed them (its own instructions, not its callees'). Rust: the release build with \
+         its symbols kept. A count does not move with the machine's load as wall time does; it \
+         weighs an instruction of bcrypt the same as one of a cache-missing hash lookup, so it says \
+         where the work is, not exactly where the milliseconds are.\n\n\
+         | executed by | Rust | Python | Rust/Python |\n|---|---|---|---|\n"
+    );
+    let parts: std::collections::BTreeSet<Part> = counted
+        .iter()
+        .flat_map(|(_, c)| c.per_invocation.keys().copied())
+        .collect();
+    let python = counted.python.as_ref();
+    for part in parts {
+        let rust = counted.rust.per_invocation.get(&part).copied().unwrap_or(0.0);
+        let py = python.map(|p| p.per_invocation.get(&part).copied().unwrap_or(0.0));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            part.describe(),
+            millions(rust),
+            py.map_or("-".into(), millions),
+            py.filter(|p| *p > 0.0)
+                .map_or("-".into(), |p| format!("{:.2}", rust / p)),
+        );
+    }
+    let (rust, py) = (counted.rust.total(), python.map(Counted::total));
+    let _ = writeln!(
+        out,
+        "| **all** | **{}** | **{}** | **{}** |",
+        millions(rust),
+        py.map_or("-".into(), millions),
+        py.map_or("-".into(), |p| format!("{:.2}", rust / p.max(1.0))),
+    );
+    for (language, c) in counted.iter() {
+        let _ = writeln!(
+            out,
+            "\nThe heaviest functions, {} (own instructions per invocation):\n",
+            language.name()
+        );
+        for (function, n) in c.top.iter().take(10) {
+            let _ = writeln!(out, "- {} `{}`", millions(*n), function.replace('`', "'"));
+        }
+    }
+    out
+}
+
+/// `doc` with its `heading` section (up to the next `## ` heading) replaced by `section`, or,
+/// without one, `section` put before the distributions (or at the end).
+pub fn splice(doc: &str, heading: &str, section: &str) -> String {
+    let section = format!("{}\n\n", section.trim_end());
+    if let Some(old) = self::section(doc, heading) {
+        return doc.replacen(old, &section, 1);
+    }
+    match doc.find("\n## Distributions") {
+        Some(at) => format!("{}{section}{}", &doc[..at + 1], &doc[at + 1..]),
+        None => format!("{}\n\n{section}", doc.trim_end()),
+    }
+}
+
+/// The section under `heading` in `doc` (to the next `## ` heading or the end), when there is
+/// one.
+pub fn section<'a>(doc: &'a str, heading: &str) -> Option<&'a str> {
+    let start = doc.find(heading)?;
+    let after = start + heading.len();
+    let end = doc[after..].find("\n## ").map_or(doc.len(), |i| after + i + 1);
+    Some(&doc[start..end])
+}
+
 /// The machine the figures were taken on.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -638,6 +733,21 @@ mod tests {
         rss.note(Function::SendEmail, send_email);
         rss.note(Function::SendEmail, 1); // a lower peak later changes nothing
         rss
+    }
+
+    #[test]
+    fn the_instructions_section_is_replaced_inserted_or_carried_over() {
+        let doc = "# r\n\nfigures\n\n## Distributions\n\n| d |\n";
+        let first = splice(doc, INSTRUCTIONS_HEADING, &format!("{INSTRUCTIONS_HEADING}\n\nold"));
+        assert!(
+            first.find("old").unwrap() < first.find("## Distributions").unwrap(),
+            "{first}"
+        );
+        let second = splice(&first, INSTRUCTIONS_HEADING, &format!("{INSTRUCTIONS_HEADING}\n\nnew"));
+        assert!(second.contains("new") && !second.contains("old"), "{second}");
+        assert!(second.ends_with("## Distributions\n\n| d |\n"), "{second}");
+        let carried = section(&second, INSTRUCTIONS_HEADING).unwrap();
+        assert_eq!(splice(doc, INSTRUCTIONS_HEADING, carried), second);
     }
 
     #[test]

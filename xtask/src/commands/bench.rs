@@ -9,14 +9,15 @@ use super::{down, up};
 use crate::bench::events::Events;
 use crate::bench::functions::{self, Function, Language, Launcher};
 use crate::bench::report::{self, PeakRss, PerLanguage, Report};
-use crate::bench::{artifacts, curves, load, pipeline, profiles, throughput};
+use crate::bench::{artifacts, curves, instructions, load, pipeline, profiles, throughput};
 use crate::layout::Layout;
-use crate::stack::install;
 use crate::stack::template::{SqsEventSource, Template};
+use crate::stack::{install, process};
 use crate::{random, ui};
 use anyhow::{Result, bail};
 use local_stack::StackEnv;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -60,6 +61,11 @@ pub struct BenchArgs {
     /// each build (writes bench/profile-study.md; a clean run builds 5 times, ~45 min here).
     #[arg(long)]
     pub profiles: bool,
+    /// Instructions per warm create-user invocation under valgrind's callgrind, Rust vs Python,
+    /// by what executes them: builds create-user with its symbols kept (target/instructions),
+    /// and writes its section of bench/results.md (needs valgrind: apt-get install valgrind).
+    #[arg(long)]
+    pub instructions: bool,
 }
 
 impl BenchArgs {
@@ -94,6 +100,9 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     if args.profiles {
         return profile_study(layout, &bench, &template, python, &args).await;
     }
+    if args.instructions {
+        return instruction_counts(layout, &bench, &template, python, &args).await;
+    }
     let functions = template.function_binaries();
     let mut python_zips = None;
     if args.full() {
@@ -122,6 +131,13 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
         return Ok(());
     }
     let dir = layout.root.join("bench");
+    // The instruction counts come from `--instructions`, not from this run: kept as they are
+    // (their section names the commit they were counted on).
+    let previous = std::fs::read_to_string(dir.join("results.md")).unwrap_or_default();
+    let text = match report::section(&previous, report::INSTRUCTIONS_HEADING) {
+        Some(counts) => report::splice(&text, report::INSTRUCTIONS_HEADING, counts),
+        None => text,
+    };
     std::fs::write(dir.join("results.md"), &text)?;
     std::fs::write(dir.join("results.svg"), report.svg())?;
     if let Some(svg) = report.curves_svg() {
@@ -187,6 +203,70 @@ async fn profile_study(
     std::fs::write(layout.root.join("bench/profile-study.md"), &text)?;
     println!("{text}\nwritten to bench/profile-study.md");
     Ok(())
+}
+
+async fn instruction_counts(
+    layout: &Layout,
+    bench: &Layout,
+    template: &Template,
+    python: PathBuf,
+    args: &BenchArgs,
+) -> Result<()> {
+    instructions::available()?;
+    let target = layout.root.join("target/instructions");
+    ui::step(
+        "Building create-user with its symbols (release, strip = false)",
+        async |p| {
+            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cargo
+                .args(["build", "--release", "-p", Function::CreateUser.name()])
+                .args(["--config", "profile.release.strip=false"])
+                .arg("--target-dir")
+                .arg(&target)
+                .current_dir(&layout.root);
+            process::run_logged(cargo, &target.join("build.log"), p).await
+        },
+    )
+    .await?;
+    let mut launcher = start(layout, bench, python, args).await?;
+    launcher.rust_bin_dir = target.join("release");
+    let mut events = events(template)?;
+    let out = bench.logs_dir().join("callgrind");
+    let counted = per_language(args, async |language| {
+        let label = format!("{} create-user under callgrind", language.name());
+        ui::step(&label, async |_| {
+            instructions::count(&launcher, language, &mut events, &out).await
+        })
+        .await
+    })
+    .await;
+    down::run(bench).await?;
+    let section = report::instructions_section(&counted?, &revision(layout));
+    let path = layout.root.join("bench/results.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, report::splice(&doc, report::INSTRUCTIONS_HEADING, &section))?;
+    println!("{section}\nwritten to bench/results.md");
+    Ok(())
+}
+
+/// The commit measured, and whether the tree had changes on top of it.
+fn revision(layout: &Layout) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(&layout.root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "an unknown commit".into());
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{commit} with local changes")
+    } else {
+        commit
+    }
 }
 
 /// send-email's event source, as template.yaml declares it.
