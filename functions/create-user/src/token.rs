@@ -120,10 +120,10 @@ pub enum IssuerError {
 }
 
 /// The instance's token issuer: given at once (a secret in the environment, tests), or built
-/// from a [`SecretStore`] when first asked for (at init, see `init::build`) and kept for the
-/// life of the instance. A failed read is not kept: the next ask (a sign-up, beside its hash)
-/// reads again, so an instance whose init met an SSM hiccup answers 503 `retryable` until SSM
-/// answers, instead of failing its init.
+/// from a [`SecretStore`] when first asked for (by a task init starts, see `init::build`) and
+/// kept for the life of the instance. A failed read is not kept: the next ask (a sign-up,
+/// beside its hash) reads again, so an instance whose first read met an SSM hiccup answers 503
+/// `retryable` until SSM answers, instead of failing.
 ///
 /// Clones share the issuer: init reads the secret through one in a task of its own while the
 /// use case holds another (see `init::build`).

@@ -106,7 +106,7 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
         }
         let SignUpRequest { name, email, password } = request;
         // The issuer before anything is stored: a user stored without its token would get a
-        // 503 now and a 409 on the retry. Read at init; if that failed, it is read here, beside
+        // 503 now and a 409 on the retry. Read from init on; if that failed, it is read here, beside
         // the hash, which takes longer.
         let (password_hash, issuer) = tokio::join!(self.hasher.hash(password), self.tokens.issuer());
         let password_hash = password_hash.map_err(|e| SignUpError::Internal(e.to_string()))?;
