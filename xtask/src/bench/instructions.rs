@@ -33,7 +33,7 @@ pub enum Part {
     Json,
     Logging,
     Metrics,
-    Jwt,
+    Sha256,
     AwsSdk,
     HttpAndRuntime,
     OurCode,
@@ -49,7 +49,7 @@ impl Part {
             Part::Json => "JSON (serde / the json module's C accelerator)",
             Part::Logging => "logging (tracing / the logging module's C parts)",
             Part::Metrics => "EMF metrics",
-            Part::Jwt => "JWT signing (HMAC-SHA256, base64)",
+            Part::Sha256 => "SHA-256 and HMAC: the JWT's signature, every AWS request's SigV4 signature",
             Part::AwsSdk => "AWS SDK: request building, signing, response parsing",
             Part::HttpAndRuntime => "HTTP, the async runtime and the Lambda runtime client",
             Part::OurCode => "the handler, validation and the use case",
@@ -81,7 +81,7 @@ impl Part {
         } else if has(&["metrics"]) {
             Part::Metrics
         } else if has(&["jsonwebtoken::", "ring::", "hmac", "sha2::", "base64"]) || object.starts_with("libcrypto") {
-            Part::Jwt
+            Part::Sha256
         } else if has(&[
             "aws_sdk_",
             "aws_smithy_",
