@@ -148,6 +148,10 @@ pub fn available() -> Result<()> {
 pub async fn count(launcher: &Launcher, language: Language, events: &mut Events, dir: &Path) -> Result<Counted> {
     std::fs::create_dir_all(dir)?;
     let out = dir.join(format!("callgrind.{}", language.name().to_lowercase()));
+    // An earlier run's dumps have the names this one's will have.
+    for old in dumps(dir, &out)? {
+        std::fs::remove_file(old)?;
+    }
     let api = RuntimeApi::start()?;
     let valgrind = [
         "valgrind".to_owned(),

@@ -171,19 +171,24 @@ async fn emails_of_run(localstack: &str, tag: &str, created: usize) -> Result<BT
     count().await
 }
 
-/// Messages in a queue, as SQS counts them (approximately, which an idle queue makes exact).
-async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<usize> {
+/// Messages in a queue, waiting or in flight, as SQS counts them (approximately, which an idle
+/// queue makes exact).
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<usize> {
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(queue_url)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
-        .await?;
-    attrs
+        .await?
         .attributes
-        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages).cloned())
-        .and_then(|n| n.parse().ok())
-        .context("no ApproximateNumberOfMessages")
+        .unwrap_or_default();
+    let count = |name: &QueueAttributeName| -> Result<usize> {
+        let n = attrs.get(name).with_context(|| format!("no {name:?}"))?;
+        Ok(n.parse()?)
+    };
+    Ok(count(&QueueAttributeName::ApproximateNumberOfMessages)?
+        + count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?)
 }
 
 /// Items whose key starts with `prefix` (a scan: this is a test of a small local table).

@@ -97,6 +97,27 @@ pub async fn drain(
     })
 }
 
+/// Waits until the stack's own email queue is empty: the sign-ups measured before (warm runs,
+/// curves) publish `user.created`, which LocalStack fans out to it and the stack's bridge drains
+/// through `cargo lambda watch`'s send-email. Measured while that goes on, a throughput is the
+/// emulators' leftover work's as much as the function's.
+pub async fn wait_until_quiet(endpoints: &Endpoints, queue_url: &str) -> Result<()> {
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config(endpoints).await);
+    let deadline = Instant::now() + DRAINED_WITHIN;
+    loop {
+        let left = super::load::queue_depth(&sqs, queue_url).await?;
+        if left == 0 {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the stack's queue {queue_url} still holds {left} messages after {} minutes",
+            DRAINED_WITHIN.as_secs() / 60
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// A fresh queue named after `tag` holding `events` `user.created` events; its URL.
 async fn queue_events(sqs: &aws_sdk_sqs::Client, tag: &str, events: usize) -> Result<String> {
     let queue_url = sqs

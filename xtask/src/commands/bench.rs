@@ -290,8 +290,8 @@ async fn measure(bench: &Layout, launcher: &Launcher, template: &Template, args:
     let source = email_source(template)?;
     let mut rss = warm_runs(launcher, args, source.batch_size, &mut events, &mut report).await?;
     if !args.functions_only {
-        sign_up_curves(launcher, args, &mut events, &mut report).await?;
         throughput(bench, launcher, template, args, &mut rss, &mut report).await?;
+        sign_up_curves(launcher, args, &mut events, &mut report).await?;
     }
     for function in Function::ALL {
         report.peak_rss(function, &rss);
@@ -378,7 +378,8 @@ async fn throughput(
     report: &mut Report,
 ) -> Result<()> {
     let source = email_source(template)?;
-    let endpoints = StackEnv::read(&bench.stack_env())?.endpoints()?;
+    let env = StackEnv::read(&bench.stack_env())?;
+    let (endpoints, stack_queue) = (env.endpoints()?, env.var("EMAIL_QUEUE_URL")?);
     let template_pollers = source.max_concurrency.max(1) as usize;
     let mut pollers: Vec<usize> = if args.quick {
         vec![1, 2]
@@ -399,6 +400,7 @@ async fn throughput(
             );
             points.push(
                 ui::step(&label, async |_| {
+                    throughput::wait_until_quiet(&endpoints, &stack_queue).await?;
                     throughput::drain(launcher, language, &endpoints, template, args.events, n).await
                 })
                 .await?,
