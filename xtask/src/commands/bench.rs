@@ -249,7 +249,8 @@ async fn instruction_counts(
     Ok(())
 }
 
-/// The commit measured, and whether the tree had changes on top of it.
+/// The commit measured, and whether the measured code (not the docs, not the results the
+/// benchmark itself writes) had changes on top of it.
 fn revision(layout: &Layout) -> String {
     let git = |args: &[&str]| {
         Command::new("git")
@@ -261,7 +262,9 @@ fn revision(layout: &Layout) -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
     };
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "an unknown commit".into());
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let code = ["functions", "crates", "bench/peers", "Cargo.toml", "Cargo.lock"];
+    let status = [&["status", "--porcelain", "--untracked-files=no", "--"][..], &code[..]].concat();
+    let dirty = git(&status).is_some_and(|s| !s.is_empty());
     if dirty {
         format!("{commit} with local changes")
     } else {
