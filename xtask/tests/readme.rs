@@ -279,6 +279,10 @@ const NOT_RUN_INLINE: &[(&str, &str)] = &[
         "pip install cargo-lambda",
         "the alternative to the tools venv `up` installs, which has it",
     ),
+    (
+        "apt-get install valgrind",
+        "changes the machine's packages; only `cargo xtask bench --instructions` needs it, and says so when it is missing",
+    ),
     ("docker rmi", "a mention: it names no image, and would delete SAM's"),
     (
         "docker compose -f localstack/compose.yaml up -d --wait",

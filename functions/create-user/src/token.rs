@@ -279,6 +279,37 @@ mod read_on_first_use {
         assert_eq!(answers.0.lock().unwrap().len(), 1, "two reads in all");
     }
 
+    /// A store that takes a while to answer, as SSM does.
+    struct Slow(std::sync::Arc<Answers>);
+
+    impl SecretStore for Slow {
+        fn read(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                self.0.read().await
+            })
+        }
+    }
+
+    /// init's read (a clone of the handle, in a task of its own) still in flight when a sign-up
+    /// asks: the sign-up waits for it rather than read again, and both get what it read.
+    #[tokio::test(start_paused = true)]
+    async fn an_ask_during_the_read_in_flight_waits_for_it() {
+        let answers = std::sync::Arc::new(Answers(Mutex::new(vec![
+            Ok("k".repeat(32)),
+            Err("never read: the read in flight serves both".into()),
+        ])));
+        let tokens = Tokens::read_on_first_use(Slow(answers.clone()), policy());
+        let init = {
+            let tokens = tokens.clone();
+            tokio::spawn(async move { tokens.issuer().await.is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert!(tokens.issuer().await.is_ok(), "the sign-up has the issuer");
+        assert!(init.await.unwrap(), "and so has init's task");
+        assert_eq!(answers.0.lock().unwrap().len(), 1, "one read in all");
+    }
+
     #[tokio::test]
     async fn a_secret_too_short_is_an_invalid_issuer_not_a_retryable_one() {
         let answers = std::sync::Arc::new(Answers(Mutex::new(vec![Ok("short".into())])));
