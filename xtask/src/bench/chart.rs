@@ -84,6 +84,19 @@ pub fn svg(title: &str, panels: &[Panel]) -> String {
     let (legend, legend_w) = legend();
     let grid = Grid::of(title, legend_w, panels);
     let (width, height) = (grid.width, grid.height);
+    let mut out = open(title, &legend, width, height);
+    for (i, panel) in panels.iter().enumerate() {
+        let x = MARGIN + (i % COLUMNS) as f64 * grid.panel_w;
+        let y = HEADER_H + (i / COLUMNS) as f64 * PANEL_H;
+        write_panel(&mut out, &grid, panel, x, y);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Both charts' start: the SVG element `width` x `height`, a white background, the title and
+/// the key under it (from [`legend`]).
+fn open(title: &str, legend: &str, width: f64, height: f64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -96,12 +109,6 @@ pub fn svg(title: &str, panels: &[Panel]) -> String {
         escape(title)
     );
     let _ = writeln!(out, "{legend}");
-    for (i, panel) in panels.iter().enumerate() {
-        let x = MARGIN + (i % COLUMNS) as f64 * grid.panel_w;
-        let y = HEADER_H + (i / COLUMNS) as f64 * PANEL_H;
-        write_panel(&mut out, &grid, panel, x, y);
-    }
-    out.push_str("</svg>\n");
     out
 }
 
@@ -176,18 +183,7 @@ pub fn curves_svg(title: &str, curves: &[Curve]) -> String {
     let inner = widest([columns * panel_w - GUTTER, text_width(title, TITLE_FONT), legend_w]);
     let width = (inner + 2.0 * MARGIN).ceil();
     let height = CURVE_PANEL_H * curves.len().div_ceil(COLUMNS) as f64 + HEADER_H + 5.0;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="{FONT}">"#
-    );
-    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="{MARGIN}" y="22" font-size="{TITLE_FONT}" font-weight="bold">{}</text>"#,
-        escape(title)
-    );
-    let _ = writeln!(out, "{legend}");
+    let mut out = open(title, &legend, width, height);
     for (i, curve) in curves.iter().enumerate() {
         let x = MARGIN + (i % COLUMNS) as f64 * panel_w;
         let y = HEADER_H + (i / COLUMNS) as f64 * CURVE_PANEL_H;

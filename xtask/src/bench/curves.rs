@@ -56,14 +56,18 @@ impl Meter {
 
     pub fn stop(self) -> Result<Cpu> {
         let (busy, total) = machine_ticks()?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let share = (busy - self.machine.0) as f64 / ((total - self.machine.1) as f64).max(1.0);
         let functions = (process_ticks(&self.pids) - self.functions) as f64 / TICKS_PER_SECOND;
         Ok(Cpu {
-            busy: share * cores,
+            busy: share * cores(),
             functions: functions / self.started.elapsed().as_secs_f64().max(1e-9),
         })
     }
+}
+
+/// The machine's cores: what [`Cpu::busy`] is a share of.
+pub fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
 }
 
 /// `/proc/stat`'s first line: ticks spent busy, and in all, by every core.
@@ -239,7 +243,6 @@ mod tests {
         let cpu = meter.stop().unwrap();
         assert!(x > 0);
         assert!(cpu.busy > 0.0 && cpu.functions > 0.0, "{cpu:?}");
-        let cores = std::thread::available_parallelism().unwrap().get() as f64;
-        assert!(cpu.busy <= cores + 0.01, "{cpu:?}");
+        assert!(cpu.busy <= cores() + 0.01, "{cpu:?}");
     }
 }

@@ -167,21 +167,21 @@ pub async fn count(launcher: &Launcher, language: Language, events: &mut Events,
         api.invoke(events.next(Function::CreateUser), &mut || instance.alive())
             .await?;
     }
-    dump(&instance, &out)?;
+    dump(&instance, &out).await?;
     for _ in 0..COUNTED {
         let outcome = api
             .invoke(events.next(Function::CreateUser), &mut || instance.alive())
             .await?;
         check(Function::CreateUser, &outcome)?;
     }
-    let counted = dump(&instance, &out)?;
+    let counted = dump(&instance, &out).await?;
     drop(instance);
     let costs = self_costs(&std::fs::read_to_string(&counted)?)?;
     Ok(summarise(&costs, COUNTED))
 }
 
 /// Has callgrind write the counts since the last dump; the file it wrote.
-fn dump(instance: &Instance, out: &Path) -> Result<PathBuf> {
+async fn dump(instance: &Instance, out: &Path) -> Result<PathBuf> {
     let dir = out.parent().context("a dump file has a directory")?;
     let before: Vec<PathBuf> = dumps(dir, out)?;
     let status = Command::new("callgrind_control")
@@ -193,7 +193,7 @@ fn dump(instance: &Instance, out: &Path) -> Result<PathBuf> {
         if let Some(new) = after.into_iter().find(|p| !before.contains(p)) {
             return Ok(new);
         }
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("callgrind wrote no dump in 60 s")
 }

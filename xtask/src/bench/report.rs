@@ -4,7 +4,7 @@
 
 use super::artifacts::Artifact;
 use super::chart::{self, Panel};
-use super::curves::{Cpu, LatencyPoint};
+use super::curves::{Cpu, LatencyPoint, cores};
 use super::functions::{ColdStart, Function, Language, WarmRun};
 use super::instructions::{COUNTED, Counted, Part, WARM_UP};
 use super::stats::{ROW_HEADER, ms, p50, percentile, row};
@@ -601,11 +601,6 @@ fn throughput_bend(language: Language, points: &[Drained]) -> String {
             points.last().map_or_else(String::new, |p| why(p.cpu))
         ),
     }
-}
-
-/// The machine's cores, as [`Cpu`] counts them.
-fn cores() -> f64 {
-    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
 }
 
 /// Why a step costs what it does: whether the cores were saturated, and by whom.

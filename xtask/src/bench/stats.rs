@@ -14,9 +14,8 @@ pub fn p50(samples: &[Duration]) -> Duration {
     percentile(samples, 50.0)
 }
 
-pub fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
+/// The functions' own unit for durations, so that the report's milliseconds are theirs.
+pub use lambda_support::timing::ms;
 
 /// `| what | n | p50 | p95 | p99 | max |`
 pub fn row(what: &str, samples: &[Duration]) -> String {
