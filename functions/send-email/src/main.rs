@@ -3,7 +3,11 @@ use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 use lambda_support::InvocationSpan;
 use std::sync::Arc;
 
-#[tokio::main]
+// One thread: Lambda gives an instance one invocation at a time and under one vCPU at this
+// memory size, so a second worker would only add wake-ups across threads; a batch's messages
+// are I/O-bound and interleave on it. Measured against the multi-threaded runtime: peak RSS
+// 12.9 -> 12.0 MB, create-user's overhead p50 3.9 -> 3.6 ms, in one A/B run (--functions-only).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     // JSON logs when Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON; level from AWS_LAMBDA_LOG_LEVEL,
     // dependencies capped at INFO whatever it says (see lambda_support::logging).
