@@ -19,25 +19,41 @@ pub const POLLERS: [usize; 4] = [1, 2, 5, 10];
 /// create-user's bcrypt costs: the benchmark's, and production's.
 pub const COSTS: [u32; 2] = [4, 12];
 
-/// Cores busy on average over a step: all of them, and the functions' processes alone.
+/// Cores busy on average over a step: all of them, the functions' processes alone, and
+/// LocalStack's (one Python process: its interpreter lock keeps it to about one core).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Cpu {
     pub busy: f64,
     pub functions: f64,
+    pub localstack: f64,
 }
 
-/// `1.95 (1.80)`: all busy cores, and the functions' share in brackets.
+/// `1.95 (1.80 / 0.10)`: all busy cores, then the functions' share and LocalStack's.
 impl std::fmt::Display for Cpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.2} ({:.2})", self.busy, self.functions)
+        write!(f, "{:.2} ({:.2} / {:.2})", self.busy, self.functions, self.localstack)
     }
+}
+
+/// What a curve's "cores busy" columns say, in the order [`Cpu`]'s Display writes it.
+pub const CPU_COLUMN: &str = "cores busy (functions / LocalStack)";
+
+/// LocalStack at this share of a core or more is at the limit of its one interpreter.
+pub const LOCALSTACK_SATURATED: f64 = 0.85;
+
+/// Processes whose CPU time a [`Meter`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct Metered {
+    pub functions: Vec<u32>,
+    pub localstack: Option<u32>,
 }
 
 /// CPU time read from `/proc` at the start of a step.
 pub struct Meter {
     machine: (u64, u64),
     functions: u64,
-    pids: Vec<u32>,
+    localstack: u64,
+    processes: Metered,
     started: Instant,
 }
 
@@ -45,11 +61,12 @@ pub struct Meter {
 const TICKS_PER_SECOND: f64 = 100.0;
 
 impl Meter {
-    pub fn start(pids: Vec<u32>) -> Result<Self> {
+    pub fn start(processes: Metered) -> Result<Self> {
         Ok(Self {
             machine: machine_ticks()?,
-            functions: process_ticks(&pids),
-            pids,
+            functions: process_ticks(&processes.functions),
+            localstack: process_ticks(processes.localstack.as_slice()),
+            processes,
             started: Instant::now(),
         })
     }
@@ -57,10 +74,12 @@ impl Meter {
     pub fn stop(self) -> Result<Cpu> {
         let (busy, total) = machine_ticks()?;
         let share = (busy - self.machine.0) as f64 / ((total - self.machine.1) as f64).max(1.0);
-        let functions = (process_ticks(&self.pids) - self.functions) as f64 / TICKS_PER_SECOND;
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+        let cores_of = |now: u64, then: u64| now.saturating_sub(then) as f64 / TICKS_PER_SECOND / seconds;
         Ok(Cpu {
             busy: share * cores(),
-            functions: functions / self.started.elapsed().as_secs_f64().max(1e-9),
+            functions: cores_of(process_ticks(&self.processes.functions), self.functions),
+            localstack: cores_of(process_ticks(self.processes.localstack.as_slice()), self.localstack),
         })
     }
 }
@@ -136,7 +155,7 @@ pub async fn sign_ups(
     at_once(&api, most, most, events).await?;
     let mut points = Vec::with_capacity(levels.len());
     for &level in levels {
-        let meter = Meter::start(pids.clone())?;
+        let meter = Meter::start(launcher.metered(pids.clone()))?;
         let answered = at_once(&api, level, requests.max(4 * level), events).await;
         let cpu = meter.stop()?;
         instances.iter_mut().try_for_each(Instance::alive)?;
@@ -234,7 +253,12 @@ mod tests {
 
     #[test]
     fn this_process_is_metered() {
-        let meter = Meter::start(vec![std::process::id()]).unwrap();
+        let me = std::process::id();
+        let meter = Meter::start(Metered {
+            functions: vec![me],
+            localstack: Some(me),
+        })
+        .unwrap();
         let spin = Instant::now();
         let mut x = 0u64;
         while spin.elapsed() < Duration::from_millis(100) {
@@ -243,6 +267,7 @@ mod tests {
         let cpu = meter.stop().unwrap();
         assert!(x > 0);
         assert!(cpu.busy > 0.0 && cpu.functions > 0.0, "{cpu:?}");
+        assert_eq!(cpu.functions, cpu.localstack);
         assert!(cpu.busy <= cores() + 0.01, "{cpu:?}");
     }
 }

@@ -62,9 +62,19 @@ pub struct Launcher {
     pub logs: PathBuf,
     /// Between warm invocations (see [`warm_run`]).
     pub pause: Duration,
+    /// The stack's LocalStack process, whose CPU the curves read beside the functions'.
+    pub localstack: Option<u32>,
 }
 
 impl Launcher {
+    /// The functions' processes `pids`, and the stack's LocalStack, for a [`super::curves::Meter`].
+    pub fn metered(&self, pids: Vec<u32>) -> super::curves::Metered {
+        super::curves::Metered {
+            functions: pids,
+            localstack: self.localstack,
+        }
+    }
+
     pub fn spawn(&self, language: Language, function: Function, api: &RuntimeApi, cost: u32) -> Result<Instance> {
         self.spawn_under(&[], language, function, api, cost)
     }

@@ -4,7 +4,7 @@
 
 use super::artifacts::Artifact;
 use super::chart::{self, Panel};
-use super::curves::{Cpu, LatencyPoint, cores};
+use super::curves::{CPU_COLUMN, Cpu, LOCALSTACK_SATURATED, LatencyPoint, cores};
 use super::functions::{ColdStart, Function, Language, WarmRun};
 use super::instructions::{COUNTED, Counted, Part, WARM_UP};
 use super::stats::{ROW_HEADER, ms, p50, percentile, row};
@@ -237,7 +237,7 @@ impl Report {
         let what = format!("create-user (BCRYPT_COST={cost})");
         let mut text = format!(
             "\n### {what}: latency with more sign-ups at once\n\n\
-             | at once | n | Rust p50 | Rust p99 | Python p50 | Python p99 | Rust/Python p50 | shed (503 `retryable`), Rust / Python | cores busy, Rust run (functions) | cores busy, Python run (functions) |\n\
+             | at once | n | Rust p50 | Rust p99 | Python p50 | Python p99 | Rust/Python p50 | shed (503 `retryable`), Rust / Python | Rust run: {CPU_COLUMN} | Python run: {CPU_COLUMN} |\n\
              |---|---|---|---|---|---|---|---|---|---|\n"
         );
         let at = |point: &LatencyPoint, q: f64| ms(percentile(&point.durations, q));
@@ -304,7 +304,7 @@ impl Report {
     ) {
         let mut text = format!(
             "\n### send-email: throughput with more pollers ({events} events queued, batches of {batch_size})\n\n\
-             | pollers | Rust emails/s | Python emails/s | Rust/Python | cores busy, Rust run (functions) | cores busy, Python run (functions) |\n\
+             | pollers | Rust emails/s | Python emails/s | Rust/Python | Rust run: {CPU_COLUMN} | Python run: {CPU_COLUMN} |\n\
              |---|---|---|---|---|---|\n"
         );
         for (rust, python) in steps(runs) {
@@ -603,11 +603,17 @@ fn throughput_bend(language: Language, points: &[Drained]) -> String {
     }
 }
 
-/// Why a step costs what it does: whether the cores were saturated, and by whom.
+/// Why a step costs what it does: whether the cores were saturated, and by whom, or LocalStack's
+/// one interpreter.
 fn why(cpu: Cpu) -> String {
     let (cores, rest) = (cores(), (cpu.busy - cpu.functions).max(0.0));
     let busy = format!("{:.2} of {cores} cores busy", cpu.busy);
-    if cpu.busy < 0.85 * cores {
+    if cpu.busy < 0.85 * cores && cpu.localstack >= LOCALSTACK_SATURATED {
+        format!(
+            "LocalStack is at its limit ({:.2} of a core: one Python process, which its interpreter lock keeps to one core; {busy}, {:.2} of them the functions')",
+            cpu.localstack, cpu.functions
+        )
+    } else if cpu.busy < 0.85 * cores {
         format!(
             "the cores are not saturated ({busy}, {:.2} of them the functions'): the time goes to waiting on the emulators",
             cpu.functions
@@ -728,6 +734,19 @@ mod tests {
         rss.note(Function::SendEmail, send_email);
         rss.note(Function::SendEmail, 1); // a lower peak later changes nothing
         rss
+    }
+
+    #[test]
+    fn why_names_what_saturated_the_cores_or_localstacks_interpreter() {
+        let cpu = |busy, functions, localstack| Cpu {
+            busy: busy * cores() / 2.0,
+            functions: functions * cores() / 2.0,
+            localstack,
+        };
+        assert!(why(cpu(1.4, 0.1, 0.95)).starts_with("LocalStack is at its limit (0.95 of a core"));
+        assert!(why(cpu(1.4, 0.1, 0.5)).contains("waiting on the emulators"));
+        assert!(why(cpu(2.0, 1.5, 0.3)).starts_with("CPU-bound on the functions"));
+        assert!(why(cpu(2.0, 0.3, 0.95)).starts_with("CPU-bound on the emulators"));
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub async fn drain(
         timeout,
         claim_lease,
     };
-    let meter = Meter::start(running.iter().map(Instance::pid).collect())?;
+    let meter = Meter::start(launcher.metered(running.iter().map(Instance::pid).collect()))?;
     let settled = poll_until_settled(Arc::new(mapping), instances, events).await;
     let cpu = meter.stop()?;
     let deleted = sqs.delete_queue().queue_url(&queue_url).send().await;

@@ -183,6 +183,8 @@ async fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &Be
         env: StackEnv::read(&bench.stack_env())?.entries().to_vec(),
         logs: bench.logs_dir().join("functions"),
         pause: Duration::from_millis(args.pause_ms),
+        localstack: process::ServiceRecord::load(&bench.run_dir(), crate::stack::services::LOCALSTACK)
+            .and_then(|record| u32::try_from(record.pid).ok()),
     })
 }
 
