@@ -40,26 +40,29 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, Ini
         ),
     };
     // Init waits for DynamoDB's warm-up only: a sign-up's first call after its hash. The JWT
-    // secret (needed once the hash is done) and SNS (a sign-up's last call) are read and warmed
-    // from init on too, in a task that the first invocation overlaps instead of one init waits
-    // for: on LocalStack each took ~30 ms, against ~9 for DynamoDB (bench/results.md, "init
-    // call"). A sign-up arriving first waits for the read in flight (`Tokens::issuer`), never
-    // starts a second one, and one arriving during an SSM outage after that read still has the
-    // secret. If the read fails, the sign-ups read again, beside their hash, answering 503
-    // `retryable` until SSM answers; a secret too short is a deployment error, logged here and
-    // answered 500. Where Lambda freezes the environment right after init (provisioned
+    // secret (needed once the hash is done) is read, and then SNS (a sign-up's last call) warmed,
+    // in a task of their own that starts with init, beside DynamoDB's warm-up, and that the first
+    // invocation overlaps: on LocalStack each took ~20-30 ms against ~5-10 for DynamoDB
+    // (bench/results.md, "init call"). One after the other, the secret first: side by side on
+    // LocalStack (one Python process) each took as long as both in a row, and the secret is
+    // needed first. A sign-up arriving first waits for the read in flight (`Tokens::issuer`),
+    // never starts a second one, and one arriving during an SSM outage after that read still
+    // has the secret. If the read fails, the sign-ups read again, beside their hash, answering
+    // 503 `retryable` until SSM answers; a secret too short is a deployment error, logged here
+    // and answered 500. Where Lambda freezes the environment right after init (provisioned
     // concurrency), the task resumes at the thaw, and a call timed out meanwhile is one more
     // failed read.
-    let ((), dynamodb) = timed(store.warm_up()).await;
-    tracing::info!(dynamodb_ms = ms(dynamodb), "init calls");
     let reads_secret = matches!(config.jwt_secret, SecretSource::SsmParameter(_));
     tokio::spawn(after_init(tokens.clone(), publisher.clone(), reads_secret));
+    let ((), dynamodb) = timed(store.warm_up()).await;
+    tracing::info!(dynamodb_ms = ms(dynamodb), "init calls");
     Ok(SignUp::new(Timed(store), Timed(publisher), tokens, config.bcrypt_cost))
 }
 
-/// The secret's read and SNS's warm-up, side by side, while the first invocation runs.
+/// The secret's read, then SNS's warm-up, while init's DynamoDB warm-up and the first
+/// invocation run. Logged as the calls that end after init.
 async fn after_init(tokens: Tokens, publisher: SnsPublisher, reads_secret: bool) {
-    let ((secret, ssm), ((), sns)) = tokio::join!(timed(tokens.issuer()), timed(publisher.warm_up()));
+    let (secret, ssm) = timed(tokens.issuer()).await;
     match secret {
         Err(e @ IssuerError::Invalid(_)) => {
             tracing::error!(error = %e, "sign-ups answer 500 until the JWT secret is replaced")
@@ -67,6 +70,7 @@ async fn after_init(tokens: Tokens, publisher: SnsPublisher, reads_secret: bool)
         Err(e) => tracing::warn!(error = %e, "JWT secret not read after init; the next sign-up reads it again"),
         Ok(_) => {}
     }
+    let ((), sns) = timed(publisher.warm_up()).await;
     tracing::info!(
         ssm_ms = reads_secret.then(|| ms(ssm)),
         sns_ms = ms(sns),
