@@ -42,16 +42,15 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, Ini
     // Init waits for DynamoDB's warm-up only: a sign-up's first call after its hash. The JWT
     // secret (needed once the hash is done) is read, and then SNS (a sign-up's last call) warmed,
     // in a task of their own that starts with init, beside DynamoDB's warm-up, and that the first
-    // invocation overlaps: on LocalStack each took ~20-30 ms against ~5-10 for DynamoDB
-    // (bench/results.md, "init call"). One after the other, the secret first: side by side on
-    // LocalStack (one Python process) each took as long as both in a row, and the secret is
-    // needed first. A sign-up arriving first waits for the read in flight (`Tokens::issuer`),
-    // never starts a second one, and one arriving during an SSM outage after that read still
-    // has the secret. If the read fails, the sign-ups read again, beside their hash, answering
-    // 503 `retryable` until SSM answers; a secret too short is a deployment error, logged here
-    // and answered 500. Where Lambda freezes the environment right after init (provisioned
-    // concurrency), the task resumes at the thaw, and a call timed out meanwhile is one more
-    // failed read.
+    // invocation overlaps: on LocalStack each took ~35 ms against ~11 for DynamoDB
+    // (bench/results.md, "init call"). One after the other, in the order a sign-up needs them;
+    // side by side they only share LocalStack's one interpreter. A sign-up arriving first waits
+    // for the read in flight (`Tokens::issuer`), never starts a second one, and one arriving
+    // during an SSM outage after that read still has the secret. If the read fails, the sign-ups
+    // read again, beside their hash, answering 503 `retryable` until SSM answers; a secret too
+    // short is a deployment error, logged here and answered 500. Where Lambda freezes the
+    // environment right after init (provisioned concurrency), the task resumes at the thaw, and
+    // a call timed out meanwhile is one more failed read.
     let reads_secret = matches!(config.jwt_secret, SecretSource::SsmParameter(_));
     tokio::spawn(after_init(tokens.clone(), publisher.clone(), reads_secret));
     let ((), dynamodb) = timed(store.warm_up()).await;
