@@ -4,8 +4,8 @@ use serde_json::Value;
 
 // One thread: Lambda gives an instance one invocation at a time and under one vCPU at this
 // memory size, so a second worker would only add wake-ups across threads (bcrypt still runs on
-// the blocking pool). Measured against the multi-threaded runtime: create-user's overhead p50
-// 3.9 -> 3.6 ms, send-email's peak RSS 12.9 -> 12.0 MB, in one A/B run (--functions-only).
+// the blocking pool). Against the multi-threaded runtime, in one A/B run (--functions-only):
+// overhead p50 3.9 -> 3.6 ms, within the noise between runs.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     // JSON logs when Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON; level from AWS_LAMBDA_LOG_LEVEL,

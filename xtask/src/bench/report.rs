@@ -608,12 +608,13 @@ fn throughput_bend(language: Language, points: &[Drained]) -> String {
 fn why(cpu: Cpu) -> String {
     let (cores, rest) = (cores(), (cpu.busy - cpu.functions).max(0.0));
     let busy = format!("{:.2} of {cores} cores busy", cpu.busy);
-    if cpu.busy < 0.85 * cores && cpu.localstack >= LOCALSTACK_SATURATED {
+    let saturated = cpu.busy >= 0.85 * cores;
+    if !saturated && cpu.localstack >= LOCALSTACK_SATURATED {
         format!(
             "LocalStack is at its limit ({:.2} of a core: one Python process, which its interpreter lock keeps to one core; {busy}, {:.2} of them the functions')",
             cpu.localstack, cpu.functions
         )
-    } else if cpu.busy < 0.85 * cores {
+    } else if !saturated {
         format!(
             "the cores are not saturated ({busy}, {:.2} of them the functions'): the time goes to waiting on the emulators",
             cpu.functions
