@@ -2,8 +2,10 @@
 //! [`logging::init`] (no environment setting can make a dependency log a payload) and
 //! [`aws::sdk_config`] (every AWS call has a deadline well inside the function's timeout) and
 //! [`metrics::init`] (CloudWatch Embedded Metric Format documents on stdout, one dimension
-//! scheme for every function) and [`InvocationSpan`] (each invocation in a span with its ids).
+//! scheme for every function) and [`InvocationSpan`] (each invocation in a span with its ids)
+//! and [`after_answer`] (work that the caller does not wait for, done before the next event).
 
+pub mod after_answer;
 pub mod aws;
 pub mod logging;
 pub mod metrics;

@@ -1,20 +1,24 @@
-//! The Lambda handler: event -> use case -> response, and one log line per request, with
-//! where its time went (see [`crate::timing`]). Each request counts its [`metric`]s.
+//! The Lambda handler: event -> use case -> response; after the response, the event's publish,
+//! and one log line per request, with where its time went (see [`crate::timing`]). Each
+//! request counts its [`metric`]s.
 
 use crate::domain::signup::{SignUp, SignUpError, SignedUp};
 use crate::domain::validation::validate;
 use crate::http::{self, ErrorCode, Reply};
 use crate::timing;
 use aws_lambda_events::http::header;
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use lambda_support::timing::ms;
 use serde_json::{Value, json};
+use std::future::Future;
 use std::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
+use user_events::PublicUser;
 use user_events::trace::TraceHeader;
-use user_store::outbox::EventPublisher;
+use user_store::outbox::{EventPublisher, StoredEvent};
 use user_store::users::{StoreError, UserStore};
+use uuid::Uuid;
 
 /// The metrics a request reports (the `metrics` facade; `lambda_support::metrics` writes them
 /// as EMF after each invocation, in `main`).
@@ -57,14 +61,14 @@ pub mod metric {
     }
 }
 
-/// Counts one answered request. Every counter is touched, so that a request that moved none
-/// still reports them as 0.
-fn count(reply: &Reply, timings: &timing::Timings) {
-    let (rejected, failed) = ((400..500).contains(&reply.status), reply.status >= 500);
-    metrics::counter!(metric::SIGN_UPS).increment(u64::from(reply.status == 201));
+/// Counts one answered request, by its status and error code. Every counter is touched, so
+/// that a request that moved none still reports them as 0.
+fn count(status: u16, error: Option<ErrorCode>, timings: &timing::Timings) {
+    let (rejected, failed) = ((400..500).contains(&status), status >= 500);
+    metrics::counter!(metric::SIGN_UPS).increment(u64::from(status == 201));
     metrics::counter!(metric::REJECTIONS).increment(u64::from(rejected));
     metrics::counter!(metric::SERVER_ERRORS).increment(u64::from(failed));
-    if let Some(code) = reply.error {
+    if let Some(code) = error {
         let name = if failed {
             metric::SERVER_ERRORS_BY_REASON
         } else {
@@ -77,10 +81,14 @@ fn count(reply: &Reply, timings: &timing::Timings) {
     }
 }
 
-pub async fn handle<S: UserStore, P: EventPublisher>(
-    signup: &SignUp<S, P>,
+/// The answer to `event`, and the rest of the request, which the client does not wait for:
+/// publishing the sign-up's event, then the request's log line and its metrics. `main` runs the
+/// rest once the answer is posted (`lambda_support::after_answer`); the event is stored by
+/// then, and published by the outbox's flush if the rest never runs.
+pub async fn handle<'a, S: UserStore, P: EventPublisher>(
+    signup: &'a SignUp<S, P>,
     event: LambdaEvent<Value>,
-) -> Result<Value, Error> {
+) -> (Value, impl Future<Output = ()> + 'a) {
     let started = Instant::now();
     let request_id = event.context.request_id;
     let trace = event.context.xray_trace_id.as_deref().and_then(TraceHeader::parse);
@@ -89,48 +97,66 @@ pub async fn handle<S: UserStore, P: EventPublisher>(
     // the request line included (the invocation's span has the request and trace ids).
     let span = tracing::error_span!("sign_up", user_id = Empty, event_id = Empty);
     let respond = timing::measure(respond(signup, body, trace, &request_id));
-    let (reply, timings) = respond.instrument(span.clone()).await;
-    // The request line: ids, numbers and the status only, never the request's content.
-    span.in_scope(|| {
+    let ((reply, pending), answer_timings) = respond.instrument(span.clone()).await;
+    let (status, error) = (reply.status, reply.error);
+    let answer = http::render(reply, shape);
+    let latency = started.elapsed();
+    let rest = async move {
+        let (published, publish_timings) = match pending {
+            Some(event) => {
+                let (published, timings) = timing::measure(signup.publish(&event)).await;
+                (Some(published), timings)
+            }
+            None => (None, timing::Timings::default()),
+        };
+        let timings = answer_timings.and(publish_timings);
+        // The request line: ids, numbers and the status only, never the request's content.
+        // `latency_ms` is what the client waited; the publish came after it.
         tracing::info!(
-            status = reply.status,
-            latency_ms = ms(started.elapsed()),
+            status,
+            latency_ms = ms(latency),
             hash_ms = ms(timings.hash),
             store_ms = ms(timings.store),
-            publish_ms = ms(timings.publish),
+            publish_after_answer_ms = ms(timings.publish),
+            published,
             "create-user"
-        )
-    });
-    count(&reply, &timings);
-    Ok(http::render(reply, shape))
+        );
+        count(status, error, &timings);
+    };
+    (answer, rest.instrument(span))
 }
 
 /// The reply to a request already read: `body` is the sign-up JSON, or the answer to a request
-/// that is not one.
+/// that is not one. With a 201, the event stored with the user, still to be published.
 async fn respond<S: UserStore, P: EventPublisher>(
     signup: &SignUp<S, P>,
     body: Result<Value, Reply>,
     trace: Option<TraceHeader>,
     request_id: &str,
-) -> Reply {
+) -> (Reply, Option<StoredEvent>) {
     let request = match body.map(|body| validate(&body)) {
-        Err(reply) => return reply,
-        Ok(Err(fields)) => return Reply::error_with(ErrorCode::Validation, json!({"fields": fields})),
+        Err(reply) => return (reply, None),
+        Ok(Err(fields)) => {
+            return (
+                Reply::error_with(ErrorCode::Validation, json!({"fields": fields})),
+                None,
+            );
+        }
         Ok(Ok(request)) => request,
     };
     match signup.run(request, trace).await {
-        Ok(done) => created(done),
-        Err(error) => failure(error, request_id),
+        Ok(SignedUp { user, token, event }) => (created(user, token, event.event_id), Some(event)),
+        Err(error) => (failure(error, request_id), None),
     }
 }
 
-fn created(done: SignedUp) -> Reply {
+fn created(user: PublicUser, token: String, event_id: Uuid) -> Reply {
     let span = tracing::Span::current();
-    span.record("user_id", tracing::field::display(done.user.id));
-    span.record("event_id", tracing::field::display(done.event_id));
-    tracing::info!(published = done.published, "user created");
-    Reply::new(201, json!({"user": done.user, "token": done.token}))
-        .with_header(header::LOCATION, format!("/users/{}", done.user.id))
+    span.record("user_id", tracing::field::display(user.id));
+    span.record("event_id", tracing::field::display(event_id));
+    tracing::info!("user created");
+    Reply::new(201, json!({"user": user, "token": token}))
+        .with_header(header::LOCATION, format!("/users/{}", user.id))
         // It carries a bearer token: no cache, shared or private, may keep it.
         .with_header(header::CACHE_CONTROL, "no-store".into())
 }
@@ -208,7 +234,12 @@ mod request_line {
             context.request_id = format!("request-line-{}", uuid::Uuid::new_v4());
             let event = LambdaEvent::new(crate::testing::sign_up(&body), context.clone());
             let span = lambda_support::logging::invocation_span(&context.request_id, None);
-            handle(&signup, event).instrument(span).await.unwrap();
+            async {
+                let (_, rest) = handle(&signup, event).await;
+                rest.await;
+            }
+            .instrument(span)
+            .await;
             let line = logs.lines_with(&context.request_id).join("\n");
             assert!(
                 line.contains("create-user") && line.contains(&format!("status={expected}")),
@@ -228,7 +259,7 @@ mod request_line {
         assert!(field(created, "hash_ms") > 0.0, "{created}");
         assert_eq!(field(taken, "hash_ms"), 0.0, "{taken}");
         for line in &lines {
-            assert!(field(line, "store_ms") >= 0.0 && field(line, "publish_ms") >= 0.0);
+            assert!(field(line, "store_ms") >= 0.0 && field(line, "publish_after_answer_ms") >= 0.0);
             assert!(!line.contains("correct horse") && !line.contains("private@"), "{line}");
         }
     }
@@ -259,7 +290,12 @@ mod trace {
             let mut context = Context::default();
             context.xray_trace_id = Some(header.to_owned());
             let event = LambdaEvent::new(crate::testing::sign_up(&body.to_string()), context);
-            handle(&signup, event).await.unwrap();
+            let (_, rest) = handle(&signup, event).await;
+            assert!(
+                signup.publisher.0.events.lock().unwrap().is_empty(),
+                "not before the answer"
+            );
+            rest.await;
             let published = signup.publisher.0.events.lock().unwrap().pop().unwrap();
             assert_eq!(published.trace, expected, "{header}");
         }
@@ -641,9 +677,8 @@ mod hostile_input {
         assert!(cases.len() >= 90, "{}", cases.len());
         let mut bodies = std::collections::BTreeMap::new();
         for (name, event) in cases {
-            let reply = handle(&signup, LambdaEvent::new(event, Context::default()))
-                .await
-                .unwrap();
+            let (reply, rest) = handle(&signup, LambdaEvent::new(event, Context::default())).await;
+            rest.await;
             let status = reply["statusCode"].as_u64().unwrap();
             let body: Value = match &reply["body"] {
                 Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| panic!("{name}: body not JSON")),

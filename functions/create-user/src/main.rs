@@ -1,5 +1,6 @@
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 use lambda_support::InvocationSpan;
+use lambda_support::after_answer::AfterAnswer;
 use serde_json::Value;
 
 // One thread: Lambda gives an instance one invocation at a time and under one vCPU at this
@@ -16,13 +17,27 @@ async fn main() -> Result<(), Error> {
     let signup = create_user::init::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
-    let signup = &signup;
-    let handler = service_fn(move |event: LambdaEvent<Value>| async move {
-        let request_id = event.context.request_id.clone();
-        let result = create_user::handler::handle(signup, event).await;
-        metrics.flush(&request_id);
-        result
+    // The process's one use case; the work after each answer borrows it.
+    let signup: &'static _ = Box::leak(Box::new(signup));
+    let (after_answer, run_after_answer) = AfterAnswer::new();
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let after_answer = after_answer.clone();
+        async move {
+            let request_id = event.context.request_id.clone();
+            let (answer, rest) = create_user::handler::handle(signup, event).await;
+            // The client has the answer (and the user is stored) before the publish.
+            after_answer.defer(async move {
+                rest.await;
+                metrics.flush(&request_id);
+            });
+            Ok::<_, Error>(answer)
+        }
     });
-    // Each invocation in a span with its request and trace ids (see lambda_support).
-    Runtime::new(handler).layer(InvocationSpan).run().await
+    // Each invocation in a span with its request and trace ids (see lambda_support), the work
+    // after its answer included.
+    Runtime::new(handler)
+        .layer(run_after_answer)
+        .layer(InvocationSpan)
+        .run()
+        .await
 }

@@ -38,6 +38,15 @@ pub struct Timings {
 }
 
 impl Timings {
+    /// The time of two parts of one request (its answer, then its publish), phase by phase.
+    pub fn and(self, other: Self) -> Self {
+        Self {
+            hash: self.hash + other.hash,
+            store: self.store + other.store,
+            publish: self.publish + other.publish,
+        }
+    }
+
     fn add(mut self, phase: Phase, elapsed: Duration) -> Self {
         let total = match phase {
             Phase::Hash => &mut self.hash,

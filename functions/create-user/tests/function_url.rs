@@ -183,6 +183,15 @@ fn the_sign_ups_trace_id_is_on_send_emails_line_for_its_email() {
         user_events::trace::TraceHeader::parse(&format!("Root={trace_id}")).is_some(),
         "{signed_up}"
     );
+    // The request line is the work after the answer's (the publish, then the line), and it
+    // runs in the invocation's span: create-user published the event itself, after answering.
+    let request_line = testkit::watch_log_line(&["publish_after_answer_ms", &user], Duration::from_secs(20));
+    assert!(request_line.contains("published=true"), "{request_line}");
+    assert_eq!(
+        testkit::field_of(&request_line, "trace_id").as_deref(),
+        Some(trace_id.as_str()),
+        "{request_line}"
+    );
     let emailed = testkit::watch_log_line(&["welcome email sent", &user], Duration::from_secs(60));
     assert_eq!(
         testkit::field_of(&emailed, "upstream_trace_id").as_deref(),

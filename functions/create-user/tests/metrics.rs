@@ -16,9 +16,8 @@ async fn request(
     signup: &SignUp<MemoryStore, MemoryPublisher>,
     event: Value,
 ) -> (u64, Vec<Document>) {
-    let reply = handler::handle(signup, LambdaEvent::new(event, Context::default()))
-        .await
-        .unwrap();
+    let (reply, rest) = handler::handle(signup, LambdaEvent::new(event, Context::default())).await;
+    rest.await;
     let mut out = Vec::new();
     metrics.flush_to(&mut out, "req-1").unwrap();
     let text = String::from_utf8(out).unwrap();

@@ -1,6 +1,9 @@
-//! The sign-up use case: hash, store the user with its email guard, publish `user.created`,
-//! issue a token. Storage and publishing are ports (the `user-store` crate), so the core runs
-//! against DynamoDB + SNS in Lambda and against in-memory doubles in unit tests.
+//! The sign-up use case: hash, store the user with its email guard and its `user.created`
+//! event (the outbox), issue a token ([`SignUp::run`]); then publish the event
+//! ([`SignUp::publish`]), which the caller may do once the client has its answer: the stored
+//! event is published by the outbox's flush if not by then. Storage and publishing are ports
+//! (the `user-store` crate), so the core runs against DynamoDB + SNS in Lambda and against
+//! in-memory doubles in unit tests.
 
 use super::validation::SignUpRequest;
 use crate::password::Bcrypt;
@@ -29,20 +32,18 @@ pub enum SignUpError {
 pub struct SignedUp {
     pub user: PublicUser,
     pub token: String,
-    pub event_id: Uuid,
-    /// False when SNS failed or did not answer in time: the event waits in the outbox for the
-    /// next flush.
-    pub published: bool,
+    /// The user's `user.created`, stored with it and pending in the outbox: for
+    /// [`SignUp::publish`].
+    pub event: StoredEvent,
 }
 
-/// The ids and the outcome only: a `{:?}` in a log line must carry neither the user's name and
-/// address nor the token.
+/// The ids only: a `{:?}` in a log line must carry neither the user's name and address (the
+/// event holds them too) nor the token.
 impl std::fmt::Debug for SignedUp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignedUp")
             .field("user_id", &self.user.id)
-            .field("event_id", &self.event_id)
-            .field("published", &self.published)
+            .field("event_id", &self.event.event_id)
             .finish_non_exhaustive()
     }
 }
@@ -68,10 +69,10 @@ impl ConflictRetry {
     }
 }
 
-/// How long create-user waits for SNS (and the outbox item's deletion) after the commit. The
-/// event is durable by then, so a slow SNS must not hold the client's answer: past this, the
-/// sign-up answers 201 and the outbox delivers the event within a minute or two. With the
-/// guard read and the transaction (3 s each at most) and bcrypt, a sign-up answers within
+/// How long [`SignUp::publish`] waits for SNS (and the outbox item's deletion). The event is
+/// durable by then, so a slow SNS must not hold the instance: past this, the event is left to
+/// the outbox, which delivers it within a minute or two. With the guard read and the
+/// transaction (3 s each at most) and bcrypt, a sign-up and its publish end within
 /// create-user's 10 s timeout.
 pub const PUBLISH_BUDGET: Duration = Duration::from_secs(1);
 
@@ -97,8 +98,9 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
         }
     }
 
-    /// Signs the user up. `trace` is the request's (Lambda's trace header): its event is
-    /// published under it, now or by a later flush.
+    /// Signs the user up: once this returns, the user and its event are stored. `trace` is
+    /// the request's (Lambda's trace header): the event is published under it, by
+    /// [`SignUp::publish`] or by a later flush.
     pub async fn run(&self, request: SignUpRequest, trace: Option<TraceHeader>) -> Result<SignedUp, SignUpError> {
         let email_key = request.email_key();
         if self.store.email_taken(&email_key).await.map_err(SignUpError::Store)? {
@@ -126,25 +128,23 @@ impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
         let event = UserCreated::new(Uuid::new_v4(), now, user.public());
         let stored = StoredEvent::from(&event).traced(trace);
         self.store_with_retries(&user, &stored).await?;
-        let published = self.publish(&stored).await;
         let token = issuer
             .issue(user.id, now)
             .map_err(|e| SignUpError::Internal(e.to_string()))?;
         Ok(SignedUp {
             user: event.user,
             token,
-            event_id: event.event_id,
-            published,
+            event: stored,
         })
     }
 
-    /// Publishes the stored event and marks it published, within the publish budget; false
-    /// if that did not happen (the event stays pending in the outbox).
-    async fn publish(&self, event: &StoredEvent) -> bool {
+    /// Publishes a stored event and marks it published, within the publish budget; false if
+    /// that did not happen (the event stays pending in the outbox, for the next flush).
+    pub async fn publish(&self, event: &StoredEvent) -> bool {
         let event_id = event.event_id;
-        // The event is durable now; publishing it is only a matter of time. Publish and mark
-        // share the budget: a mark that does not finish leaves the event pending, and it is
-        // published again (consumers deduplicate), but the client is not kept waiting.
+        // The event is durable; publishing it is only a matter of time. Publish and mark share
+        // the budget: a mark that does not finish leaves the event pending, and it is
+        // published again (consumers deduplicate), but the instance is not kept waiting.
         let publish_and_mark = async {
             self.publisher.publish(event).await?;
             if let Err(e) = self.store.mark_published(event_id).await {
@@ -215,6 +215,17 @@ mod tests {
         })
     }
 
+    /// Signs up and publishes, as create-user does (publishing after its answer).
+    async fn sign_up_and_publish(
+        s: &SignUp<MemoryStore, MemoryPublisher>,
+        email: &str,
+        trace: Option<TraceHeader>,
+    ) -> (SignedUp, bool) {
+        let done = s.run(request(email), trace).await.unwrap();
+        let published = s.publish(&done.event).await;
+        (done, published)
+    }
+
     fn request(email: &str) -> SignUpRequest {
         SignUpRequest {
             name: "Ann".into(),
@@ -227,6 +238,16 @@ mod tests {
     async fn stores_a_bcrypt_hash_publishes_the_public_user_and_issues_a_token() {
         let s = signup(false);
         let done = s.run(request("Ann@X.io"), None).await.unwrap();
+        assert!(
+            s.publisher.events.lock().unwrap().is_empty(),
+            "published by `publish` only"
+        );
+        assert_eq!(
+            s.store.pending_events()[0].event_id,
+            done.event.event_id,
+            "stored with the user"
+        );
+        assert!(s.publish(&done.event).await);
         let (id, hash) = s.store.users.lock().unwrap()["ann@x.io"].clone();
         assert_eq!(id, done.user.id);
         assert!(bcrypt::verify("correct horse", &hash).unwrap());
@@ -234,7 +255,7 @@ mod tests {
         assert_eq!(events.len(), 1);
         let published: UserCreated = serde_json::from_str(&events[0].json).unwrap();
         assert_eq!(published.user, done.user);
-        assert_eq!(events[0].event_id, done.event_id);
+        assert_eq!(events[0].event_id, done.event.event_id);
         assert_eq!(
             s.tokens.ready().unwrap().verify(&done.token).unwrap().sub,
             done.user.id.to_string()
@@ -249,12 +270,13 @@ mod tests {
     #[tokio::test]
     async fn a_second_sign_up_with_the_same_email_in_any_case_is_taken_and_publishes_nothing() {
         let s = signup(false);
-        s.run(request("ann@x.io"), None).await.unwrap();
+        sign_up_and_publish(&s, "ann@x.io", None).await;
         assert_eq!(
             s.run(request("ANN@X.IO"), None).await.unwrap_err(),
             SignUpError::EmailTaken
         );
         assert_eq!(s.publisher.events.lock().unwrap().len(), 1);
+        assert!(s.store.pending_events().is_empty(), "no event stored for the refusal");
     }
 
     /// The secret store does not answer (at init, nor now): a retryable failure,
@@ -301,8 +323,8 @@ mod tests {
     async fn a_transaction_conflict_is_retried_and_then_succeeds() {
         let s = signup(false);
         s.store.conflicts.store(2, Ordering::SeqCst);
-        let done = s.run(request("a@x.io"), None).await.unwrap();
-        assert!(done.published);
+        let (_, published) = sign_up_and_publish(&s, "a@x.io", None).await;
+        assert!(published);
         assert_eq!(s.store.creates.load(Ordering::SeqCst), 3);
     }
 
@@ -348,11 +370,11 @@ mod tests {
     #[tokio::test]
     async fn a_failed_publish_still_signs_up_and_leaves_the_event_in_the_outbox() {
         let s = signup(true);
-        let done = s.run(request("a@x.io"), None).await.unwrap();
-        assert!(!done.published);
+        let (done, published) = sign_up_and_publish(&s, "a@x.io", None).await;
+        assert!(!published);
         let pending = s.store.pending_events();
         assert_eq!(pending.len(), 1);
-        assert_eq!(pending[0].event_id, done.event_id);
+        assert_eq!(pending[0].event_id, done.event.event_id);
     }
 
     #[tokio::test]
@@ -361,8 +383,8 @@ mod tests {
             hang: true,
             ..Default::default()
         });
-        let done = s.run(request("a@x.io"), None).await.unwrap();
-        assert!(!done.published);
+        let (_, published) = sign_up_and_publish(&s, "a@x.io", None).await;
+        assert!(!published);
         assert_eq!(s.store.pending_events().len(), 1);
     }
 
@@ -370,10 +392,10 @@ mod tests {
     async fn the_event_is_published_under_the_sign_ups_trace_and_keeps_it_while_pending() {
         let trace = user_events::testing::trace_header();
         let s = signup(false);
-        s.run(request("a@x.io"), Some(trace.clone())).await.unwrap();
+        sign_up_and_publish(&s, "a@x.io", Some(trace.clone())).await;
         assert_eq!(s.publisher.events.lock().unwrap()[0].trace, Some(trace.clone()));
         let s = signup(true);
-        s.run(request("a@x.io"), Some(trace.clone())).await.unwrap();
+        sign_up_and_publish(&s, "a@x.io", Some(trace.clone())).await;
         assert_eq!(
             s.store.pending_events()[0].trace,
             Some(trace),
@@ -384,7 +406,7 @@ mod tests {
     #[tokio::test]
     async fn a_published_event_leaves_the_outbox() {
         let s = signup(false);
-        assert!(s.run(request("a@x.io"), None).await.unwrap().published);
+        assert!(sign_up_and_publish(&s, "a@x.io", None).await.1);
         assert!(s.store.pending_events().is_empty());
     }
 }
