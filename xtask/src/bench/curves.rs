@@ -107,7 +107,7 @@ fn machine_ticks() -> Result<(u64, u64)> {
 }
 
 /// User and system ticks of these processes and their threads (`/proc/<pid>/stat`).
-fn process_ticks(pids: &[u32]) -> u64 {
+pub fn process_ticks(pids: &[u32]) -> u64 {
     pids.iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
         .filter_map(|stat| {
@@ -116,6 +116,12 @@ fn process_ticks(pids: &[u32]) -> u64 {
             Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
         })
         .sum()
+}
+
+/// A count of `/proc` ticks as time: Linux reports them in USER_HZ (`sysconf(_SC_CLK_TCK)`),
+/// 100 a second on x86_64 and arm64.
+pub fn ticks_to_time(ticks: u64) -> Duration {
+    Duration::from_millis(ticks * 10)
 }
 
 /// One step of create-user's curve.

@@ -278,8 +278,13 @@ pub fn init_calls(log: &str) -> Vec<(String, Duration)> {
 pub struct WarmRun {
     pub durations: Vec<Duration>,
     /// create-user only: each invocation minus the time its log says it waited on DynamoDB
-    /// and SNS (`store_ms` + `publish_ms`): the function's own overhead, hashing included.
+    /// and SNS before answering ([`downstream_waits`]): the function's own overhead, hashing
+    /// included.
     pub overhead: Vec<Duration>,
+    /// The process's CPU time (user + system, every thread) over the counted invocations,
+    /// divided by their number: the work each one did, after its answer included, without the
+    /// waits for the emulators or for a core.
+    pub cpu_per_invocation: Duration,
     pub peak_rss: u64,
 }
 
@@ -297,7 +302,14 @@ pub async fn warm_run(
     // Warm-up: connection pools filled, lazy statics set, caches populated.
     let warm_up = 5;
     let mut durations = Vec::with_capacity(n);
+    let mut ticks_before = 0;
     for i in 0..warm_up + n {
+        if i == warm_up {
+            // The warm-up's work all done (its after-the-answer work too), then the count.
+            api.wait_for_next(warm_up, INIT_TIMEOUT, &mut || instance.alive())
+                .await?;
+            ticks_before = super::curves::process_ticks(&[instance.pid()]);
+        }
         let outcome = api.invoke(events.next(function), &mut || instance.alive()).await?;
         check(function, &outcome)?;
         if i >= warm_up {
@@ -308,6 +320,12 @@ pub async fn warm_run(
         // the next one and be counted as the function's own time.
         tokio::time::sleep(launcher.pause).await;
     }
+    // Rust's create-user publishes after its answer, and logs the request line after that: it
+    // is done with the last invocation when it asks for the next.
+    api.wait_for_next(warm_up + n, INIT_TIMEOUT, &mut || instance.alive())
+        .await?;
+    let ticks = super::curves::process_ticks(&[instance.pid()]) - ticks_before;
+    let cpu_per_invocation = super::curves::ticks_to_time(ticks) / n.max(1) as u32;
     let peak_rss = instance.peak_rss()?;
     let log = instance.log.clone();
     drop(instance);
@@ -331,14 +349,17 @@ pub async fn warm_run(
     };
     Ok(WarmRun {
         durations,
+        cpu_per_invocation,
         overhead,
         peak_rss,
     })
 }
 
-/// `store_ms + publish_ms` of each sign-up, in order. Both runtimes log one request line
-/// (`create-user`) with the request's status and phase timings (`hash_ms`, `store_ms`,
-/// `publish_ms`); a sign-up's has status 201. Both put every field at the top level.
+/// What each sign-up waited on DynamoDB and SNS before its answer, in order. Both runtimes log
+/// one request line (`create-user`) with the request's status and phase timings; a sign-up's
+/// has status 201. Both put every field at the top level. The Python peer publishes before it
+/// answers (`store_ms` + `publish_ms`); Rust answers, then publishes (`store_ms`;
+/// `publish_after_answer_ms` is not in the answer's time).
 pub fn downstream_waits(log: &str) -> Vec<Duration> {
     log.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -347,7 +368,11 @@ pub fn downstream_waits(log: &str) -> Vec<Duration> {
                 return None;
             }
             let ms = |phase: &str| fields.get(phase)?.as_f64();
-            Some(Duration::from_secs_f64((ms("store_ms")? + ms("publish_ms")?) / 1000.0))
+            let before_answer = match ms("publish_ms") {
+                Some(publish) => ms("store_ms")? + publish,
+                None => ms("publish_after_answer_ms").and(ms("store_ms"))?,
+            };
+            Some(Duration::from_secs_f64(before_answer / 1000.0))
         })
         .collect()
 }
@@ -383,19 +408,22 @@ mod tests {
     #[test]
     fn reads_phase_timings_from_both_log_shapes() {
         let log = [
-            // Rust: the sign-up's own line, then the request line with its timings.
-            r#"{"level":"INFO","message":"user created","published":true,"request_id":"r1","user_id":"u","event_id":"e"}"#,
-            r#"{"level":"INFO","message":"create-user","status":201,"latency_ms":30.1,"hash_ms":1.0,"store_ms":20.0,"publish_ms":5.5,"request_id":"r1","user_id":"u","event_id":"e"}"#,
+            // Rust: the sign-up's own line, then the request line with its timings, the
+            // publish after the answer.
+            r#"{"level":"INFO","message":"user created","request_id":"r1","user_id":"u","event_id":"e"}"#,
+            r#"{"level":"INFO","message":"create-user","status":201,"latency_ms":30.1,"hash_ms":1.0,"store_ms":20.0,"publish_after_answer_ms":5.5,"published":true,"request_id":"r1","user_id":"u","event_id":"e"}"#,
             // Not a sign-up: a taken email's request line.
-            r#"{"level":"INFO","message":"create-user","status":409,"latency_ms":3.0,"hash_ms":0.0,"store_ms":2.0,"publish_ms":0.0,"request_id":"r2"}"#,
-            // The Python peer.
+            r#"{"level":"INFO","message":"create-user","status":409,"latency_ms":3.0,"hash_ms":0.0,"store_ms":2.0,"publish_after_answer_ms":0.0,"request_id":"r2"}"#,
+            // The Python peer, which publishes before it answers.
             r#"{"message": "create-user", "status": 201, "hash_ms": 250.0, "store_ms": 10, "publish_ms": 2.5, "latency_ms": 270.0}"#,
             "START RequestId: not json",
+            // A sign-up's line without its timings is none.
+            r#"{"message": "create-user", "status": 201, "store_ms": 10}"#,
         ]
         .join("\n");
         assert_eq!(
             downstream_waits(&log),
-            [Duration::from_micros(25_500), Duration::from_micros(12_500)]
+            [Duration::from_micros(20_000), Duration::from_micros(12_500)]
         );
     }
 }

@@ -167,6 +167,10 @@ pub async fn count(launcher: &Launcher, language: Language, events: &mut Events,
         api.invoke(events.next(Function::CreateUser), &mut || instance.alive())
             .await?;
     }
+    // Each dump once the process asked for its next event: Rust's create-user publishes after
+    // its answer, and that work is its invocation's.
+    api.wait_for_next(WARM_UP, INIT_UNDER_VALGRIND, &mut || instance.alive())
+        .await?;
     dump(&instance, &out).await?;
     for _ in 0..COUNTED {
         let outcome = api
@@ -174,6 +178,8 @@ pub async fn count(launcher: &Launcher, language: Language, events: &mut Events,
             .await?;
         check(Function::CreateUser, &outcome)?;
     }
+    api.wait_for_next(WARM_UP + COUNTED, INIT_UNDER_VALGRIND, &mut || instance.alive())
+        .await?;
     let counted = dump(&instance, &out).await?;
     drop(instance);
     let costs = self_costs(&std::fs::read_to_string(&counted)?)?;
