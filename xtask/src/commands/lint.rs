@@ -37,6 +37,13 @@ pub async fn run(layout: &Layout) -> Result<()> {
             c.arg(&template);
             c
         }),
+        // cargo deny reads every platform's dependencies (`cargo metadata`); offline, it fails
+        // on a machine whose cache holds only this platform's (a fresh CI machine's does).
+        ("cargo fetch --locked (every platform's crates, for cargo deny)", {
+            let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            c.args(["fetch", "--locked"]);
+            c
+        }),
         ("cargo deny check bans licenses sources", {
             let mut c = Command::new(bin.join("cargo-deny"));
             c.args(["--offline", "check", "bans", "licenses", "sources"]);
