@@ -18,3 +18,9 @@ pub mod layout;
 pub mod random;
 pub mod stack;
 pub mod ui;
+
+/// A `cargo` command: the cargo running `cargo xtask` (`CARGO`, which cargo sets for what it
+/// runs), so that a nested build uses the same toolchain; plain `cargo` outside cargo.
+pub fn cargo() -> std::process::Command {
+    std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}

@@ -12,7 +12,6 @@ use crate::ui;
 use anyhow::{Result, bail};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub struct Variant {
@@ -87,7 +86,7 @@ pub async fn build_all(layout: &Layout) -> Result<Vec<Built>> {
         let started = Instant::now();
         let label = format!("Building the functions with profile {}", variant.name);
         ui::step(&label, async |p| {
-            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            let mut cargo = crate::cargo();
             cargo.arg("build").arg("--release");
             cargo.args(Function::ALL.iter().flat_map(|f| ["-p", f.name()]));
             for config in variant.config {

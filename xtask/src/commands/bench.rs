@@ -219,7 +219,7 @@ async fn instruction_counts(
     ui::step(
         "Building create-user with its symbols (release, strip = false)",
         async |p| {
-            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            let mut cargo = crate::cargo();
             cargo
                 .args(["build", "--release", "-p", Function::CreateUser.name()])
                 .args(["--config", "profile.release.strip=false"])

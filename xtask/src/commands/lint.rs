@@ -40,7 +40,7 @@ pub async fn run(layout: &Layout) -> Result<()> {
         // cargo deny reads every platform's dependencies (`cargo metadata`); offline, it fails
         // on a machine whose cache holds only this platform's (a fresh CI machine's does).
         ("cargo fetch --locked (every platform's crates, for cargo deny)", {
-            let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            let mut c = crate::cargo();
             c.args(["fetch", "--locked"]);
             c
         }),
@@ -98,7 +98,7 @@ fn advisories(layout: &Layout) -> Result<()> {
 }
 
 fn cargo(args: &[&str]) -> Command {
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut c = crate::cargo();
     c.args(args);
     c
 }

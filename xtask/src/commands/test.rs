@@ -6,7 +6,6 @@ use crate::layout::Layout;
 use crate::stack::{provision, services};
 use anyhow::{Result, bail};
 use local_stack::StackEnv;
-use std::process::Command;
 
 pub async fn run(layout: &Layout, up_args: &up::UpArgs, cargo_test_args: &[String]) -> Result<()> {
     let already_up = services::all_running(layout);
@@ -49,7 +48,7 @@ fn traced(layout: &Layout) -> Result<()> {
 pub const LOG_LEVEL_VARIABLE: &str = "AWS_LAMBDA_LOG_LEVEL";
 
 async fn cargo_test(layout: &Layout, args: &[String]) -> Result<()> {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = crate::cargo();
     cmd.args(["test", "--workspace"]).args(args).current_dir(&layout.root);
     cmd.envs(StackEnv::read(&layout.stack_env())?.entries().iter().cloned());
     // Where testkit finds that stack's stack.env, whatever --state-dir chose.

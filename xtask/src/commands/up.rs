@@ -128,7 +128,7 @@ async fn start_functions(
     // and instances started while a build holds cargo's lock would wait minutes for it.
     let profile = if args.release { "release" } else { "debug" };
     ui::step(&format!("Building the functions ({profile})"), async |progress| {
-        let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        let mut cargo = crate::cargo();
         cargo.arg("build").current_dir(&layout.root);
         for binary in template.function_binaries() {
             cargo.args(["--bin", &binary]);
