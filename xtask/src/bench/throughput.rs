@@ -23,7 +23,13 @@ const DRAINED_WITHIN: Duration = Duration::from_secs(600);
 pub struct Drained {
     pub pollers: usize,
     pub events: usize,
+    /// From the first poll to the last message deleted, redeliveries included.
     pub elapsed: Duration,
+    /// Messages the function reported as failed (batch item failures) and the queue delivered
+    /// again after its visibility timeout. Under overload LocalStack answers SES later than the
+    /// function's operation timeout; the run goes on until every message is sent, as the event
+    /// source mapping does, and says how many needed a second try.
+    pub retried: usize,
     /// Peak RSS of the busiest instance.
     pub peak_rss: u64,
     /// How busy the cores were while it drained.
@@ -52,7 +58,7 @@ pub async fn drain(
     // at a time, like Lambda scaling out, rather than five inits racing for 2 cores.
     let mut running: Vec<Instance> = Vec::with_capacity(instances);
     for i in 0..instances {
-        running.push(launcher.spawn(language, Function::SendEmail, &api, 4)?);
+        running.push(launcher.spawn_nth(i, language, Function::SendEmail, &api, 4)?);
         api.wait_for_next(i, INIT_TIMEOUT, &mut || {
             running.iter_mut().try_for_each(Instance::alive)
         })
@@ -82,16 +88,12 @@ pub async fn drain(
     let deleted = sqs.delete_queue().queue_url(&queue_url).send().await;
     let Settled { elapsed, failed } = settled?;
     deleted?;
-    ensure!(
-        failed == 0,
-        "{} send-email: {failed} messages failed while draining",
-        language.name()
-    );
     let peak_rss = running.iter().map(|i| i.peak_rss().unwrap_or(0)).max().unwrap_or(0);
     Ok(Drained {
         pollers: instances,
         events,
         elapsed,
+        retried: failed,
         peak_rss,
         cpu,
     })
@@ -99,8 +101,9 @@ pub async fn drain(
 
 /// Waits until the stack's own email queue is empty: the sign-ups measured before (warm runs,
 /// curves) publish `user.created`, which LocalStack fans out to it and the stack's bridge drains
-/// through `cargo lambda watch`'s send-email. Measured while that goes on, a throughput is the
-/// emulators' leftover work's as much as the function's.
+/// through `cargo lambda watch`'s send-email. Measured while that goes on, a throughput or a
+/// cold start is the emulators' leftover work's as much as the function's (on AWS the services
+/// do not share the function's cores).
 pub async fn wait_until_quiet(endpoints: &Endpoints, queue_url: &str) -> Result<()> {
     let sqs = aws_sdk_sqs::Client::new(&sdk_config(endpoints).await);
     let deadline = Instant::now() + DRAINED_WITHIN;
