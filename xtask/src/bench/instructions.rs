@@ -158,7 +158,7 @@ pub async fn count(launcher: &Launcher, language: Language, events: &mut Events,
         "--tool=callgrind".into(),
         format!("--callgrind-out-file={}", out.display()),
     ];
-    let mut instance = launcher.spawn_under(&valgrind, language, Function::CreateUser, &api, 4)?;
+    let mut instance = launcher.spawn_under(&valgrind, 0, language, Function::CreateUser, &api, 4)?;
     api.wait_for_next(0, INIT_UNDER_VALGRIND, &mut || instance.alive())
         .await?;
     // The first sign-ups under valgrind may outlast the SDK's deadlines while it translates
