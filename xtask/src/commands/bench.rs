@@ -291,7 +291,7 @@ async fn measure(bench: &Layout, launcher: &Launcher, template: &Template, args:
         pipeline_figures(bench, args, &mut report).await?;
     }
     let mut events = events(template)?;
-    cold_starts(launcher, args, &mut events, &mut report).await?;
+    cold_starts(bench, launcher, args, &mut events, &mut report).await?;
     let source = email_source(template)?;
     let mut rss = warm_runs(launcher, args, source.batch_size, &mut events, &mut report).await?;
     if !args.functions_only {
@@ -318,8 +318,17 @@ async fn per_language<T>(
     Ok(PerLanguage { rust, python })
 }
 
-/// `--cold-starts` fresh processes of each function, per language.
-async fn cold_starts(launcher: &Launcher, args: &BenchArgs, events: &mut Events, report: &mut Report) -> Result<()> {
+/// `--cold-starts` fresh processes of each function, per language, each started once the
+/// emulators are done with the previous one's events.
+async fn cold_starts(
+    bench: &Layout,
+    launcher: &Launcher,
+    args: &BenchArgs,
+    events: &mut Events,
+    report: &mut Report,
+) -> Result<()> {
+    let env = StackEnv::read(&bench.stack_env())?;
+    let (endpoints, stack_queue) = (env.endpoints()?, env.var("EMAIL_QUEUE_URL")?);
     for function in Function::ALL {
         let cold = per_language(args, async |language| {
             let label = format!(
@@ -331,6 +340,7 @@ async fn cold_starts(launcher: &Launcher, args: &BenchArgs, events: &mut Events,
             ui::step(&label, async |_| {
                 let mut starts = Vec::with_capacity(args.cold_starts);
                 for _ in 0..args.cold_starts {
+                    throughput::wait_until_quiet(&endpoints, &stack_queue).await?;
                     starts.push(functions::cold_start(launcher, language, function, events).await?);
                 }
                 Ok(starts)
