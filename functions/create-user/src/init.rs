@@ -40,27 +40,30 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, Ini
         ),
     };
     // Init waits for DynamoDB's warm-up only: a sign-up's first call after its hash. The JWT
-    // secret (needed once the hash is done) is read, and then SNS (a sign-up's last call) warmed,
-    // in a task of their own that starts with init, beside DynamoDB's warm-up, and that the first
-    // invocation overlaps: on LocalStack each took ~35 ms against ~11 for DynamoDB
-    // (bench/results.md, "init call"). One after the other, in the order a sign-up needs them;
-    // side by side they only share LocalStack's one interpreter. A sign-up arriving first waits
-    // for the read in flight (`Tokens::issuer`), never starts a second one, and one arriving
-    // during an SSM outage after that read still has the secret. If the read fails, the sign-ups
-    // read again, beside their hash, answering 503 `retryable` until SSM answers; a secret too
-    // short is a deployment error, logged here and answered 500. Where Lambda freezes the
-    // environment right after init (provisioned concurrency), the task resumes at the thaw, and
-    // a call timed out meanwhile is one more failed read.
-    let reads_secret = matches!(config.jwt_secret, SecretSource::SsmParameter(_));
-    tokio::spawn(after_init(tokens.clone(), publisher.clone(), reads_secret));
+    // secret (needed once the hash is done) is read in a task of its own that starts with init,
+    // beside DynamoDB's warm-up, and that the first invocation overlaps: on LocalStack it took
+    // ~35 ms against ~11 for DynamoDB (bench/results.md, "init call"). A sign-up arriving first
+    // waits for the read in flight (`Tokens::issuer`), never starts a second one, and one
+    // arriving during an SSM outage after that read still has the secret. If the read fails,
+    // the sign-ups read again, beside their hash, answering 503 `retryable` until SSM answers; a
+    // secret too short is a deployment error, logged here and answered 500. Where Lambda
+    // freezes the environment right after init (provisioned concurrency), the task resumes at
+    // the thaw, and a call timed out meanwhile is one more failed read.
+    //
+    // SNS is not warmed: a sign-up publishes after its answer, so its first publish opens the
+    // connection when the caller already has the answer, and a warm-up would only compete with
+    // the first invocation (for LocalStack here, for the vCPU's share on AWS).
+    if let SecretSource::SsmParameter(_) = config.jwt_secret {
+        tokio::spawn(read_secret_after_init(tokens.clone()));
+    }
     let ((), dynamodb) = timed(store.warm_up()).await;
     tracing::info!(dynamodb_ms = ms(dynamodb), "init calls");
     Ok(SignUp::new(Timed(store), Timed(publisher), tokens, config.bcrypt_cost))
 }
 
-/// The secret's read, then SNS's warm-up, while init's DynamoDB warm-up and the first
-/// invocation run. Logged as the calls that end after init.
-async fn after_init(tokens: Tokens, publisher: SnsPublisher, reads_secret: bool) {
+/// The secret's read, while init's DynamoDB warm-up and the first invocation run. Logged as
+/// the call that ends after init.
+async fn read_secret_after_init(tokens: Tokens) {
     let (secret, ssm) = timed(tokens.issuer()).await;
     match secret {
         Err(e @ IssuerError::Invalid(_)) => {
@@ -69,12 +72,7 @@ async fn after_init(tokens: Tokens, publisher: SnsPublisher, reads_secret: bool)
         Err(e) => tracing::warn!(error = %e, "JWT secret not read after init; the next sign-up reads it again"),
         Ok(_) => {}
     }
-    let ((), sns) = timed(publisher.warm_up()).await;
-    tracing::info!(
-        ssm_ms = reads_secret.then(|| ms(ssm)),
-        sns_ms = ms(sns),
-        "init calls after init"
-    );
+    tracing::info!(ssm_ms = ms(ssm), "init calls after init");
 }
 
 /// The JWT secret in an SSM SecureString parameter.

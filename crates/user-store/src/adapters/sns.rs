@@ -18,14 +18,6 @@ impl SnsPublisher {
     pub fn new(client: Client, topic_arn: String) -> Self {
         Self { client, topic_arn }
     }
-
-    /// Opens the connection to SNS during init (see `DynamoUserStore::warm_up`). Best effort.
-    pub async fn warm_up(&self) {
-        let call = self.client.get_topic_attributes().topic_arn(&self.topic_arn).send();
-        if let Err(e) = call.await {
-            tracing::debug!(error = %DisplayErrorContext(&e), "SNS warm-up call failed");
-        }
-    }
 }
 
 fn attribute(data_type: &str, value: String) -> Result<MessageAttributeValue, PublishError> {
