@@ -151,7 +151,7 @@ pub async fn sign_ups(
     let most = levels.iter().copied().max().unwrap_or(1);
     let mut instances: Vec<Instance> = Vec::with_capacity(most);
     for i in 0..most {
-        instances.push(launcher.spawn_nth(i, language, Function::CreateUser, &api, cost)?);
+        instances.push(launcher.spawn_under(&[], i, language, Function::CreateUser, &api, cost)?);
         api.wait_for_next(i, INIT_TIMEOUT, &mut || {
             instances.iter_mut().try_for_each(Instance::alive)
         })

@@ -79,21 +79,10 @@ impl Launcher {
         self.spawn_under(&[], 0, language, function, api, cost)
     }
 
-    /// [`Self::spawn`] for the `nth` of several instances running at once: each writes its own
-    /// log. Writing one file, each would truncate it and write at its own offset over the others'.
-    pub fn spawn_nth(
-        &self,
-        nth: usize,
-        language: Language,
-        function: Function,
-        api: &RuntimeApi,
-        cost: u32,
-    ) -> Result<Instance> {
-        self.spawn_under(&[], nth, language, function, api, cost)
-    }
-
-    /// [`Self::spawn_nth`], the process run by `wrapper` (a command and its arguments, such as
-    /// valgrind's), which execs it.
+    /// [`Self::spawn`], the process run by `wrapper` (a command and its arguments, such as
+    /// valgrind's, or none), which execs it, as the `nth` of several instances running at once:
+    /// each writes its own log. Writing one file, each would truncate it and write at its own
+    /// offset over the others'.
     pub fn spawn_under(
         &self,
         wrapper: &[String],

@@ -58,7 +58,7 @@ pub async fn drain(
     // at a time, like Lambda scaling out, rather than five inits racing for 2 cores.
     let mut running: Vec<Instance> = Vec::with_capacity(instances);
     for i in 0..instances {
-        running.push(launcher.spawn_nth(i, language, Function::SendEmail, &api, 4)?);
+        running.push(launcher.spawn_under(&[], i, language, Function::SendEmail, &api, 4)?);
         api.wait_for_next(i, INIT_TIMEOUT, &mut || {
             running.iter_mut().try_for_each(Instance::alive)
         })
