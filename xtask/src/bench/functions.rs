@@ -226,7 +226,7 @@ pub struct ColdStart {
     pub first: Duration,
     pub warm: Duration,
     /// create-user only: what its first invocation waited on DynamoDB (and, for the Python
-    /// peer, SNS) before answering, as its request line times it ([`downstream_waits`]).
+    /// peer, SNS) before answering, as its request line times it ([`sign_up_times`]).
     pub first_waited: Option<Duration>,
     /// Each call the function made at init (`dynamodb`, ...), as its `init calls` log lines
     /// time them; none for the Python peer, which does not log them.
@@ -260,7 +260,7 @@ pub async fn cold_start(
         first: first.duration(),
         warm: super::stats::p50(&warm),
         first_waited: match function {
-            Function::CreateUser => downstream_waits(&log).first().copied(),
+            Function::CreateUser => sign_up_times(&log).first().map(|t| t.waited),
             Function::SendEmail => None,
         },
         init_calls: init_calls(&log),
@@ -292,9 +292,11 @@ pub fn init_calls(log: &str) -> Vec<(String, Duration)> {
 pub struct WarmRun {
     pub durations: Vec<Duration>,
     /// create-user only: each invocation minus the time its log says it waited on DynamoDB
-    /// and SNS before answering ([`downstream_waits`]): the function's own overhead, hashing
+    /// and SNS before answering ([`sign_up_times`]): the function's own overhead, hashing
     /// included.
     pub overhead: Vec<Duration>,
+    /// create-user only: where each invocation's overhead went.
+    pub overhead_parts: Vec<OverheadParts>,
     /// The process's CPU time (user + system, every thread) over the counted invocations,
     /// divided by their number: the work each one did, after its answer included, without the
     /// waits for the emulators or for a core.
@@ -343,50 +345,102 @@ pub async fn warm_run(
     let peak_rss = instance.peak_rss()?;
     let log = instance.log.clone();
     drop(instance);
-    let overhead = match function {
+    let (overhead, overhead_parts) = match function {
         Function::CreateUser => {
-            let waits = downstream_waits(&std::fs::read_to_string(&log)?);
+            let times = sign_up_times(&std::fs::read_to_string(&log)?);
             ensure!(
-                waits.len() == warm_up + n,
+                times.len() == warm_up + n,
                 "{}: {} phase-timing log lines for {} sign-ups",
                 log.display(),
-                waits.len(),
+                times.len(),
                 warm_up + n
             );
             durations
                 .iter()
-                .zip(&waits[warm_up..])
-                .map(|(d, wait)| d.saturating_sub(*wait))
-                .collect()
+                .zip(&times[warm_up..])
+                .map(|(d, times)| (d.saturating_sub(times.waited), OverheadParts::of(*d, times)))
+                .unzip()
         }
-        Function::SendEmail => Vec::new(),
+        Function::SendEmail => Default::default(),
     };
     Ok(WarmRun {
         durations,
         cpu_per_invocation,
         overhead,
+        overhead_parts,
         peak_rss,
     })
 }
 
-/// What each sign-up waited on DynamoDB and SNS before its answer, in order. Both runtimes log
-/// one request line (`create-user`) with the request's status and phase timings; a sign-up's
-/// has status 201. Both put every field at the top level. The Python peer publishes before it
-/// answers (`store_ms` + `publish_ms`); Rust answers, then publishes (`store_ms`;
-/// `publish_after_answer_ms` is not in the answer's time).
-pub fn downstream_waits(log: &str) -> Vec<Duration> {
+/// One sign-up as its request line times it, by the function's own clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignUpTimes {
+    /// The handler, from the event it was handed to the answer it returns (`latency_ms`).
+    pub handled: Duration,
+    /// Of it, bcrypt (`hash_ms`).
+    pub hash: Duration,
+    /// Of it, waiting on DynamoDB and, for the Python peer, SNS.
+    pub waited: Duration,
+}
+
+/// Where one warm sign-up's own overhead (its time at the runtime API's socket minus
+/// [`SignUpTimes::waited`]) went; the three add up to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverheadParts {
+    /// bcrypt.
+    pub hash: Duration,
+    /// The handler's own work besides bcrypt: parsing, validation, the SDK's request building
+    /// and signing, the token, the answer's JSON.
+    pub handler: Duration,
+    /// Outside the handler: the runtime client (reading the event, posting the answer), the
+    /// runtime API's round trip, and the waits for a core between them.
+    pub outside: Duration,
+}
+
+impl OverheadParts {
+    /// What [`OverheadParts::parts`] are, for the report.
+    pub const NAMES: [&str; 3] = [
+        "bcrypt, as the function times it",
+        "the handler's own work besides bcrypt (parsing, validation, SDK requests, token)",
+        "outside the handler (runtime client, runtime API round trip, waits for a core)",
+    ];
+
+    pub fn parts(&self) -> [Duration; 3] {
+        [self.hash, self.handler, self.outside]
+    }
+
+    /// The parts of an invocation that took `duration` at the socket.
+    pub fn of(duration: Duration, times: &SignUpTimes) -> Self {
+        Self {
+            hash: times.hash,
+            handler: times.handled.saturating_sub(times.waited + times.hash),
+            outside: duration.saturating_sub(times.handled),
+        }
+    }
+}
+
+/// Each sign-up's [`SignUpTimes`], in order. Both runtimes log one request line
+/// (`create-user`) with the request's status and phase timings; a sign-up's has status 201.
+/// Both put every field at the top level. The Python peer publishes before it answers
+/// (`store_ms` + `publish_ms`); Rust answers, then publishes (`store_ms`;
+/// `publish_after_answer_ms` is in neither the answer's time nor `latency_ms`).
+pub fn sign_up_times(log: &str) -> Vec<SignUpTimes> {
     log.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|fields| {
             if fields["message"] != "create-user" || fields["status"] != 201 {
                 return None;
             }
-            let ms = |phase: &str| fields.get(phase)?.as_f64();
-            let before_answer = match ms("publish_ms") {
+            let ms = |phase: &str| Some(Duration::from_secs_f64(fields.get(phase)?.as_f64()? / 1000.0));
+            let waited = match ms("publish_ms") {
                 Some(publish) => ms("store_ms")? + publish,
                 None => ms("publish_after_answer_ms").and(ms("store_ms"))?,
             };
-            Some(Duration::from_secs_f64(before_answer / 1000.0))
+            Some(SignUpTimes {
+                handled: ms("latency_ms")?,
+                hash: ms("hash_ms")?,
+                waited,
+            })
         })
         .collect()
 }
@@ -431,9 +485,41 @@ mod tests {
             r#"{"message": "create-user", "status": 201, "store_ms": 10}"#,
         ]
         .join("\n");
+        let ms = |n: u64| Duration::from_micros(n * 100);
         assert_eq!(
-            downstream_waits(&log),
-            [Duration::from_micros(20_000), Duration::from_micros(12_500)]
+            sign_up_times(&log),
+            [
+                SignUpTimes {
+                    handled: ms(301),
+                    hash: ms(10),
+                    waited: ms(200)
+                },
+                SignUpTimes {
+                    handled: ms(2700),
+                    hash: ms(2500),
+                    waited: ms(125)
+                }
+            ]
         );
+    }
+
+    #[test]
+    fn overhead_parts_add_up_to_the_overhead() {
+        let ms = Duration::from_millis;
+        let times = SignUpTimes {
+            handled: ms(30),
+            hash: ms(2),
+            waited: ms(20),
+        };
+        let parts = OverheadParts::of(ms(34), &times);
+        assert_eq!(
+            parts,
+            OverheadParts {
+                hash: ms(2),
+                handler: ms(8),
+                outside: ms(4)
+            }
+        );
+        assert_eq!(parts.hash + parts.handler + parts.outside, ms(34) - times.waited);
     }
 }

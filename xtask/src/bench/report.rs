@@ -5,7 +5,7 @@
 use super::artifacts::Artifact;
 use super::chart::{self, Panel};
 use super::curves::{CPU_COLUMN, Cpu, LOCALSTACK_SATURATED, LatencyPoint, cores};
-use super::functions::{ColdStart, Function, Language, WarmRun};
+use super::functions::{ColdStart, Function, Language, OverheadParts, WarmRun};
 use super::instructions::{COUNTED, Counted, Part, WARM_UP};
 use super::stats::{ROW_HEADER, ms, p50, percentile, row};
 use super::throughput::Drained;
@@ -248,6 +248,19 @@ impl Report {
                 .target("≤ 2.5 ms", |rust| rust <= 2.5)
                 .charted(format!("{what}, own overhead")),
             );
+            // Each part's own median: they add up invocation by invocation, their medians
+            // only roughly.
+            for (i, part) in OverheadParts::NAMES.iter().enumerate() {
+                let at = runs.map(|r| {
+                    let samples: Vec<Duration> = r.overhead_parts.iter().map(|p| p.parts()[i]).collect();
+                    ms(p50(&samples))
+                });
+                self.figures.push(Figure::new(
+                    format!("{what}, of its overhead: {part} (ms, p50)"),
+                    "ms",
+                    at,
+                ));
+            }
         }
     }
 
