@@ -42,7 +42,7 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaSignUp, Ini
     // Init waits for DynamoDB's warm-up only: a sign-up's first call after its hash. The JWT
     // secret (needed once the hash is done) is read in a task of its own that starts with init,
     // beside DynamoDB's warm-up, and that the first invocation overlaps: on LocalStack it took
-    // 14-44 ms p50 against 6 for DynamoDB (bench/results.md, "init call"). A sign-up arriving first
+    // 11-44 ms p50 against 4-6 for DynamoDB (bench/results.md, "init call"). A sign-up arriving first
     // waits for the read in flight (`Tokens::issuer`), never starts a second one, and one
     // arriving during an SSM outage after that read still has the secret. If the read fails,
     // the sign-ups read again, beside their hash, answering 503 `retryable` until SSM answers; a
