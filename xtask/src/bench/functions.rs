@@ -279,13 +279,15 @@ pub fn init_calls(log: &str) -> Vec<(String, Duration)> {
         let Some(Value::Object(fields)) = line else { continue };
         calls.extend(fields.into_iter().filter_map(|(name, value)| {
             let call = name.strip_suffix("_ms")?;
-            Some((
-                format!("{call}{suffix}"),
-                Duration::from_secs_f64(value.as_f64()? / 1000.0),
-            ))
+            Some((format!("{call}{suffix}"), logged_ms(&value)?))
         }));
     }
     calls
+}
+
+/// A `*_ms` field of a log line: milliseconds, as a number with a fraction.
+fn logged_ms(value: &Value) -> Option<Duration> {
+    Some(Duration::from_secs_f64(value.as_f64()? / 1000.0))
 }
 
 /// Sequential invocations of one warm process.
@@ -431,7 +433,7 @@ pub fn sign_up_times(log: &str) -> Vec<SignUpTimes> {
             if fields["message"] != "create-user" || fields["status"] != 201 {
                 return None;
             }
-            let ms = |phase: &str| Some(Duration::from_secs_f64(fields.get(phase)?.as_f64()? / 1000.0));
+            let ms = |phase: &str| logged_ms(fields.get(phase)?);
             let waited = match ms("publish_ms") {
                 Some(publish) => ms("store_ms")? + publish,
                 None => ms("publish_after_answer_ms").and(ms("store_ms"))?,
