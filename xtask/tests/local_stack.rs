@@ -50,7 +50,7 @@ async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_
     check_table(&dynamodb_client(&config, &endpoints), &var("USERS_TABLE"), &template).await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let sns = aws_sdk_sns::Client::new(&config);
-    let (queue_url, topic_arn) = (var("EMAIL_QUEUE_URL"), var("USER_CREATED_TOPIC_ARN"));
+    let (queue_url, topic_arn) = (var("EMAIL_QUEUE_URL"), var("USER_EVENTS_TOPIC_ARN"));
     check_queues(&sqs, &queue_url, &var("EMAIL_DLQ_URL"), &topic_arn, &template).await;
     check_subscription(&sns, &topic_arn, &queue_arn(&sqs, &queue_url).await.unwrap(), &template).await;
     check_secret_and_sender(&config, &var("JWT_SECRET_PARAM"), &var("EMAIL_FROM")).await;

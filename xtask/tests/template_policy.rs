@@ -280,7 +280,7 @@ fn every_function_and_the_event_topic_are_traced() {
         let tracing = function["Properties"].get("Tracing").unwrap_or(global);
         assert_eq!(tracing, "Active", "{id}");
     }
-    let topic = &resources["UserCreatedTopic"];
+    let topic = &resources["UserEventsTopic"];
     assert_eq!(topic["Properties"]["TracingConfig"], "Active");
 
     let policies: Vec<_> = resources
@@ -314,7 +314,7 @@ fn every_function_and_the_event_topic_are_traced() {
         statement["Condition"],
         json!({
             "StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"},
-            "ArnEquals": {"aws:SourceArn": "${UserCreatedTopic}"}
+            "ArnEquals": {"aws:SourceArn": "${UserEventsTopic}"}
         })
     );
 }

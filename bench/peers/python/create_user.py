@@ -16,7 +16,7 @@ import jwt
 from botocore.exceptions import ClientError
 
 TABLE = os.environ["USERS_TABLE"]
-TOPIC_ARN = os.environ["USER_CREATED_TOPIC_ARN"]
+TOPIC_ARN = os.environ["USER_EVENTS_TOPIC_ARN"]
 BCRYPT_COST = int(os.environ.get("BCRYPT_COST", "12"))
 JWT_ISSUER = os.environ.get("JWT_ISSUER", "user-signup")
 JWT_AUDIENCE = os.environ.get("JWT_AUDIENCE", "user-signup")

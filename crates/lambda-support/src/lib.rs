@@ -3,10 +3,13 @@
 //! [`aws::sdk_config`] (every AWS call has a deadline well inside the function's timeout) and
 //! [`metrics::init`] (CloudWatch Embedded Metric Format documents on stdout, one dimension
 //! scheme for every function) and [`InvocationSpan`] (each invocation in a span with its ids)
-//! and [`after_answer`] (work that the caller does not wait for, done before the next event).
+//! and [`after_answer`] (work that the caller does not wait for, done before the next event)
+//! and [`http`] (the API functions' edge: events in, strict bodies, replies out, one list of
+//! error codes).
 
 pub mod after_answer;
 pub mod aws;
+pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod timing;

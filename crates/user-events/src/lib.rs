@@ -1,9 +1,17 @@
-//! The `user.created` event, version 1: the contract between create-user (publisher) and
-//! send-email (consumer). The same JSON bytes travel as the SNS message and, with raw delivery,
-//! as the SQS body; with the SNS envelope they sit in its `Message` field.
+//! The user events: the contract between their publishers (create-user, verify-email) and
+//! their consumers (send-email, and whatever a team subscribes to the topic). The same JSON
+//! bytes travel as the SNS message and, with raw delivery, as the SQS body; with the SNS
+//! envelope they sit in its `Message` field.
 //!
-//! The event carries the public user only. There is no field for a password or its hash, so no
-//! code path can put one in an event.
+//! | `event_type` | published when | send-email |
+//! |---|---|---|
+//! | `user.created` | a sign-up with a new address: the user is stored, pending | the verification email |
+//! | `user.verification_requested` | a sign-up again, or a resend, for a pending address | the verification email again |
+//! | `user.sign_up_attempted` | a sign-up with an address whose owner is verified | a short notice, no link |
+//! | `user.verified` | the address is proven (verify-email) | nothing (the subscription filters it out) |
+//!
+//! Every event is version 1. The events carry no password and no hash (there is no field for
+//! one), and no token: send-email mints the verification link itself.
 
 pub mod trace;
 
@@ -11,9 +19,18 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The value of `event_type`, in the body and in the SNS message attribute of the same name.
-pub const EVENT_TYPE: &str = "user.created";
-/// The contract version this crate reads and writes.
+/// The `event_type` of each event, in the body and in the SNS message attribute of the same
+/// name (the subscription's filter policy selects on it).
+pub mod event_types {
+    pub const USER_CREATED: &str = "user.created";
+    pub const VERIFICATION_REQUESTED: &str = "user.verification_requested";
+    pub const SIGN_UP_ATTEMPTED: &str = "user.sign_up_attempted";
+    pub const USER_VERIFIED: &str = "user.verified";
+    /// What the email queue's subscription takes: every event that is an email.
+    pub const EMAILED: [&str; 3] = [USER_CREATED, VERIFICATION_REQUESTED, SIGN_UP_ATTEMPTED];
+}
+
+/// The contract version this crate reads and writes, of every event type.
 pub const VERSION: u32 = 1;
 
 /// SNS message attribute names; the subscription's filter policy selects on `event_type`.
@@ -22,14 +39,93 @@ pub mod attributes {
     pub const VERSION: &str = "version";
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserCreated {
-    pub event_id: Uuid,
-    pub event_type: String,
-    pub version: u32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub occurred_at: OffsetDateTime,
+/// What a publisher needs of an event: its id, type and version, and its JSON.
+pub trait Event: Serialize {
+    fn event_id(&self) -> Uuid;
+    fn event_type(&self) -> &str;
+    fn version(&self) -> u32;
+    fn to_json(&self) -> String;
+}
+
+/// The header every event starts with.
+macro_rules! event {
+    ($name:ident, $doc:literal, { $($(#[$meta:meta])* pub $field:ident: $ty:ty),* $(,)? }) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name {
+            pub event_id: Uuid,
+            pub event_type: String,
+            pub version: u32,
+            #[serde(with = "time::serde::rfc3339")]
+            pub occurred_at: OffsetDateTime,
+            $($(#[$meta])* pub $field: $ty),*
+        }
+
+        impl $name {
+            /// The event's JSON, as published.
+            pub fn to_json(&self) -> String {
+                serde_json::to_string(self).expect("an event of strings, numbers and uuids always serialises")
+            }
+        }
+
+        impl Event for $name {
+            fn event_id(&self) -> Uuid {
+                self.event_id
+            }
+            fn event_type(&self) -> &str {
+                &self.event_type
+            }
+            fn version(&self) -> u32 {
+                self.version
+            }
+            fn to_json(&self) -> String {
+                Self::to_json(self)
+            }
+        }
+    };
+}
+
+event!(UserCreated, "A sign-up with a new address: the user is stored, pending until the address is proven. Its credential (the password it set) is the user's first: [`first_credential`].", {
     pub user: PublicUser,
+});
+
+event!(VerificationRequested, "A pending address asked for its verification email again: a new sign-up, which replaced the password and so the credential, or a resend.", {
+    pub user: Recipient,
+    /// The credential a link must confirm: the one the pending user holds now.
+    pub credential_id: Uuid,
+    pub reason: RequestReason,
+});
+
+event!(SignUpAttempted, "Someone signed up with the address of a verified user: the owner gets a notice.", {
+    pub user: Recipient,
+});
+
+event!(UserVerified, "The address of a pending user is proven: the user can sign in.", {
+    pub user: PublicUser,
+    #[serde(with = "time::serde::rfc3339")]
+    pub verified_at: OffsetDateTime,
+});
+
+/// Why a verification email is asked for again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestReason {
+    /// `POST /users` again, with a new password.
+    SignUpAgain,
+    /// `POST /users/verification`.
+    Resend,
+}
+
+/// The form two addresses are compared in: `Ann@X.io` and `ann@x.io` are one account, one
+/// guard, one recipient.
+pub fn email_key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+/// The credential of a user's first sign-up has the user's id: a `user.created` event needs
+/// no field for it, and a link minted from one confirms that first sign-up.
+pub fn first_credential(user_id: Uuid) -> Uuid {
+    user_id
 }
 
 /// What other services may know about a user.
@@ -40,6 +136,13 @@ pub struct PublicUser {
     pub email: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// Whom an email goes to: the user's id and address, and nothing the user typed besides.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub id: Uuid,
+    pub email: String,
 }
 
 /// The id and the time only: a `{:?}` of a user (or of its event) in a log line must carry
@@ -53,35 +156,109 @@ impl std::fmt::Debug for PublicUser {
     }
 }
 
+/// The id only, as [`PublicUser`]'s.
+impl std::fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipient")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl UserCreated {
     pub fn new(event_id: Uuid, occurred_at: OffsetDateTime, user: PublicUser) -> Self {
         Self {
             event_id,
-            event_type: EVENT_TYPE.to_owned(),
+            event_type: event_types::USER_CREATED.to_owned(),
             version: VERSION,
             occurred_at,
             user,
         }
     }
+}
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("an event of strings, numbers and uuids always serialises")
+impl VerificationRequested {
+    pub fn new(occurred_at: OffsetDateTime, user: Recipient, credential_id: Uuid, reason: RequestReason) -> Self {
+        Self {
+            event_id: Uuid::new_v4(),
+            event_type: event_types::VERIFICATION_REQUESTED.to_owned(),
+            version: VERSION,
+            occurred_at,
+            user,
+            credential_id,
+            reason,
+        }
     }
 }
 
-/// Why one SQS message could not be read as a `user.created` v1 event. Each is a failure of
-/// that message only.
+impl SignUpAttempted {
+    pub fn new(occurred_at: OffsetDateTime, user: Recipient) -> Self {
+        Self {
+            event_id: Uuid::new_v4(),
+            event_type: event_types::SIGN_UP_ATTEMPTED.to_owned(),
+            version: VERSION,
+            occurred_at,
+            user,
+        }
+    }
+}
+
+impl UserVerified {
+    pub fn new(verified_at: OffsetDateTime, user: PublicUser) -> Self {
+        Self {
+            event_id: Uuid::new_v4(),
+            event_type: event_types::USER_VERIFIED.to_owned(),
+            version: VERSION,
+            occurred_at: verified_at,
+            user,
+            verified_at,
+        }
+    }
+}
+
+/// Any event of the topic, as a consumer reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserEvent {
+    Created(UserCreated),
+    VerificationRequested(VerificationRequested),
+    SignUpAttempted(SignUpAttempted),
+    Verified(UserVerified),
+}
+
+impl UserEvent {
+    pub fn event_id(&self) -> Uuid {
+        match self {
+            Self::Created(e) => e.event_id,
+            Self::VerificationRequested(e) => e.event_id,
+            Self::SignUpAttempted(e) => e.event_id,
+            Self::Verified(e) => e.event_id,
+        }
+    }
+
+    /// The user the event is about.
+    pub fn user_id(&self) -> Uuid {
+        match self {
+            Self::Created(e) => e.user.id,
+            Self::VerificationRequested(e) => e.user.id,
+            Self::SignUpAttempted(e) => e.user.id,
+            Self::Verified(e) => e.user.id,
+        }
+    }
+}
+
+/// Why one SQS message could not be read as a user event. Each is a failure of that message
+/// only.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("body is not JSON: {0}")]
     NotJson(String),
     #[error("SNS envelope without a string Message")]
     BadEnvelope,
-    #[error("event_type is {0:?}, not {EVENT_TYPE:?}")]
+    #[error("event_type is {0:?}, not a user event")]
     WrongEventType(String),
     #[error("unsupported version {0} (this consumer reads version {VERSION})")]
     UnsupportedVersion(String),
-    #[error("not a valid user.created event: {0}")]
+    #[error("not a valid event of its type: {0}")]
     Invalid(String),
 }
 
@@ -114,7 +291,7 @@ fn quoted(value: &serde_json::Value) -> String {
 
 /// Decodes an SQS body that is either the SNS envelope (`Type: Notification`, the event in
 /// `Message`) or the event itself (raw delivery). Unknown fields are ignored.
-pub fn decode_sqs_body(body: &str) -> Result<UserCreated, DecodeError> {
+pub fn decode_sqs_body(body: &str) -> Result<UserEvent, DecodeError> {
     let value: serde_json::Value = serde_json::from_str(body).map_err(|e| DecodeError::NotJson(describe(&e)))?;
     let event = if value.get("Type").and_then(|t| t.as_str()) == Some("Notification") {
         let message = value
@@ -125,11 +302,20 @@ pub fn decode_sqs_body(body: &str) -> Result<UserCreated, DecodeError> {
     } else {
         value
     };
-    match event.get("event_type") {
-        Some(serde_json::Value::String(t)) if t == EVENT_TYPE => {}
-        other => {
-            return Err(DecodeError::WrongEventType(other.map(quoted).unwrap_or_default()));
-        }
+    let event_type = match event.get("event_type") {
+        Some(serde_json::Value::String(t)) => t.clone(),
+        other => return Err(DecodeError::WrongEventType(other.map(quoted).unwrap_or_default())),
+    };
+    if !matches!(
+        event_type.as_str(),
+        event_types::USER_CREATED
+            | event_types::VERIFICATION_REQUESTED
+            | event_types::SIGN_UP_ATTEMPTED
+            | event_types::USER_VERIFIED
+    ) {
+        return Err(DecodeError::WrongEventType(quoted(&serde_json::Value::String(
+            event_type,
+        ))));
     }
     match event.get("version") {
         Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
@@ -137,14 +323,22 @@ pub fn decode_sqs_body(body: &str) -> Result<UserCreated, DecodeError> {
             return Err(DecodeError::UnsupportedVersion(other.map(quoted).unwrap_or_default()));
         }
     }
-    serde_json::from_value(event).map_err(|e| DecodeError::Invalid(describe(&e)))
+    fn read<T: serde::de::DeserializeOwned>(event: serde_json::Value) -> Result<T, DecodeError> {
+        serde_json::from_value(event).map_err(|e| DecodeError::Invalid(describe(&e)))
+    }
+    Ok(match event_type.as_str() {
+        event_types::USER_CREATED => UserEvent::Created(read(event)?),
+        event_types::VERIFICATION_REQUESTED => UserEvent::VerificationRequested(read(event)?),
+        event_types::SIGN_UP_ATTEMPTED => UserEvent::SignUpAttempted(read(event)?),
+        _ => UserEvent::Verified(read(event)?),
+    })
 }
 
 /// Events for tests, from one source: the producers' and consumers' tests build theirs here
 /// (the `testing` feature) instead of each writing its own copy of the contract.
 #[cfg(any(test, feature = "testing"))]
 pub mod testing {
-    use super::{PublicUser, UserCreated};
+    use super::{PublicUser, Recipient, RequestReason, SignUpAttempted, UserCreated, VerificationRequested};
     use time::OffsetDateTime;
     use uuid::Uuid;
 
@@ -162,6 +356,24 @@ pub mod testing {
     pub fn user_created(name: &str, email: &str) -> UserCreated {
         let user = user(name, email);
         UserCreated::new(Uuid::new_v4(), user.created_at, user)
+    }
+
+    /// A resend of the verification email of a pending user with `email`.
+    pub fn verification_requested(email: &str) -> VerificationRequested {
+        let user = Recipient {
+            id: Uuid::new_v4(),
+            email: email.into(),
+        };
+        VerificationRequested::new(OffsetDateTime::now_utc(), user, Uuid::new_v4(), RequestReason::Resend)
+    }
+
+    /// A sign-up with the address of a verified user with `email`.
+    pub fn sign_up_attempted(email: &str) -> SignUpAttempted {
+        let user = Recipient {
+            id: Uuid::new_v4(),
+            email: email.into(),
+        };
+        SignUpAttempted::new(OffsetDateTime::now_utc(), user)
     }
 
     /// A fresh X-Ray trace header of a sampled trace, as Lambda hands one to an invocation.
@@ -215,11 +427,60 @@ mod tests {
     }
 
     #[test]
+    fn every_event_type_round_trips_with_its_own_type_and_version_1() {
+        let created = testing::user_created("Ann", "ann@x.io");
+        let requested = testing::verification_requested("ann@x.io");
+        let attempted = testing::sign_up_attempted("ann@x.io");
+        let verified = UserVerified::new(OffsetDateTime::now_utc(), testing::user("Ann", "ann@x.io"));
+        let cases: [(String, UserEvent, &str); 4] = [
+            (
+                created.to_json(),
+                UserEvent::Created(created.clone()),
+                event_types::USER_CREATED,
+            ),
+            (
+                requested.to_json(),
+                UserEvent::VerificationRequested(requested.clone()),
+                event_types::VERIFICATION_REQUESTED,
+            ),
+            (
+                attempted.to_json(),
+                UserEvent::SignUpAttempted(attempted.clone()),
+                event_types::SIGN_UP_ATTEMPTED,
+            ),
+            (
+                verified.to_json(),
+                UserEvent::Verified(verified.clone()),
+                event_types::USER_VERIFIED,
+            ),
+        ];
+        for (json, event, event_type) in cases {
+            let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                (value["event_type"].as_str(), value["version"].as_u64()),
+                (Some(event_type), Some(1))
+            );
+            assert_eq!(decode_sqs_body(&json), Ok(event.clone()), "{event_type}");
+            for word in ["password", "hash", "token"] {
+                assert!(!json.contains(word), "{event_type} has no field for a {word}: {json}");
+            }
+            let shown = format!("{event:?}");
+            assert!(!shown.contains("ann@") && !shown.contains("Ann"), "{shown}");
+        }
+        assert_eq!(
+            serde_json::to_value(&requested).unwrap()["reason"],
+            "resend",
+            "a word of the contract"
+        );
+        assert_eq!(first_credential(created.user.id), created.user.id);
+    }
+
+    #[test]
     fn decodes_raw_delivery_and_the_sns_envelope_alike() {
         let raw = sample().to_json();
         let envelope = json!({"Type": "Notification", "MessageId": "m", "TopicArn": "arn", "Message": raw}).to_string();
-        assert_eq!(decode_sqs_body(&raw), Ok(sample()));
-        assert_eq!(decode_sqs_body(&envelope), Ok(sample()));
+        assert_eq!(decode_sqs_body(&raw), Ok(UserEvent::Created(sample())));
+        assert_eq!(decode_sqs_body(&envelope), Ok(UserEvent::Created(sample())));
     }
 
     #[test]
@@ -227,7 +488,7 @@ mod tests {
         let mut value: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
         value["added_later"] = json!({"x": 1});
         value["user"]["plan"] = json!("pro");
-        assert_eq!(decode_sqs_body(&value.to_string()), Ok(sample()));
+        assert_eq!(decode_sqs_body(&value.to_string()), Ok(UserEvent::Created(sample())));
     }
 
     #[test]
@@ -283,8 +544,8 @@ mod properties {
             let event = event(name, email, seed);
             let raw = event.to_json();
             let envelope = serde_json::json!({"Type": "Notification", "Message": raw}).to_string();
-            prop_assert_eq!(decode_sqs_body(&raw), Ok(event.clone()));
-            prop_assert_eq!(decode_sqs_body(&envelope), Ok(event));
+            prop_assert_eq!(decode_sqs_body(&raw), Ok(UserEvent::Created(event.clone())));
+            prop_assert_eq!(decode_sqs_body(&envelope), Ok(UserEvent::Created(event)));
         }
 
         /// Any version but 1 fails only as an unsupported version.

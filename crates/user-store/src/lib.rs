@@ -1,16 +1,19 @@
-//! The users table and its transactional outbox: a user, its email guard and its
-//! `user.created` event written in one transaction, and the event published to SNS.
+//! The users table: users and their email guards through their life (pending, verified), the
+//! transactional outbox that writes each change with its event and publishes it to SNS, and the
+//! rate limits counted in the same table.
 //!
-//! A crate of its own because two functions need it and neither should depend on the other:
-//! create-user writes users and publishes their events, publish-outbox publishes the events
-//! create-user could not. Before, publish-outbox linked create-user's whole function crate
+//! A crate of its own because several functions need it and none should depend on another:
+//! create-user and verify-email write users and publish their events, publish-outbox publishes
+//! the events they could not. Before, publish-outbox linked create-user's whole function crate
 //! (HTTP, validation, JWT) to reach this code.
 //!
-//! The ports ([`users::UserStore`], [`outbox::Outbox`], [`outbox::EventPublisher`]) and the
+//! The ports ([`users::UserStore`], [`outbox::Outbox`], [`outbox::EventPublisher`],
+//! [`limits::RateLimiter`]) and the
 //! outbox's [`outbox::flush`] are plain Rust; [`adapters`] implements the ports on DynamoDB
 //! and SNS; `testing` (a cargo feature) has in-memory doubles for other crates' unit tests.
 
 pub mod adapters;
+pub mod limits;
 pub mod outbox;
 pub mod users;
 

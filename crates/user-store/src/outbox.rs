@@ -12,12 +12,12 @@
 //! whose lease ran out while it was publishing, and whose item another flush has claimed
 //! since, can neither delete nor free the new owner's claim.
 
-use crate::users::StoreError;
+use crate::users::{StoreError, UserStore};
 use serde::Deserialize;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use user_events::UserCreated;
+use user_events::Event;
 use user_events::trace::TraceHeader;
 use uuid::Uuid;
 
@@ -36,12 +36,12 @@ pub struct StoredEvent {
     pub trace: Option<TraceHeader>,
 }
 
-impl From<&UserCreated> for StoredEvent {
-    fn from(event: &UserCreated) -> Self {
+impl<E: Event> From<&E> for StoredEvent {
+    fn from(event: &E) -> Self {
         Self {
-            event_id: event.event_id,
-            event_type: event.event_type.clone(),
-            version: event.version,
+            event_id: event.event_id(),
+            event_type: event.event_type().to_owned(),
+            version: event.version(),
             json: event.to_json(),
             trace: None,
         }
@@ -113,6 +113,38 @@ pub trait EventPublisher: Send + Sync {
     /// Publishes the event's JSON exactly as stored, with its type and version as attributes,
     /// under its trace if it has one.
     fn publish(&self, event: &StoredEvent) -> impl Future<Output = Result<(), PublishError>> + Send;
+}
+
+/// Publishes an event stored with a change (by its writer, once the client has its answer) and
+/// marks it published, within `budget`; false if that did not happen: the event stays pending,
+/// and the outbox's flush publishes it. Publish and mark share the budget: a mark that does not
+/// finish leaves the event pending, and it is published again (consumers deduplicate), but the
+/// instance is not kept waiting on a slow SNS.
+pub async fn publish_stored<S: UserStore, P: EventPublisher>(
+    store: &S,
+    publisher: &P,
+    event: &StoredEvent,
+    budget: Duration,
+) -> bool {
+    let event_id = event.event_id;
+    let publish_and_mark = async {
+        publisher.publish(event).await?;
+        if let Err(e) = store.mark_published(event_id).await {
+            tracing::warn!(%event_id, error = %e, "published but still pending: it will be published again");
+        }
+        Ok::<(), PublishError>(())
+    };
+    match tokio::time::timeout(budget, publish_and_mark).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::error!(%event_id, error = %e, "publish failed; the event stays in the outbox");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(%event_id, budget_ms = budget.as_millis() as u64, "SNS did not answer in time; the event stays in the outbox");
+            false
+        }
+    }
 }
 
 /// Who holds a claim on an outbox item: a random id, written into the claim. Only its holder
@@ -309,13 +341,17 @@ mod tests {
     use super::*;
     use crate::adapters::dynamodb::outbox_key;
     use crate::testing::{MemoryPublisher, MemoryStore, new_user};
-    use crate::users::UserStore;
+    use user_events::UserCreated;
 
     async fn store_user(store: &MemoryStore, email: &str) -> UserCreated {
         let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
         let user = new_user(email, now);
         let event = UserCreated::new(Uuid::new_v4(), now, user.public());
-        store.create(&user, &StoredEvent::from(&event)).await.unwrap();
+        let expires = now + time::Duration::hours(24);
+        store
+            .create_pending(&user, expires, &StoredEvent::from(&event), now)
+            .await
+            .unwrap();
         event
     }
 
@@ -438,8 +474,10 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         for (email, minutes) in [("young@x.io", 1), ("oldest@x.io", 30), ("old@x.io", 20)] {
             let event = StoredEvent::from(&UserCreated::new(Uuid::new_v4(), now, new_user(email, now).public()));
+            let at = now - time::Duration::minutes(minutes);
+            let expires = at + time::Duration::hours(24);
             store
-                .create(&new_user(email, now - time::Duration::minutes(minutes)), &event)
+                .create_pending(&new_user(email, at), expires, &event, at)
                 .await
                 .unwrap();
         }

@@ -1,8 +1,9 @@
 //! In-memory ports for unit tests (this crate's, and those of the crates that use it, through
 //! the `testing` feature); the real adapters are tested against DynamoDB Local and LocalStack.
 
+use crate::limits::{Decision, Limit, RateLimiter};
 use crate::outbox::{ClaimToken, EventPublisher, Outbox, Page, PendingItem, PublishError, SettleError, StoredEvent};
-use crate::users::{NewUser, PasswordHash, StoreError, UserStore};
+use crate::users::{Guard, NewCredential, NewUser, PasswordHash, StoreError, StoredUser, UserState, UserStore, live};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,10 +29,20 @@ pub struct MemoryOutboxItem {
     pub event: Result<StoredEvent, String>,
 }
 
+/// A user as the memory store keeps it: what the table holds, the hash included.
+#[derive(Clone)]
+pub struct MemoryUser {
+    pub stored: StoredUser,
+    pub password_hash: String,
+}
+
 #[derive(Default)]
 pub struct MemoryStore {
-    /// By email key: the user's id and password hash.
-    pub users: Mutex<HashMap<String, (Uuid, String)>>,
+    /// By id.
+    pub users: Mutex<HashMap<Uuid, MemoryUser>>,
+    /// Email key -> the id of the user it guards (the guard's state is its user's: the table
+    /// writes both in one transaction).
+    pub guards: Mutex<HashMap<String, Uuid>>,
     pub outbox: Mutex<Vec<MemoryOutboxItem>>,
     /// Published (deleted) outbox keys.
     pub published: Mutex<HashSet<String>>,
@@ -43,20 +54,30 @@ pub struct MemoryStore {
     pub set_aside: Mutex<Vec<String>>,
     /// Like a lagging GSI: deleted items keep showing up in `pending`.
     pub stale_index: bool,
-    /// The next `create` calls that fail with a conflict, as DynamoDB does when two
+    /// The next writes of a user that fail with a conflict, as DynamoDB does when two
     /// transactions touch one item at once (DynamoDB Local never does).
     pub conflicts: AtomicU32,
+    /// Transactions tried (each write of a user, or of an event).
     pub creates: AtomicU32,
     pub guard_checks: AtomicU32,
+    /// Rate limit counters, by the DynamoDB adapter's key.
+    pub hits: Mutex<HashMap<String, u64>>,
 }
 
-impl UserStore for MemoryStore {
-    async fn email_taken(&self, email_key: &str) -> Result<bool, StoreError> {
-        self.guard_checks.fetch_add(1, Ordering::SeqCst);
-        Ok(self.users.lock().unwrap().contains_key(email_key))
+impl MemoryStore {
+    /// The user `email_key` belongs to now (pending or verified, live or not).
+    pub fn user_of(&self, email_key: &str) -> Option<MemoryUser> {
+        let id = *self.guards.lock().unwrap().get(email_key)?;
+        self.users.lock().unwrap().get(&id).cloned()
     }
 
-    async fn create(&self, user: &NewUser, event: &StoredEvent) -> Result<(), StoreError> {
+    /// Makes the user of `email_key` verified, as verify-email would.
+    pub fn verify_now(&self, email_key: &str) {
+        let id = self.guards.lock().unwrap()[email_key];
+        self.users.lock().unwrap().get_mut(&id).unwrap().stored.state = UserState::Verified;
+    }
+
+    fn write(&self, event: &StoredEvent, now: OffsetDateTime) -> Result<(), StoreError> {
         self.creates.fetch_add(1, Ordering::SeqCst);
         if self
             .conflicts
@@ -65,25 +86,149 @@ impl UserStore for MemoryStore {
         {
             return Err(StoreError::Conflict);
         }
-        let mut users = self.users.lock().unwrap();
-        if users.contains_key(&user.email_key) {
-            return Err(StoreError::EmailTaken);
-        }
-        users.insert(
-            user.email_key.clone(),
-            (user.id, user.password_hash.expose().to_owned()),
-        );
         self.outbox.lock().unwrap().push(MemoryOutboxItem {
             key: key_of(event.event_id),
-            at: user.created_at,
+            at: now,
             event: Ok(event.clone()),
         });
+        Ok(())
+    }
+
+    fn live_pending(user: &MemoryUser, now: OffsetDateTime) -> bool {
+        matches!(user.stored.state, UserState::Pending { expires_at } if live(expires_at, now))
+    }
+}
+
+impl MemoryStore {
+    /// What the guard of `email_key` says at `now` (not counted as a read).
+    fn guard_at(&self, email_key: &str, now: OffsetDateTime) -> Option<Guard> {
+        self.user_of(email_key).and_then(|user| match user.stored.state {
+            UserState::Verified => Some(Guard::Verified {
+                user_id: user.stored.user.id,
+            }),
+            UserState::Pending { expires_at } if live(expires_at, now) => Some(Guard::Pending {
+                user_id: user.stored.user.id,
+                credential_id: user.stored.credential_id,
+            }),
+            UserState::Pending { .. } => None,
+        })
+    }
+}
+
+impl UserStore for MemoryStore {
+    async fn guard(&self, email_key: &str, now: OffsetDateTime) -> Result<Option<Guard>, StoreError> {
+        self.guard_checks.fetch_add(1, Ordering::SeqCst);
+        Ok(self.guard_at(email_key, now))
+    }
+
+    async fn create_pending(
+        &self,
+        user: &NewUser,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if self.guard_at(&user.email_key, now).is_some() {
+            self.creates.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::StateChanged);
+        }
+        self.write(event, now)?;
+        let stored = StoredUser {
+            user: user.public(),
+            email_key: user.email_key.clone(),
+            credential_id: user_events::first_credential(user.id),
+            state: UserState::Pending { expires_at },
+        };
+        let password_hash = user.password_hash.expose().to_owned();
+        self.users
+            .lock()
+            .unwrap()
+            .insert(user.id, MemoryUser { stored, password_hash });
+        self.guards.lock().unwrap().insert(user.email_key.clone(), user.id);
+        Ok(())
+    }
+
+    async fn replace_credential(
+        &self,
+        credential: &NewCredential,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let current = self.user_of(&credential.email_key);
+        if !current.is_some_and(|u| u.stored.user.id == credential.user_id && Self::live_pending(&u, now)) {
+            self.creates.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::StateChanged);
+        }
+        self.write(event, now)?;
+        let mut users = self.users.lock().unwrap();
+        let user = users.get_mut(&credential.user_id).unwrap();
+        user.stored.user.name = credential.name.clone();
+        user.stored.user.email = credential.email.clone();
+        user.stored.credential_id = credential.credential_id;
+        user.stored.state = UserState::Pending { expires_at };
+        user.password_hash = credential.password_hash.expose().to_owned();
+        Ok(())
+    }
+
+    async fn record_for_verified(
+        &self,
+        email_key: &str,
+        user_id: Uuid,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let verified = self
+            .user_of(email_key)
+            .is_some_and(|u| u.stored.user.id == user_id && u.stored.state == UserState::Verified);
+        if !verified {
+            self.creates.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::StateChanged);
+        }
+        self.write(event, now)
+    }
+
+    async fn record(&self, event: &StoredEvent, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.write(event, now)
+    }
+
+    async fn user(&self, user_id: Uuid) -> Result<Option<StoredUser>, StoreError> {
+        Ok(self.users.lock().unwrap().get(&user_id).map(|u| u.stored.clone()))
+    }
+
+    async fn verify(
+        &self,
+        user: &StoredUser,
+        credential_id: Uuid,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let current = self.users.lock().unwrap().get(&user.user.id).cloned();
+        let guarded = self.guards.lock().unwrap().get(&user.email_key) == Some(&user.user.id);
+        let still = current.is_some_and(|u| Self::live_pending(&u, now) && u.stored.credential_id == credential_id);
+        if !(still && guarded) {
+            self.creates.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::StateChanged);
+        }
+        self.write(event, now)?;
+        self.users.lock().unwrap().get_mut(&user.user.id).unwrap().stored.state = UserState::Verified;
         Ok(())
     }
 
     async fn mark_published(&self, event_id: Uuid) -> Result<(), StoreError> {
         self.published.lock().unwrap().insert(key_of(event_id));
         Ok(())
+    }
+}
+
+impl RateLimiter for MemoryStore {
+    async fn hit(&self, limit: &Limit, subject: &str, now: OffsetDateTime) -> Result<Decision, StoreError> {
+        let (start, _) = limit.window_at(now);
+        let key = crate::adapters::dynamodb::limit_key(limit, start, subject);
+        let mut hits = self.hits.lock().unwrap();
+        let count = hits.entry(key).or_insert(0);
+        *count += 1;
+        Ok(limit.decide(*count, now))
     }
 }
 

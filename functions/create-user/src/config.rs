@@ -1,44 +1,27 @@
 //! Configuration from the environment, read once at init. Anything missing or out of range
 //! stops the function from starting, with a message that names the variable.
 
-use crate::token::{MAX_TTL_SECONDS, MIN_SECRET_BYTES, TokenPolicy};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    /// `JWT_SECRET`: the secret itself (local runs, tests).
-    Value(String),
-    /// `JWT_SECRET_PARAM`: the name of an SSM SecureString holding it (deployed).
-    SsmParameter(String),
-}
-
-#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     pub users_table: String,
     pub topic_arn: String,
-    pub jwt_secret: SecretSource,
-    pub tokens: TokenPolicy,
     pub bcrypt_cost: u32,
+    /// How long a sign-up stays pending before its address can sign up afresh
+    /// (`PENDING_TTL_HOURS`, template parameter `PendingTtlHours`).
+    pub pending_ttl: Duration,
+    /// Sign-ups and resends one client (source IP) may send per window
+    /// (`SIGNUP_LIMIT_PER_IP`, `SIGNUP_LIMIT_WINDOW_SECONDS`).
+    pub limit_per_ip: u32,
+    pub limit_window: Duration,
 }
 
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secret = match &self.jwt_secret {
-            SecretSource::Value(_) => "JWT_SECRET (value redacted)".to_owned(),
-            SecretSource::SsmParameter(name) => format!("SSM parameter {name}"),
-        };
-        f.debug_struct("Config")
-            .field("users_table", &self.users_table)
-            .field("topic_arn", &self.topic_arn)
-            .field("jwt_secret", &secret)
-            .field("tokens", &self.tokens)
-            .field("bcrypt_cost", &self.bcrypt_cost)
-            .finish()
-    }
-}
-
-/// The template's defaults too (JwtIssuer, JwtAudience).
-pub const DEFAULT_ISSUER: &str = "user-signup";
-pub const DEFAULT_AUDIENCE: &str = "user-signup";
+/// The template's defaults too (PendingTtlHours, SignupLimitPerIp, SignupLimitWindowSeconds):
+/// Supabase's default for sign-ups per IP is 30 per 5 minutes.
+pub const DEFAULT_PENDING_TTL_HOURS: f64 = 24.0;
+pub const DEFAULT_LIMIT_PER_IP: u32 = 30;
+pub const DEFAULT_LIMIT_WINDOW_SECONDS: u64 = 300;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
@@ -51,47 +34,34 @@ impl Config {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |key: &str| get(key).ok_or_else(|| ConfigError(format!("{key} is not set")));
-        let jwt_secret = match (get("JWT_SECRET"), get("JWT_SECRET_PARAM")) {
-            // Two sources are a mistake somewhere (a leftover local value in a deployed
-            // config?): refuse to guess which one signs the tokens.
-            (Some(_), Some(_)) => {
-                return Err(ConfigError(
-                    "JWT_SECRET and JWT_SECRET_PARAM are both set: set exactly one".into(),
-                ));
-            }
-            (Some(secret), None) if secret.len() < MIN_SECRET_BYTES => {
-                return Err(ConfigError(format!(
-                    "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
-                )));
-            }
-            (Some(secret), None) => SecretSource::Value(secret),
-            (None, Some(param)) => SecretSource::SsmParameter(param),
-            (None, None) => {
-                return Err(ConfigError(
-                    "set JWT_SECRET_PARAM (an SSM SecureString name) or JWT_SECRET".into(),
-                ));
-            }
-        };
         let bcrypt_cost = parse(&get, "BCRYPT_COST", 12)?;
         if !(4..=31).contains(&bcrypt_cost) {
             return Err(ConfigError(format!("BCRYPT_COST must be 4-31, got {bcrypt_cost}")));
         }
-        let jwt_ttl_seconds = parse(&get, "JWT_TTL_SECONDS", 3600)?;
-        if !(1..=MAX_TTL_SECONDS).contains(&jwt_ttl_seconds) {
+        let pending_hours: f64 = parse(&get, "PENDING_TTL_HOURS", DEFAULT_PENDING_TTL_HOURS)?;
+        // A second at least (tests expire sign-ups that fast); a week at most (a pending
+        // address blocks nobody, but nor should it linger).
+        let pending_ttl = Duration::try_from_secs_f64(pending_hours * 3600.0)
+            .ok()
+            .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(7 * 24 * 3600)).contains(d))
+            .ok_or_else(|| ConfigError(format!("PENDING_TTL_HOURS must be 1 s to 168 h, got {pending_hours}")))?;
+        let limit_per_ip = parse(&get, "SIGNUP_LIMIT_PER_IP", DEFAULT_LIMIT_PER_IP)?;
+        if limit_per_ip == 0 {
+            return Err(ConfigError("SIGNUP_LIMIT_PER_IP must be at least 1".into()));
+        }
+        let window_seconds = parse(&get, "SIGNUP_LIMIT_WINDOW_SECONDS", DEFAULT_LIMIT_WINDOW_SECONDS)?;
+        if !(1..=86_400).contains(&window_seconds) {
             return Err(ConfigError(format!(
-                "JWT_TTL_SECONDS must be 1-{MAX_TTL_SECONDS}, got {jwt_ttl_seconds}"
+                "SIGNUP_LIMIT_WINDOW_SECONDS must be 1-86400, got {window_seconds}"
             )));
         }
         Ok(Self {
             users_table: required("USERS_TABLE")?,
-            topic_arn: required("USER_CREATED_TOPIC_ARN")?,
-            jwt_secret,
-            tokens: TokenPolicy {
-                issuer: get("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
-                audience: get("JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
-                ttl_seconds: jwt_ttl_seconds,
-            },
+            topic_arn: required("USER_EVENTS_TOPIC_ARN")?,
             bcrypt_cost,
+            pending_ttl,
+            limit_per_ip,
+            limit_window: Duration::from_secs(window_seconds),
         })
     }
 }
@@ -115,51 +85,39 @@ mod tests {
         Config::from_lookup(|k| env.get(k).cloned())
     }
 
-    const BASE: [(&str, &str); 3] = [
-        ("USERS_TABLE", "t"),
-        ("USER_CREATED_TOPIC_ARN", "arn"),
-        ("JWT_SECRET_PARAM", "/p"),
-    ];
+    const BASE: [(&str, &str); 2] = [("USERS_TABLE", "t"), ("USER_EVENTS_TOPIC_ARN", "arn")];
+
+    fn with(extra: (&str, &str)) -> Result<Config, ConfigError> {
+        config(&[BASE[0], BASE[1], extra])
+    }
 
     #[test]
-    fn defaults_and_sources() {
+    fn defaults() {
         let c = config(&BASE).unwrap();
+        assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!(c.pending_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!((c.limit_per_ip, c.limit_window), (30, Duration::from_secs(300)));
         assert_eq!(
-            (
-                c.bcrypt_cost,
-                c.tokens.ttl_seconds,
-                c.tokens.issuer.as_str(),
-                c.tokens.audience.as_str()
-            ),
-            (12, 3600, "user-signup", "user-signup")
+            with(("PENDING_TTL_HOURS", "0.001")).unwrap().pending_ttl,
+            Duration::from_secs_f64(3.6)
         );
-        assert_eq!(c.jwt_secret, SecretSource::SsmParameter("/p".into()));
-        let secret = "s".repeat(32);
-        let c = config(&[BASE[0], BASE[1], ("JWT_SECRET", &secret)]).unwrap();
-        assert!(!format!("{c:?}").contains(&secret), "Debug must not print the secret");
     }
 
     #[test]
     fn refuses_to_start_without_what_it_needs() {
-        assert!(config(&BASE[..2]).unwrap_err().0.contains("JWT_SECRET_PARAM"));
-        assert!(
-            config(&[BASE[0], BASE[1], ("JWT_SECRET", "short")])
-                .unwrap_err()
-                .0
-                .contains("32 bytes")
-        );
         assert!(config(&BASE[1..]).unwrap_err().0.contains("USERS_TABLE"));
-        assert!(config(&[BASE[0], BASE[1], BASE[2], ("BCRYPT_COST", "3")]).is_err());
-        assert!(config(&[BASE[0], BASE[1], BASE[2], ("BCRYPT_COST", "x")]).is_err());
-        assert!(config(&[BASE[0], BASE[1], BASE[2], ("JWT_TTL_SECONDS", "0")]).is_err());
-        assert!(config(&[BASE[0], BASE[1], BASE[2], ("JWT_TTL_SECONDS", "86401")]).is_err());
-        assert!(config(&[BASE[0], BASE[1], BASE[2], ("JWT_TTL_SECONDS", "86400")]).is_ok());
-    }
-
-    #[test]
-    fn two_secret_sources_are_a_start_up_error() {
-        let secret = "s".repeat(32);
-        let both = config(&[BASE[0], BASE[1], BASE[2], ("JWT_SECRET", &secret)]).unwrap_err();
-        assert!(both.0.contains("both set"), "{both}");
+        assert!(config(&BASE[..1]).unwrap_err().0.contains("USER_EVENTS_TOPIC_ARN"));
+        for bad in [
+            ("BCRYPT_COST", "3"),
+            ("BCRYPT_COST", "x"),
+            ("PENDING_TTL_HOURS", "0"),
+            ("PENDING_TTL_HOURS", "169"),
+            ("PENDING_TTL_HOURS", "-1"),
+            ("SIGNUP_LIMIT_PER_IP", "0"),
+            ("SIGNUP_LIMIT_WINDOW_SECONDS", "0"),
+        ] {
+            let error = with(bad).unwrap_err().0;
+            assert!(error.contains(bad.0), "{bad:?}: {error}");
+        }
     }
 }

@@ -1,7 +1,8 @@
-//! create-user: `POST /users` signs a user up. A plain core (`domain`) over the ports of the
-//! users table (the `user-store` crate, with its DynamoDB and SNS adapters), the edge around
-//! it (`password`, `token`, `timing`), and a thin Lambda handler that maps the invoking event
-//! to the use case and back (`http`, `handler`).
+//! create-user: `POST /users` signs a user up, pending until the address is proven;
+//! `POST /users/verification` asks for the verification email again. A plain core (`domain`)
+//! over the ports of the users table (the `user-store` crate, with its DynamoDB and SNS
+//! adapters), the edge around it (`password`, `timing`), and a thin Lambda handler that maps the
+//! invoking event to the use case and back (`http`, `handler`).
 
 pub mod config;
 pub mod domain;
@@ -10,7 +11,6 @@ pub mod http;
 pub mod init;
 pub mod password;
 pub mod timing;
-pub mod token;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -1,5 +1,5 @@
-//! Where a sign-up's time went: hashing, the user store (the guard read and the transaction)
-//! and publishing (SNS, and the deletion of the outbox item). Measured at the edge, where the
+//! Where a sign-up's time went: hashing, the user store (the limit's counter, the guard read
+//! and the transaction) and publishing (SNS, and the deletion of the outbox item). Measured at the edge, where the
 //! waiting happens: [`Timed`] around the store and the publisher, [`crate::password`] around
 //! bcrypt; logged by the handler on its request line, so that our own overhead can be told
 //! apart from the time spent waiting on DynamoDB and SNS (the benchmark reads them there).
@@ -17,9 +17,11 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use time::OffsetDateTime;
 use tokio::time::{Duration, Instant};
+use user_store::limits::{Decision, Limit, RateLimiter};
 use user_store::outbox::{EventPublisher, PublishError, StoredEvent};
-use user_store::users::{NewUser, StoreError, UserStore};
+use user_store::users::{Guard, NewCredential, NewUser, StoreError, StoredUser, UserStore};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,17 +102,72 @@ impl Drop for Stopwatch {
 pub struct Timed<T>(pub T);
 
 impl<S: UserStore> UserStore for Timed<S> {
-    async fn email_taken(&self, email_key: &str) -> Result<bool, StoreError> {
-        timed(Phase::Store, self.0.email_taken(email_key)).await
+    async fn guard(&self, email_key: &str, now: OffsetDateTime) -> Result<Option<Guard>, StoreError> {
+        timed(Phase::Store, self.0.guard(email_key, now)).await
     }
 
-    async fn create(&self, user: &NewUser, event: &StoredEvent) -> Result<(), StoreError> {
-        timed(Phase::Store, self.0.create(user, event)).await
+    async fn create_pending(
+        &self,
+        user: &NewUser,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        timed(Phase::Store, self.0.create_pending(user, expires_at, event, now)).await
+    }
+
+    async fn replace_credential(
+        &self,
+        credential: &NewCredential,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        timed(
+            Phase::Store,
+            self.0.replace_credential(credential, expires_at, event, now),
+        )
+        .await
+    }
+
+    async fn record_for_verified(
+        &self,
+        email_key: &str,
+        user_id: Uuid,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        timed(Phase::Store, self.0.record_for_verified(email_key, user_id, event, now)).await
+    }
+
+    async fn record(&self, event: &StoredEvent, now: OffsetDateTime) -> Result<(), StoreError> {
+        timed(Phase::Store, self.0.record(event, now)).await
+    }
+
+    async fn user(&self, user_id: Uuid) -> Result<Option<StoredUser>, StoreError> {
+        timed(Phase::Store, self.0.user(user_id)).await
+    }
+
+    async fn verify(
+        &self,
+        user: &StoredUser,
+        credential_id: Uuid,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        timed(Phase::Store, self.0.verify(user, credential_id, event, now)).await
     }
 
     /// The outbox item's deletion is the last step of publishing.
     async fn mark_published(&self, event_id: Uuid) -> Result<(), StoreError> {
         timed(Phase::Publish, self.0.mark_published(event_id)).await
+    }
+}
+
+/// The per-client limit's counter is in the users table: a store call.
+impl<S: RateLimiter> RateLimiter for Timed<S> {
+    async fn hit(&self, limit: &Limit, subject: &str, now: OffsetDateTime) -> Result<Decision, StoreError> {
+        timed(Phase::Store, self.0.hit(limit, subject, now)).await
     }
 }
 

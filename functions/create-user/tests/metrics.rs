@@ -3,7 +3,6 @@
 
 use create_user::domain::signup::SignUp;
 use create_user::handler::{self, metric};
-use create_user::token::JwtIssuer;
 use lambda_runtime::{Context, LambdaEvent};
 use lambda_support::metrics::{Metrics, emf::Document};
 use serde_json::{Value, json};
@@ -27,6 +26,8 @@ async fn request(
         assert_eq!(doc.string("RequestId"), Some("req-1"));
         let want: &[&str] = if doc.string(metric::REASON).is_some() {
             &["FunctionName", "Reason"]
+        } else if doc.string(metric::OUTCOME).is_some() {
+            &["FunctionName", "Outcome"]
         } else {
             &["FunctionName"]
         };
@@ -47,19 +48,22 @@ fn sum(docs: &[Document], name: &str, reason: Option<&str>) -> Option<f64> {
 async fn every_request_counts_its_answer_and_a_sign_up_its_hash_time() {
     let metrics = lambda_support::metrics::init(lambda_support::metrics::NAMESPACE, "create-user").unwrap();
     metric::describe();
-    let signup = SignUp::new(
-        MemoryStore::default(),
-        MemoryPublisher::default(),
-        JwtIssuer::for_tests(&[5u8; 32]),
-        4,
-    );
+    let mut signup = create_user::testing::signup(MemoryStore::default(), MemoryPublisher::default());
+    signup.limit.max = 8;
     let body = json!({"name": "Ann", "email": "metrics@x.io", "password": "correct horse"}).to_string();
     let sign_up = || create_user::testing::sign_up(&body);
 
     // Accepted: one sign-up, no rejection, no error, and bcrypt's time.
     let (status, docs) = request(metrics, &signup, sign_up()).await;
-    assert_eq!(status, 201);
+    assert_eq!(status, 202);
     assert_eq!(sum(&docs, metric::SIGN_UPS, None), Some(1.0), "{docs:?}");
+    let outcome = |docs: &[Document], outcome: &str| {
+        docs.iter()
+            .filter(|d| d.string(metric::OUTCOME) == Some(outcome))
+            .filter_map(|d| d.value(metric::SIGN_UP_OUTCOMES))
+            .sum::<f64>()
+    };
+    assert_eq!(outcome(&docs, "created"), 1.0, "{docs:?}");
     assert_eq!(sum(&docs, metric::REJECTIONS, None), Some(0.0));
     assert_eq!(sum(&docs, metric::SERVER_ERRORS, None), Some(0.0));
     let plain = docs.iter().find(|d| d.value(metric::SIGN_UPS).is_some()).unwrap();
@@ -75,12 +79,29 @@ async fn every_request_counts_its_answer_and_a_sign_up_its_hash_time() {
     );
     assert!(hash.value(metric::HASH_TIME).unwrap() > 0.0);
 
-    // The same email again: a rejection for email_taken, counted as 0 sign-ups, no hash.
+    // The same email again: accepted as well, hashed as well, its outcome what an operator
+    // may know and the caller not.
     let (status, docs) = request(metrics, &signup, sign_up()).await;
-    assert_eq!(status, 409);
+    assert_eq!(status, 202);
+    assert_eq!(sum(&docs, metric::SIGN_UPS, None), Some(1.0), "{docs:?}");
+    assert_eq!(outcome(&docs, "replaced"), 1.0, "{docs:?}");
+    assert!(
+        sum(&docs, metric::HASH_TIME, None).unwrap() > 0.0,
+        "a hash, as for a new address"
+    );
+
+    // Over the per-client limit: a rejection for too_many_requests.
+    for _ in 0..6 {
+        request(metrics, &signup, sign_up()).await;
+    }
+    let (status, docs) = request(metrics, &signup, sign_up()).await;
+    assert_eq!(status, 429);
     assert_eq!(sum(&docs, metric::SIGN_UPS, None), Some(0.0), "{docs:?}");
     assert_eq!(sum(&docs, metric::REJECTIONS, None), Some(1.0));
-    assert_eq!(sum(&docs, metric::REJECTIONS_BY_REASON, Some("email_taken")), Some(1.0));
+    assert_eq!(
+        sum(&docs, metric::REJECTIONS_BY_REASON, Some("too_many_requests")),
+        Some(1.0)
+    );
     let by_reason = docs
         .iter()
         .find(|d| d.value(metric::REJECTIONS_BY_REASON).is_some())
@@ -107,6 +128,7 @@ async fn every_request_counts_its_answer_and_a_sign_up_its_hash_time() {
     }
 
     // The store's transactions keep conflicting: a retryable 503, a server error.
+    signup.limit.max = 1000;
     signup.store.conflicts.store(u32::MAX, Ordering::SeqCst);
     let other = json!({"name": "Bo", "email": "metrics.503@x.io", "password": "correct horse"}).to_string();
     let (status, docs) = request(metrics, &signup, create_user::testing::sign_up(&other)).await;

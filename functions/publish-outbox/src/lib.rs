@@ -105,7 +105,7 @@ pub async fn handle<O: Outbox, P: EventPublisher>(
 mod tests {
     use super::*;
     use user_store::outbox::StoredEvent;
-    use user_store::testing::{MemoryPublisher, MemoryStore, new_user};
+    use user_store::testing::{MemoryPublisher, MemoryStore};
     use user_store::users::UserStore;
 
     #[test]
@@ -125,7 +125,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         for (email, age) in [("old@x.io", DEFAULT_MIN_AGE * 2), ("young@x.io", Duration::ZERO)] {
             let event = StoredEvent::from(&user_events::testing::user_created("Ann", email));
-            store.create(&new_user(email, now - age), &event).await.unwrap();
+            store.record(&event, now - age).await.unwrap();
         }
         let event = LambdaEvent::new(Value::Null, Context::default());
         let report = handle(&store, &publisher, DEFAULT_MIN_AGE, event).await.unwrap();

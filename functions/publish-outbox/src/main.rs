@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
         ),
         Err(_) => publish_outbox::DEFAULT_MIN_AGE,
     };
-    let (table, topic) = (env("USERS_TABLE")?, env("USER_CREATED_TOPIC_ARN")?);
+    let (table, topic) = (env("USERS_TABLE")?, env("USER_EVENTS_TOPIC_ARN")?);
     let sdk = lambda_support::aws::sdk_config().await;
     let store = DynamoUserStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), topic);

@@ -7,7 +7,7 @@ use publish_outbox::metric;
 use serde_json::Value;
 use time::OffsetDateTime;
 use user_store::outbox::StoredEvent;
-use user_store::testing::{MemoryPublisher, MemoryStore, new_user};
+use user_store::testing::{MemoryPublisher, MemoryStore};
 use user_store::users::UserStore;
 
 async fn run(metrics: lambda_support::metrics::Metrics, store: &MemoryStore, publisher: &MemoryPublisher) -> Document {
@@ -52,8 +52,10 @@ async fn every_run_reports_its_counts_and_the_oldest_pending_age_even_when_nothi
     let now = OffsetDateTime::now_utc();
     for (email, minutes) in [("a@x.io", 10), ("b@x.io", 5)] {
         let event = StoredEvent::from(&user_events::testing::user_created("Ann", email));
-        let user = new_user(email, now - time::Duration::minutes(minutes));
-        store.create(&user, &event).await.unwrap();
+        store
+            .record(&event, now - time::Duration::minutes(minutes))
+            .await
+            .unwrap();
     }
     let down = MemoryPublisher {
         fail: true,

@@ -1,6 +1,8 @@
 //! Configuration from the environment, read once at init.
 
+use crate::domain::deliver::Caps;
 use std::time::Duration;
+use tokens::key::SecretSource;
 
 /// How emails leave (`EMAIL_TRANSPORT`): through SES, or only into the log (dry runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,15 +11,39 @@ pub enum MailTransport {
     Log,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Holds the idempotency claims.
+    /// Holds the idempotency claims and the recipient logs.
     pub table: String,
     pub from: String,
     pub transport: MailTransport,
+    /// `EMAIL_CONFIGURATION_SET`: the SES configuration set every send names, if any.
+    pub configuration_set: Option<String>,
     /// `EMAIL_MAX_SENDS_PER_SECOND` as the least time between two sends' starts in this
     /// instance; `None` (unset or empty) for no limit.
     pub send_interval: Option<Duration>,
+    /// `EMAILS_PER_ADDRESS_PER_HOUR` (template parameter `EmailsPerAddressPerHour`, 3).
+    pub caps: Caps,
+    /// The verification links: the key (`VERIFY_TOKEN_SECRET_PARAM`, an SSM SecureString, or
+    /// `VERIFY_TOKEN_SECRET` for local runs), the tokens' lifetime (`VERIFY_TOKEN_TTL_HOURS`,
+    /// 24) and issuer (`JWT_ISSUER`), and the page they open (`VERIFY_URL_BASE`).
+    pub verify_key: SecretSource,
+    pub verify_ttl_seconds: i64,
+    pub issuer: String,
+    pub verify_url_base: String,
+}
+
+/// The parameter's name, never the secret.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("table", &self.table)
+            .field("transport", &self.transport)
+            .field("caps", &self.caps)
+            .field("verify_key", &self.verify_key.describe())
+            .field("verify_url_base", &self.verify_url_base)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The variable that caps this instance's SES send rate.
@@ -34,17 +60,59 @@ impl Config {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |key: &str| get(key).ok_or_else(|| ConfigError(format!("{key} is not set")));
+        let (table, from) = (required("USERS_TABLE")?, required("EMAIL_FROM")?);
         let transport = match get("EMAIL_TRANSPORT").as_deref() {
             None | Some("ses") => MailTransport::Ses,
             Some("log") => MailTransport::Log,
             Some(other) => return Err(ConfigError(format!("EMAIL_TRANSPORT={other:?}: use ses or log"))),
         };
+        let per_hour: u32 = number(&get, "EMAILS_PER_ADDRESS_PER_HOUR", Caps::DEFAULT.per_hour)?;
+        if per_hour == 0 {
+            return Err(ConfigError("EMAILS_PER_ADDRESS_PER_HOUR must be at least 1".into()));
+        }
+        let hours: f64 = number(&get, "VERIFY_TOKEN_TTL_HOURS", 24.0)?;
+        let verify_ttl_seconds = (hours * 3600.0).round() as i64;
+        if !(1..=tokens::verification::MAX_TTL_SECONDS).contains(&verify_ttl_seconds) {
+            return Err(ConfigError(format!(
+                "VERIFY_TOKEN_TTL_HOURS must be 1 s to 168 h, got {hours}"
+            )));
+        }
+        let verify_url_base = required("VERIFY_URL_BASE")?;
+        if !(verify_url_base.starts_with("https://") || verify_url_base.starts_with("http://")) {
+            return Err(ConfigError(format!(
+                "VERIFY_URL_BASE={verify_url_base:?} is not an http(s) URL"
+            )));
+        }
         Ok(Self {
-            table: required("USERS_TABLE")?,
-            from: required("EMAIL_FROM")?,
+            table,
+            from,
             transport,
+            configuration_set: get("EMAIL_CONFIGURATION_SET"),
             send_interval: get(MAX_SENDS_PER_SECOND).map(|v| send_interval(&v)).transpose()?,
+            caps: Caps { per_hour },
+            verify_key: SecretSource::from_lookup(&get, "VERIFY_TOKEN_SECRET", "VERIFY_TOKEN_SECRET_PARAM")
+                .map_err(ConfigError)?,
+            verify_ttl_seconds,
+            issuer: get("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
+            verify_url_base,
         })
+    }
+}
+
+/// The template's default issuer (`JwtIssuer`): the `iss` of every token of the project.
+pub const DEFAULT_ISSUER: &str = "user-signup";
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{key}={v:?} is not a valid number"))),
     }
 }
 
@@ -69,7 +137,14 @@ mod tests {
 
     /// The required variables, with `extra` set (or overriding) on top.
     fn config(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let base = [("USERS_TABLE", "t"), ("EMAIL_FROM", "f@x.io")];
+        let secret = "s".repeat(32);
+        let secret: &str = Box::leak(secret.into_boxed_str());
+        let base = [
+            ("USERS_TABLE", "t"),
+            ("EMAIL_FROM", "f@x.io"),
+            ("VERIFY_TOKEN_SECRET", secret),
+            ("VERIFY_URL_BASE", "https://x.example/users/verify"),
+        ];
         let vars: Vec<(String, String)> = base
             .iter()
             .chain(extra)
@@ -87,6 +162,31 @@ mod tests {
         );
         assert!(config(&[("EMAIL_TRANSPORT", "smtp")]).is_err());
         assert!(Config::from_lookup(|_| None).unwrap_err().0.contains("USERS_TABLE"));
+    }
+
+    #[test]
+    fn the_links_and_caps_have_defaults_and_bounds() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            (c.caps.per_hour, c.verify_ttl_seconds, c.issuer.as_str()),
+            (3, 24 * 3600, "user-signup")
+        );
+        assert!(!format!("{c:?}").contains(&"s".repeat(32)), "no secret in Debug");
+        assert_eq!(
+            config(&[("VERIFY_TOKEN_TTL_HOURS", "0.001")])
+                .unwrap()
+                .verify_ttl_seconds,
+            4
+        );
+        for bad in [
+            ("VERIFY_TOKEN_TTL_HOURS", "0"),
+            ("VERIFY_TOKEN_TTL_HOURS", "169"),
+            ("EMAILS_PER_ADDRESS_PER_HOUR", "0"),
+            ("VERIFY_URL_BASE", "javascript:alert(1)"),
+        ] {
+            let error = config(&[bad]).unwrap_err().0;
+            assert!(error.contains(bad.0), "{bad:?}: {error}");
+        }
     }
 
     fn with_rate(rate: &str) -> Result<Config, ConfigError> {

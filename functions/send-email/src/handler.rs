@@ -1,10 +1,11 @@
 //! The SQS batch handler: each message decoded and delivered on its own task, inside a span
-//! with its message id, its upstream trace id and its event's and user's ids; the response
+//! with its message id, its upstream trace id and its event's and user's ids (and its event's
+//! type); the response
 //! lists exactly the messages that failed, so SQS retries only those (and moves them to the
 //! DLQ after maxReceiveCount). Logs name messages, events and users by id, never by email
 //! address. Each batch counts its [`metric`]s.
 
-use crate::domain::deliver::{ClaimStore, Deliver, DeliverError, Delivered, Mailer};
+use crate::domain::deliver::{ClaimStore, Deliver, DeliverError, Delivered, Mailer, RecipientLog};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use std::sync::Arc;
@@ -16,10 +17,13 @@ use user_events::trace::{self, TraceHeader};
 /// The metrics a batch reports (the `metrics` facade; `lambda_support::metrics` writes them as
 /// EMF after each invocation).
 pub mod metric {
-    /// Welcome emails SES accepted.
+    /// Emails SES accepted (verification emails and notices).
     pub const EMAILS_SENT: &str = "EmailsSent";
     /// Deliveries of an event already emailed: nothing sent.
     pub const DUPLICATES_SKIPPED: &str = "DuplicatesSkipped";
+    /// Emails not sent because their address had had its cap for the hour: the sign of
+    /// someone aiming sign-ups or resends at one address.
+    pub const EMAILS_CAPPED: &str = "EmailsCapped";
     /// Messages given back to SQS, all causes: what the SendEmailFailuresAlarm reads, with the
     /// FunctionName dimension only.
     pub const EMAIL_FAILURES: &str = "EmailFailures";
@@ -31,8 +35,9 @@ pub mod metric {
     /// Units for the recorder; once, at init.
     pub fn describe() {
         use metrics::{Unit, describe_counter};
-        describe_counter!(EMAILS_SENT, Unit::Count, "welcome emails sent");
+        describe_counter!(EMAILS_SENT, Unit::Count, "emails sent");
         describe_counter!(DUPLICATES_SKIPPED, Unit::Count, "duplicate deliveries skipped");
+        describe_counter!(EMAILS_CAPPED, Unit::Count, "emails over their address's caps, not sent");
         describe_counter!(EMAIL_FAILURES, Unit::Count, "messages failed, to be retried");
         describe_counter!(EMAIL_FAILURES_BY_CAUSE, Unit::Count, "messages failed, by cause");
     }
@@ -42,12 +47,14 @@ pub mod metric {
 /// text (which could quote an address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
-    /// The body is not a `user.created` event this consumer reads.
+    /// The body is not a user event this consumer reads.
     Decode,
     /// Another consumer holds the event's claim: retried once its outcome is known.
     InProgress,
-    /// The claims table failed.
+    /// The claims table (or the recipient log in it) failed.
     Claim,
+    /// The verification key could not be read (SSM).
+    Key,
     /// SES refused or failed the send (throttling included: the error is SES's text).
     Ses,
     /// The message's task panicked.
@@ -55,13 +62,21 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 5] = [Cause::Decode, Cause::InProgress, Cause::Claim, Cause::Ses, Cause::Panic];
+    pub const ALL: [Cause; 6] = [
+        Cause::Decode,
+        Cause::InProgress,
+        Cause::Claim,
+        Cause::Key,
+        Cause::Ses,
+        Cause::Panic,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Cause::Decode => "decode",
             Cause::InProgress => "in_progress",
             Cause::Claim => "claim",
+            Cause::Key => "key",
             Cause::Ses => "ses",
             Cause::Panic => "panic",
         }
@@ -73,13 +88,20 @@ impl Cause {
 enum Outcome {
     Sent,
     Duplicate,
+    Capped,
+    /// An event that is no email.
+    Skipped,
     Failed(Cause),
 }
 
-pub async fn handle<C, M>(deliver: Arc<Deliver<C, M>>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error>
+pub async fn handle<C, M, L>(
+    deliver: Arc<Deliver<C, M, L>>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error>
 where
     C: ClaimStore + 'static,
     M: Mailer + 'static,
+    L: RecipientLog + 'static,
 {
     let started = Instant::now();
     let records = event.payload.records;
@@ -129,6 +151,7 @@ fn count_outcomes(outcomes: &[Outcome]) {
     let count = |wanted: Outcome| outcomes.iter().filter(|o| **o == wanted).count() as u64;
     metrics::counter!(metric::EMAILS_SENT).increment(count(Outcome::Sent));
     metrics::counter!(metric::DUPLICATES_SKIPPED).increment(count(Outcome::Duplicate));
+    metrics::counter!(metric::EMAILS_CAPPED).increment(count(Outcome::Capped));
     let failed = outcomes.iter().filter(|o| matches!(o, Outcome::Failed(_))).count() as u64;
     metrics::counter!(metric::EMAIL_FAILURES).increment(failed);
     for cause in Cause::ALL {
@@ -154,12 +177,16 @@ fn message_span(id: &str, message: &SqsMessage) -> tracing::Span {
         message_id = %id,
         upstream_trace_id = upstream.as_ref().map(TraceHeader::trace_id),
         event_id = Empty,
+        event_type = Empty,
         user_id = Empty,
     )
 }
 
 /// Decodes and delivers one message; a failure means "retry it".
-async fn process<C: ClaimStore, M: Mailer>(deliver: Arc<Deliver<C, M>>, message: SqsMessage) -> Outcome {
+async fn process<C: ClaimStore, M: Mailer, L: RecipientLog>(
+    deliver: Arc<Deliver<C, M, L>>,
+    message: SqsMessage,
+) -> Outcome {
     let event = match user_events::decode_sqs_body(message.body.as_deref().unwrap_or_default()) {
         Ok(event) => event,
         Err(e) => {
@@ -168,32 +195,50 @@ async fn process<C: ClaimStore, M: Mailer>(deliver: Arc<Deliver<C, M>>, message:
         }
     };
     let span = tracing::Span::current();
-    span.record("event_id", display(event.event_id));
-    span.record("user_id", display(event.user.id));
+    span.record("event_id", display(event.event_id()));
+    span.record("event_type", event_type(&event));
+    span.record("user_id", display(event.user_id()));
     match deliver.run(&event).await {
         Ok(Delivered::Sent { message_id }) => {
-            tracing::info!(ses_message_id = %message_id, "welcome email sent");
+            tracing::info!(ses_message_id = %message_id, "email sent");
             Outcome::Sent
         }
         Ok(Delivered::Duplicate) => {
             tracing::info!("already emailed; duplicate delivery skipped");
             Outcome::Duplicate
         }
+        Ok(Delivered::Capped) => Outcome::Capped,
+        Ok(Delivered::NotAnEmail) => {
+            tracing::info!("not an email event; skipped");
+            Outcome::Skipped
+        }
         Err(e) => {
             tracing::warn!(error = %e, "delivery failed; SQS will retry");
             Outcome::Failed(match e {
                 DeliverError::InProgress(_) => Cause::InProgress,
-                DeliverError::Claims(_) => Cause::Claim,
+                DeliverError::Claims(_) | DeliverError::Log(_) => Cause::Claim,
+                DeliverError::Key(_) => Cause::Key,
                 DeliverError::Send(_) => Cause::Ses,
             })
         }
     }
 }
 
+/// The event's type, as the contract names it.
+fn event_type(event: &user_events::UserEvent) -> &'static str {
+    use user_events::{UserEvent, event_types};
+    match event {
+        UserEvent::Created(_) => event_types::USER_CREATED,
+        UserEvent::VerificationRequested(_) => event_types::VERIFICATION_REQUESTED,
+        UserEvent::SignUpAttempted(_) => event_types::SIGN_UP_ATTEMPTED,
+        UserEvent::Verified(_) => event_types::USER_VERIFIED,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::deliver::doubles::{MemoryClaims, MemoryMailer};
+    use crate::testing::deliver;
     use lambda_runtime::Context;
     use user_events::testing::user_created;
     use uuid::Uuid;
@@ -210,10 +255,7 @@ mod tests {
     }
 
     async fn run(messages: Vec<SqsMessage>) -> (Vec<String>, usize) {
-        let deliver = Arc::new(Deliver {
-            claims: MemoryClaims::default(),
-            mailer: MemoryMailer::default(),
-        });
+        let deliver = Arc::new(deliver());
         let mut event = SqsEvent::default();
         event.records = messages;
         let response = handle(deliver.clone(), LambdaEvent::new(event, Context::default()))
@@ -304,7 +346,7 @@ mod tests {
         let (sent, dup, fails, panics, garbage) = (id("sent"), id("dup"), id("fails"), id("panics"), id("garbage"));
         let good = event_for("ann.private@x.io");
         let failing = event_for("fail.private@x.io");
-        let event_id = |body: &str| user_events::decode_sqs_body(body).unwrap().event_id.to_string();
+        let event_id = |body: &str| user_events::decode_sqs_body(body).unwrap().event_id().to_string();
         let (failed, _) = run(vec![
             message(&sent, &good),
             message(&dup, &good),
@@ -321,7 +363,7 @@ mod tests {
             let lines = logs.lines_with(needle);
             assert!(lines.iter().any(|l| l.contains(what)), "{what:?} in {lines:?}");
         };
-        has(&event_id(&good), "welcome email sent");
+        has(&event_id(&good), "email sent");
         has(&event_id(&failing), "SQS will retry");
         has(&panics, "panicked");
         has(&garbage, "undecodable");
@@ -349,7 +391,10 @@ mod tests {
         run(vec![with_trace, with_forgery]).await;
 
         let line = logs.lines_with(&traced.user.id.to_string()).join("\n");
-        assert!(line.contains("welcome email sent"), "{line}");
+        assert!(
+            line.contains("email sent") && line.contains("event_type=\"user.created\""),
+            "{line}"
+        );
         for field in [
             format!("upstream_trace_id=\"{}\"", trace.trace_id()),
             format!("event_id={}", traced.event_id),
@@ -359,7 +404,7 @@ mod tests {
         }
         let line = logs.lines_with(&forged.user.id.to_string()).join("\n");
         assert!(
-            line.contains("welcome email sent") && !line.contains("upstream_trace_id"),
+            line.contains("email sent") && !line.contains("upstream_trace_id"),
             "{line}"
         );
     }

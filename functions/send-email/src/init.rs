@@ -4,33 +4,61 @@ use crate::adapters::{
     dynamodb_claims::DynamoClaims,
     mailers::{AnyMailer, LogMailer, SesMailer},
     pacing::Paced,
+    recipient_log::DynamoRecipientLog,
 };
 use crate::config::{Config, MailTransport};
-use crate::domain::deliver::Deliver;
+use crate::domain::deliver::{Deliver, Links};
 use aws_config::SdkConfig;
+use tokens::key::Key;
+use tokens::verification::VerifyPolicy;
 
-/// One per instance: every message task of every batch shares its claims, its SES client and
-/// its send rate limit.
-pub type LambdaDeliver = Deliver<DynamoClaims, Paced<AnyMailer>>;
+/// One per instance: every message task of every batch shares its claims, its recipient log,
+/// its SES client, its send rate limit and its verification key.
+pub type LambdaDeliver = Deliver<DynamoClaims, Paced<AnyMailer>, DynamoRecipientLog>;
 
-pub async fn from_env() -> Result<LambdaDeliver, crate::config::ConfigError> {
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("the verification key: {0}")]
+    Key(#[from] tokens::TokenError),
+}
+
+pub async fn from_env() -> Result<LambdaDeliver, InitError> {
     let config = Config::from_env()?;
     let sdk = lambda_support::aws::sdk_config().await;
-    let deliver = build(&config, &sdk);
-    // SES is not warmed: its only read-only calls (GetSendQuota, ...) need `Resource: "*"`,
-    // and the template grants no wildcard.
+    let deliver = build(&config, &sdk)?;
+    // The key's secret (SSM) is read beside the warm-up and into the first batch: a batch
+    // needs it only once its claims are taken. SES is not warmed: its only read-only calls
+    // (GetSendQuota, ...) need `Resource: "*"`, and the template grants no wildcard.
+    deliver.links.key.read_after_init("verification");
     let ((), dynamodb) = lambda_support::timing::timed(deliver.claims.warm_up()).await;
     tracing::info!(dynamodb_ms = lambda_support::timing::ms(dynamodb), "init calls");
     Ok(deliver)
 }
 
-pub fn build(config: &Config, sdk: &SdkConfig) -> LambdaDeliver {
+pub fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaDeliver, InitError> {
     let mailer = match config.transport {
-        MailTransport::Ses => AnyMailer::Ses(SesMailer::new(aws_sdk_ses::Client::new(sdk), config.from.clone())),
+        MailTransport::Ses => AnyMailer::Ses(SesMailer::new(
+            aws_sdk_ses::Client::new(sdk),
+            config.from.clone(),
+            config.configuration_set.clone(),
+        )),
         MailTransport::Log => AnyMailer::Log(LogMailer),
     };
-    Deliver {
-        claims: DynamoClaims::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let policy = VerifyPolicy {
+        issuer: config.issuer.clone(),
+        ttl_seconds: config.verify_ttl_seconds,
+    };
+    Ok(Deliver {
+        claims: DynamoClaims::new(dynamodb.clone(), config.table.clone()),
         mailer: Paced::new(mailer, config.send_interval),
-    }
+        log: DynamoRecipientLog::new(dynamodb, config.table.clone()),
+        links: Links {
+            key: Key::from_source(&config.verify_key, policy, &aws_sdk_ssm::Client::new(sdk))?,
+            base: config.verify_url_base.clone(),
+        },
+        caps: config.caps,
+    })
 }

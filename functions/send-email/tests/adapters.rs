@@ -4,11 +4,16 @@
 mod support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use send_email::adapters::{dynamodb_claims::DynamoClaims, mailers::SesMailer};
-use send_email::domain::deliver::{Claim, ClaimStore, ClaimToken, Deliver, Delivered, SettleError};
-use send_email::domain::welcome::SUBJECT;
+use send_email::adapters::{dynamodb_claims::DynamoClaims, recipient_log::DynamoRecipientLog};
+use send_email::domain::deliver::{
+    Admission, Caps, Claim, ClaimStore, ClaimToken, Delivered, Kind, RecipientLog, Sent, SettleError,
+};
+use send_email::domain::emails::VERIFICATION_SUBJECT;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokens::verification::VerificationKey;
+use user_events::UserEvent;
 use user_events::testing::user_created;
 use uuid::Uuid;
 
@@ -30,8 +35,8 @@ impl Stack {
         DynamoClaims::new(self.dynamodb.clone(), self.vars["USERS_TABLE"].clone())
     }
 
-    fn mailer(&self) -> SesMailer {
-        SesMailer::new(aws_sdk_ses::Client::new(&self.sdk), self.vars["EMAIL_FROM"].clone())
+    fn log(&self) -> DynamoRecipientLog {
+        DynamoRecipientLog::new(self.dynamodb.clone(), self.vars["USERS_TABLE"].clone())
     }
 
     /// The claim's item as DynamoDB Local holds it.
@@ -172,23 +177,105 @@ async fn a_sent_record_keeps_its_ttl() {
     assert!(expires_at > now + 7 * 24 * 3600, "kept for longer than any redelivery");
 }
 
+/// The whole core over DynamoDB Local and LocalStack's SES: one verification email, whose
+/// link's token is the user's and carries no text the requester typed, in any part.
 #[tokio::test]
-async fn delivers_one_welcome_email_through_ses_however_often_the_event_comes() {
+async fn delivers_one_verification_email_through_ses_however_often_the_event_comes() {
     let stack = Stack::new().await;
     let email = format!("ses.{}@example.io", Uuid::new_v4().simple());
-    let event = user_created("Dee <i> verify at evil.example", &email);
-    let deliver = Deliver {
-        claims: stack.claims(),
-        mailer: stack.mailer(),
-    };
+    let created = user_created("Dee <i> your account is locked, call +1 555 0100", &email);
+    let event = UserEvent::Created(created.clone());
+    let deliver = support::deliver(&stack.dynamodb, &stack.vars, aws_sdk_ses::Client::new(&stack.sdk));
 
     assert!(matches!(deliver.run(&event).await, Ok(Delivered::Sent { .. })));
     assert_eq!(deliver.run(&event).await, Ok(Delivered::Duplicate));
     let sent = testkit::emails_to(&stack.vars, &email);
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["Source"], stack.vars["EMAIL_FROM"].as_str());
-    assert_eq!(sent[0]["Subject"], SUBJECT, "no user text in the subject");
-    let html = sent[0]["Body"]["html_part"].as_str().unwrap();
-    assert!(html.contains("Dee &lt;i&gt; verify at evil.example"), "{html}");
-    assert!(sent[0]["Body"]["text_part"].as_str().unwrap().contains(&email));
+    assert_eq!(sent[0]["Subject"], VERIFICATION_SUBJECT);
+    let (text, html) = (
+        sent[0]["Body"]["text_part"].as_str().unwrap(),
+        sent[0]["Body"]["html_part"].as_str().unwrap(),
+    );
+    for part in [text, html, sent[0]["Subject"].as_str().unwrap()] {
+        assert!(
+            !part.contains("Dee") && !part.contains("locked") && !part.contains("555"),
+            "{part}"
+        );
+    }
+    assert!(
+        text.contains(&email),
+        "the recipient's address is the one user datum: {text}"
+    );
+    let at = text.find("token=").unwrap() + "token=".len();
+    let token = text[at..].split_whitespace().next().unwrap();
+    let key = VerificationKey::for_tests(&send_email::testing::LINK_SECRET);
+    let checked = key.check(token).unwrap();
+    assert_eq!(checked.user_id, created.user.id);
+    assert!(key.is_bound_to(&checked, &email.to_lowercase()));
+}
+
+/// The recipient log on DynamoDB Local: consumers admitting emails to one address at once
+/// admit no more than the cap between them (its version makes each write conditional on the
+/// log it read), and an event admitted before is admitted again without a new slot.
+#[tokio::test]
+async fn concurrent_admissions_to_one_address_stay_within_its_cap() {
+    let stack = Arc::new(Stack::new().await);
+    let address = format!("cap.{}@example.io", Uuid::new_v4().simple());
+    let sent = |kind| Sent {
+        event_id: Uuid::new_v4(),
+        kind,
+        at: time::OffsetDateTime::now_utc(),
+    };
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (stack, address) = (stack.clone(), address.clone());
+            tokio::spawn(async move {
+                stack
+                    .log()
+                    .admit(&address, sent(Kind::Verification), Caps::DEFAULT)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    for task in tasks {
+        admitted.push(task.await.unwrap());
+    }
+    let allowed = admitted.iter().filter(|a| **a == Admission::Allowed).count();
+    assert_eq!(allowed, Caps::DEFAULT.per_hour as usize, "{admitted:?}");
+
+    let other = format!("cap.{}@example.io", Uuid::new_v4().simple());
+    let notice = sent(Kind::Notice);
+    assert_eq!(
+        stack.log().admit(&other, notice, Caps::DEFAULT).await,
+        Ok(Admission::Allowed)
+    );
+    assert_eq!(
+        stack.log().admit(&other, notice, Caps::DEFAULT).await,
+        Ok(Admission::Allowed),
+        "the same event again"
+    );
+    assert_eq!(
+        stack.log().admit(&other, sent(Kind::Notice), Caps::DEFAULT).await,
+        Ok(Admission::Capped),
+        "a second notice"
+    );
+    let item = stack
+        .dynamodb
+        .get_item()
+        .table_name(&stack.vars["USERS_TABLE"])
+        .key("pk", DynamoRecipientLog::key(&other))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["sent"].as_l().unwrap().len(), 1);
+    assert!(
+        attr(&item, "expires_at").is_some(),
+        "the log expires with the table's TTL"
+    );
 }

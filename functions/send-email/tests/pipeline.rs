@@ -46,7 +46,7 @@ async fn publish(sns: &aws_sdk_sns::Client, topic: &str, body: &str) {
 }
 
 #[test]
-fn a_sign_up_ends_in_exactly_one_welcome_email() {
+fn a_sign_up_ends_in_exactly_one_verification_email() {
     let stack = testkit::stack();
     let email = unique_email("pipeline");
     let body = json!({"name": "Pipe Line", "email": email, "password": "correct horse"}).to_string();
@@ -62,10 +62,10 @@ fn a_sign_up_ends_in_exactly_one_welcome_email() {
             .expect("cargo lambda watch answers");
         response.status().as_u16()
     });
-    assert_eq!(status, 201);
+    assert_eq!(status, 202);
     let emails = wait_for_emails(&stack, &email, 1);
     assert_eq!(emails.len(), 1, "{emails:?}");
-    assert_eq!(emails[0]["Subject"], send_email::domain::welcome::SUBJECT);
+    assert_eq!(emails[0]["Subject"], send_email::domain::emails::VERIFICATION_SUBJECT);
 }
 
 #[tokio::test]
@@ -74,8 +74,8 @@ async fn the_same_event_published_twice_is_one_email() {
     let sns = aws_sdk_sns::Client::new(&testkit::sdk_config(&stack).await);
     let email = unique_email("twice");
     let event = event_for(&email).to_json();
-    publish(&sns, &stack["USER_CREATED_TOPIC_ARN"], &event).await;
-    publish(&sns, &stack["USER_CREATED_TOPIC_ARN"], &event).await;
+    publish(&sns, &stack["USER_EVENTS_TOPIC_ARN"], &event).await;
+    publish(&sns, &stack["USER_EVENTS_TOPIC_ARN"], &event).await;
     let emails = tokio::task::spawn_blocking(move || wait_for_emails(&stack, &email, 1))
         .await
         .unwrap();

@@ -6,8 +6,8 @@ mod support;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
-use send_email::adapters::{dynamodb_claims::DynamoClaims, mailers::SesMailer};
-use send_email::domain::deliver::{Claim, ClaimStore, Deliver};
+use send_email::adapters::dynamodb_claims::DynamoClaims;
+use send_email::domain::deliver::{Claim, ClaimStore};
 use std::sync::Arc;
 use user_events::UserCreated;
 use user_events::testing::user_created;
@@ -46,7 +46,6 @@ async fn a_hanging_ses_fails_the_message_releases_its_claim_and_the_retry_delive
     let dynamodb = testkit::dynamodb(&sdk, &stack);
     let table = stack["USERS_TABLE"].clone();
     let claims = || DynamoClaims::new(dynamodb.clone(), table.clone());
-    let from = stack["EMAIL_FROM"].clone();
 
     let event = new_event("Han Ging");
     let email = event.user.email.clone();
@@ -63,10 +62,7 @@ async fn a_hanging_ses_fails_the_message_releases_its_claim_and_the_retry_delive
     let hang = testkit::HangingListener::start();
     let hanging_ses =
         aws_sdk_ses::Client::from_conf(aws_sdk_ses::config::Builder::from(&sdk).endpoint_url(&hang.url).build());
-    let deliver = Arc::new(Deliver {
-        claims: claims(),
-        mailer: SesMailer::new(hanging_ses, from.clone()),
-    });
+    let deliver = Arc::new(support::deliver(&dynamodb, &stack, hanging_ses));
     let batch = batch_of(&[(&message_id, &body), (&mate_id, &mate_body)]);
     let response = send_email::handler::handle(deliver, batch)
         .await
@@ -91,10 +87,7 @@ async fn a_hanging_ses_fails_the_message_releases_its_claim_and_the_retry_delive
     drop(hang);
 
     // SES is back (LocalStack's): the same message, redelivered, is emailed once.
-    let deliver = Arc::new(Deliver {
-        claims: claims(),
-        mailer: SesMailer::new(aws_sdk_ses::Client::new(&sdk), from),
-    });
+    let deliver = Arc::new(support::deliver(&dynamodb, &stack, aws_sdk_ses::Client::new(&sdk)));
     let response = send_email::handler::handle(deliver.clone(), batch_of(&[(&message_id, &body)]))
         .await
         .unwrap();

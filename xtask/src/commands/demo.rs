@@ -14,7 +14,7 @@ pub async fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
     let env = StackEnv::read(&layout.stack_env())?;
     let endpoints = env.endpoints()?;
     let config = sdk_config(&endpoints).await;
-    let tap = Tap::subscribe(&config, &env.var("USER_CREATED_TOPIC_ARN")?).await?;
+    let tap = Tap::subscribe(&config, &env.var("USER_EVENTS_TOPIC_ARN")?).await?;
     let email = format!("demo.{}@example.com", random::hex(4)?);
 
     let started = Instant::now();
@@ -79,7 +79,7 @@ The stack keeps running. Try next, in a shell:
   set -a; . {state}; set +a; export PATH="$PWD/.local/tools-venv/bin:$PATH"
   curl -s -X POST "$CREATE_USER_URL" -H 'content-type: application/json' \
        -d '{"name":"You","email":"you@example.com","password":"correct horse battery"}'
-  awslocal sns publish --topic-arn "$USER_CREATED_TOPIC_ARN" --message file://events/user-created.json \
+  awslocal sns publish --topic-arn "$USER_EVENTS_TOPIC_ARN" --message file://events/user-created.json \
        --message-attributes file://events/user-created.attributes.json
   curl -s "$AWS_ENDPOINT_URL/_aws/ses"        # the emails SES accepted
   cargo xtask status                          # what runs where; logs in .local/logs/

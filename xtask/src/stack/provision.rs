@@ -48,7 +48,7 @@ pub async fn provision(template: &Template, endpoints: &Endpoints, settings: &Se
     };
     let mut env = emulator_coordinates(endpoints);
     env.push("USERS_TABLE", TABLE_NAME);
-    env.push("USER_CREATED_TOPIC_ARN", output("UserCreatedTopicArn")?);
+    env.push("USER_EVENTS_TOPIC_ARN", output("UserEventsTopicArn")?);
     env.push("EMAIL_QUEUE_URL", output("EmailQueueUrl")?);
     env.push("EMAIL_DLQ_URL", output("EmailDlqUrl")?);
     env.push("EMAIL_FROM", settings.email_from.clone());

@@ -208,7 +208,7 @@ mod tests {
     fn the_env_file_sets_what_each_function_declares_and_nothing_else() {
         let template = Template::load(&Layout::workspace_root().join("template.yaml")).unwrap();
         let stack = StackEnv::parse(
-            "USERS_TABLE=user-signup-users\nUSER_CREATED_TOPIC_ARN=arn:topic\n\
+            "USERS_TABLE=user-signup-users\nUSER_EVENTS_TOPIC_ARN=arn:topic\n\
              EMAIL_FROM=welcome@example.com\nEMAIL_QUEUE_URL=http://q",
         );
         let overrides = [("BCRYPT_COST".to_owned(), "4".to_owned())];

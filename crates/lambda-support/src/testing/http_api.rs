@@ -18,6 +18,10 @@ pub struct HttpApiRequest<'a> {
     /// Marks the body as base64, as API Gateway marks binary ones (encoded by the caller, or
     /// not, to test what a bad encoding gets).
     pub base64: bool,
+    /// `?a=b&c=d`, without the `?`.
+    pub query: &'a str,
+    /// The client's address (`requestContext.http.sourceIp`).
+    pub source_ip: &'a str,
 }
 
 impl Default for HttpApiRequest<'_> {
@@ -29,6 +33,8 @@ impl Default for HttpApiRequest<'_> {
             content_type: Some("application/json"),
             body: None,
             base64: false,
+            query: "",
+            source_ip: "203.0.113.1",
         }
     }
 }
@@ -40,11 +46,21 @@ impl HttpApiRequest<'_> {
             Some(ct) => json!({"content-type": ct}),
             None => json!({}),
         };
+        let parameters: serde_json::Map<String, Value> = self
+            .query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_owned(), Value::from(v))
+            })
+            .collect();
         json!({
-            "version": "2.0", "routeKey": self.route_key, "rawPath": self.path, "rawQueryString": "",
+            "version": "2.0", "routeKey": self.route_key, "rawPath": self.path, "rawQueryString": self.query,
+            "queryStringParameters": parameters,
             "headers": headers,
             "requestContext": {"http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1",
-                                        "sourceIp": "203.0.113.1", "userAgent": "test"},
+                                        "sourceIp": self.source_ip, "userAgent": "test"},
                                "requestId": "test", "stage": "$default", "timeEpoch": 0},
             "body": self.body, "isBase64Encoded": self.base64
         })

@@ -1,22 +1,34 @@
-//! Users in DynamoDB: one transaction writes the user (`USER#<id>`), its email guard
-//! (`EMAIL#<email key>`) and its pending event (`OUTBOX#<event id>`), each only if absent, so
-//! of two concurrent sign-ups with one email exactly one commits, and a stored user always has
-//! its event. Pending events are found through the sparse `pending-events` index: only outbox
-//! items carry its key attributes. A flush's claim on an outbox item is `claimed_until` (epoch
+//! Users in DynamoDB. A sign-up writes the user (`USER#<id>`), its email guard
+//! (`EMAIL#<email key>`) and its pending event (`OUTBOX#<event id>`) in one transaction, each
+//! only if absent (the guard: or pending and expired), so of two concurrent sign-ups with one
+//! address exactly one commits, and a stored user always has its event. Every later change of
+//! a user (a new credential, its verification) is likewise one transaction with its event,
+//! conditioned on the state it was read in.
+//!
+//! Pending users and their guards carry `verified = false` and `expires_at` (epoch seconds, the
+//! table's TTL attribute); verification sets `verified = true` and removes the expiry. A guard
+//! or user without `verified` was stored before sign-ups were verified: it reads as verified.
+//!
+//! Pending events are found through the sparse `pending-events` index: only outbox items carry
+//! its key attributes. A flush's claim on an outbox item is `claimed_until` (epoch
 //! milliseconds) and `claimed_by` (the claim's token).
 
+use crate::limits::{Decision, Limit, RateLimiter};
 use crate::outbox::{ClaimToken, Outbox, Page, PendingItem, SettleError, StoredEvent};
-use crate::users::{NewUser, StoreError, UserStore};
+use crate::users::{Guard, NewCredential, NewUser, StoreError, StoredUser, UserState, UserStore, live};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
 use std::time::Duration;
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use user_events::PublicUser;
 use user_events::trace::TraceHeader;
+use uuid::Uuid;
 
 pub struct DynamoUserStore {
     client: Client,
@@ -28,13 +40,13 @@ impl DynamoUserStore {
         Self { client, table }
     }
 
-    /// Opens the connection to DynamoDB during init, so that the first sign-up does not pay for
+    /// Opens the connection to DynamoDB during init, so that the first request does not pay for
     /// it (with TLS, a handshake: hundreds of ms on a cold arm64 start). Best effort. The call
     /// is a sign-up's own first one, the guard read, of a key no email has (an email key holds
     /// an `@`): it runs the code the first sign-up will run, on a data-plane call the function
     /// is already allowed, rather than a metadata call (DescribeTable) it needs a grant for.
     pub async fn warm_up(&self) {
-        if let Err(e) = self.email_taken(WARM_UP_EMAIL_KEY).await {
+        if let Err(e) = self.guard(WARM_UP_EMAIL_KEY, OffsetDateTime::now_utc()).await {
             tracing::debug!(error = %e, "DynamoDB warm-up call failed");
         }
     }
@@ -51,18 +63,111 @@ impl DynamoUserStore {
             .expression_attribute_values(":pending", s(PENDING))
     }
 
-    fn put_if_absent(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, StoreError> {
+    fn put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: &str,
+        values: Values,
+    ) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(condition)
+            .set_expression_attribute_values(values.into_option())
             .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(built)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn update(
+        &self,
+        key: String,
+        update: &str,
+        condition: &str,
+        names: Names,
+        values: Values,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(names.into_option())
+            .set_expression_attribute_values(values.into_option())
+            .build()
+            .map_err(built)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The pending event's outbox item, written at `now`.
+    fn outbox_put(&self, event: &StoredEvent, now: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(outbox_key(&event.event_id))),
+            (OUTBOX_STATE.to_owned(), s(PENDING)),
+            (OUTBOX_AT.to_owned(), millis(now)),
+            ("event".to_owned(), s(&event.json)),
+        ]);
+        if let Some(trace) = &event.trace {
+            item.insert(OUTBOX_TRACE.to_owned(), s(trace.as_str()));
+        }
+        self.put(item, "attribute_not_exists(pk)", Values::default())
+    }
+
+    /// Writes `items` in one transaction. A cancellation whose reasons say that one of the
+    /// items at `state_items` failed its condition is [`StoreError::StateChanged`]; see
+    /// [`cancellation`] for the rest.
+    async fn transact(&self, items: Vec<TransactWriteItem>, state_items: &[usize]) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
+                    Err(cancellation(&codes, state_items))
+                }
+                _ => Err(unavailable(SdkError::ServiceError(e))),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 
-pub fn user_key(id: &uuid::Uuid) -> String {
+/// Expression attribute names and values, built up by the writes above.
+#[derive(Default)]
+struct Names(HashMap<String, String>);
+#[derive(Default)]
+struct Values(HashMap<String, AttributeValue>);
+
+impl Names {
+    fn with(mut self, name: &str, attribute: &str) -> Self {
+        self.0.insert(name.to_owned(), attribute.to_owned());
+        self
+    }
+    fn into_option(self) -> Option<HashMap<String, String>> {
+        (!self.0.is_empty()).then_some(self.0)
+    }
+}
+
+impl Values {
+    fn with(mut self, name: &str, value: AttributeValue) -> Self {
+        self.0.insert(name.to_owned(), value);
+        self
+    }
+    fn into_option(self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.0.is_empty()).then_some(self.0)
+    }
+}
+
+fn built(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+pub fn user_key(id: &Uuid) -> String {
     format!("USER#{id}")
 }
 
@@ -74,7 +179,7 @@ pub fn guard_key(email_key: &str) -> String {
     format!("EMAIL#{email_key}")
 }
 
-pub fn outbox_key(event_id: &uuid::Uuid) -> String {
+pub fn outbox_key(event_id: &Uuid) -> String {
     format!("OUTBOX#{event_id}")
 }
 
@@ -84,82 +189,262 @@ const OUTBOX_STATE: &str = "outbox_state";
 const OUTBOX_AT: &str = "outbox_at";
 /// The sign-up's trace header (`StoredEvent::trace`), when it had one.
 const OUTBOX_TRACE: &str = "trace_header";
+/// The table's TTL attribute (epoch seconds), on pending users and guards.
+pub const EXPIRES_AT: &str = "expires_at";
 
-fn millis(at: time::OffsetDateTime) -> AttributeValue {
+fn millis(at: OffsetDateTime) -> AttributeValue {
     AttributeValue::N((at.unix_timestamp_nanos() / 1_000_000).to_string())
+}
+
+fn seconds(at: OffsetDateTime) -> AttributeValue {
+    AttributeValue::N(at.unix_timestamp().to_string())
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+fn rfc3339(at: OffsetDateTime) -> Result<AttributeValue, StoreError> {
+    at.format(&Rfc3339)
+        .map(s)
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// An item's attributes, read leniently: a missing or mistyped attribute is `None`.
+struct Read<'a>(&'a HashMap<String, AttributeValue>);
+
+impl Read<'_> {
+    fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
+    fn uuid(&self, name: &str) -> Option<Uuid> {
+        self.text(name).and_then(|t| Uuid::parse_str(t).ok())
+    }
+    fn flag(&self, name: &str) -> Option<bool> {
+        self.0.get(name).and_then(|v| v.as_bool().ok()).copied()
+    }
+    fn epoch_seconds(&self, name: &str) -> Option<OffsetDateTime> {
+        let n = self.0.get(name)?.as_n().ok()?.parse::<i64>().ok()?;
+        OffsetDateTime::from_unix_timestamp(n).ok()
+    }
+    /// `verified = false` with an expiry: pending until then. Anything else is verified (a
+    /// user stored before sign-ups were verified has neither attribute).
+    fn state(&self) -> Result<UserState, StoreError> {
+        match (self.flag("verified"), self.epoch_seconds(EXPIRES_AT)) {
+            (Some(false), Some(expires_at)) => Ok(UserState::Pending { expires_at }),
+            (Some(false), None) => Err(StoreError::Unavailable("a pending item without expires_at".into())),
+            _ => Ok(UserState::Verified),
+        }
+    }
+}
+
+fn unreadable(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("an item without a readable {what}"))
+}
+
 impl UserStore for DynamoUserStore {
-    async fn email_taken(&self, email_key: &str) -> Result<bool, StoreError> {
+    async fn guard(&self, email_key: &str, now: OffsetDateTime) -> Result<Option<Guard>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", s(guard_key(email_key)))
-            // A guard committed a moment ago must be seen, or its 409 costs a bcrypt hash.
+            // A guard committed a moment ago must be seen: the write after it is conditioned on it.
             .consistent_read(true)
-            .projection_expression("pk")
+            .projection_expression("user_id, credential_id, verified, expires_at")
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(out.item.is_some())
+        let Some(item) = out.item else { return Ok(None) };
+        let item = Read(&item);
+        let user_id = item.uuid("user_id").ok_or_else(|| unreadable("user_id"))?;
+        Ok(match item.state()? {
+            UserState::Verified => Some(Guard::Verified { user_id }),
+            UserState::Pending { expires_at } if live(expires_at, now) => Some(Guard::Pending {
+                user_id,
+                credential_id: item.uuid("credential_id").ok_or_else(|| unreadable("credential_id"))?,
+            }),
+            UserState::Pending { .. } => None,
+        })
     }
 
-    async fn create(&self, user: &NewUser, event: &StoredEvent) -> Result<(), StoreError> {
-        let created_at = user
-            .created_at
-            .format(&Rfc3339)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let user_item = HashMap::from([
+    async fn create_pending(
+        &self,
+        user: &NewUser,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let created_at = rfc3339(user.created_at)?;
+        let credential_id = s(user_events::first_credential(user.id).to_string());
+        let pending = [
+            ("verified".to_owned(), AttributeValue::Bool(false)),
+            (EXPIRES_AT.to_owned(), seconds(expires_at)),
+        ];
+        let mut user_item = HashMap::from([
             ("pk".to_owned(), s(user_key(&user.id))),
             ("id".to_owned(), s(user.id.to_string())),
             ("name".to_owned(), s(&user.name)),
             ("email".to_owned(), s(&user.email)),
             ("email_key".to_owned(), s(&user.email_key)),
             ("password_hash".to_owned(), s(user.password_hash.expose())),
-            ("created_at".to_owned(), s(&created_at)),
+            ("credential_id".to_owned(), credential_id.clone()),
+            ("created_at".to_owned(), created_at.clone()),
         ]);
-        let guard_item = HashMap::from([
+        user_item.extend(pending.clone());
+        let mut guard_item = HashMap::from([
             ("pk".to_owned(), s(guard_key(&user.email_key))),
             ("user_id".to_owned(), s(user.id.to_string())),
-            ("created_at".to_owned(), s(created_at)),
+            ("credential_id".to_owned(), credential_id),
+            ("created_at".to_owned(), created_at),
         ]);
-        let mut outbox_item = HashMap::from([
-            ("pk".to_owned(), s(outbox_key(&event.event_id))),
-            (OUTBOX_STATE.to_owned(), s(PENDING)),
-            (OUTBOX_AT.to_owned(), millis(user.created_at)),
-            ("event".to_owned(), s(&event.json)),
-        ]);
-        if let Some(trace) = &event.trace {
-            outbox_item.insert(OUTBOX_TRACE.to_owned(), s(trace.as_str()));
-        }
+        guard_item.extend(pending);
         // The order is the one `cancellation` reads the reasons in.
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(self.put_if_absent(user_item)?)
-            .transact_items(self.put_if_absent(guard_item)?)
-            .transact_items(self.put_if_absent(outbox_item)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) => match e.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
-                    Err(cancellation(&codes))
-                }
-                _ => Err(unavailable(SdkError::ServiceError(e))),
-            },
-            Err(e) => Err(unavailable(e)),
-        }
+        let items = vec![
+            self.put(user_item, "attribute_not_exists(pk)", Values::default())?,
+            // Absent, or pending and expired (DynamoDB's TTL has not deleted it yet).
+            self.put(
+                guard_item,
+                "attribute_not_exists(pk) OR (verified = :false AND expires_at <= :now)",
+                Values::default()
+                    .with(":false", AttributeValue::Bool(false))
+                    .with(":now", seconds(now)),
+            )?,
+            self.outbox_put(event, now)?,
+        ];
+        self.transact(items, &[GUARD_ITEM]).await
     }
 
-    async fn mark_published(&self, event_id: uuid::Uuid) -> Result<(), StoreError> {
+    async fn replace_credential(
+        &self,
+        credential: &NewCredential,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let values = || {
+            Values::default()
+                .with(":false", AttributeValue::Bool(false))
+                .with(":now", seconds(now))
+                .with(":credential", s(credential.credential_id.to_string()))
+                .with(":expires", seconds(expires_at))
+        };
+        let items = vec![
+            self.update(
+                user_key(&credential.user_id),
+                "SET #name = :name, email = :email, password_hash = :hash, credential_id = :credential, expires_at = :expires",
+                "verified = :false AND expires_at > :now",
+                Names::default().with("#name", "name"),
+                values()
+                    .with(":name", s(&credential.name))
+                    .with(":email", s(&credential.email))
+                    .with(":hash", s(credential.password_hash.expose())),
+            )?,
+            self.update(
+                guard_key(&credential.email_key),
+                "SET credential_id = :credential, expires_at = :expires",
+                "user_id = :user AND verified = :false AND expires_at > :now",
+                Names::default(),
+                values().with(":user", s(credential.user_id.to_string())),
+            )?,
+            self.outbox_put(event, now)?,
+        ];
+        self.transact(items, &[0, 1]).await
+    }
+
+    async fn record_for_verified(
+        &self,
+        email_key: &str,
+        user_id: Uuid,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(guard_key(email_key)))
+            .condition_expression("user_id = :user AND (attribute_not_exists(verified) OR verified = :true)")
+            .expression_attribute_values(":user", s(user_id.to_string()))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .build()
+            .map_err(built)?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            self.outbox_put(event, now)?,
+        ];
+        self.transact(items, &[0]).await
+    }
+
+    async fn record(&self, event: &StoredEvent, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.transact(vec![self.outbox_put(event, now)?], &[]).await
+    }
+
+    async fn user(&self, user_id: Uuid) -> Result<Option<StoredUser>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(user_key(&user_id)))
+            .consistent_read(true)
+            .projection_expression("id, #name, email, email_key, credential_id, created_at, verified, expires_at")
+            .expression_attribute_names("#name", "name")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let item = Read(&item);
+        let text = |name: &str| item.text(name).map(str::to_owned).ok_or_else(|| unreadable(name));
+        let created_at = OffsetDateTime::parse(&text("created_at")?, &Rfc3339).map_err(|_| unreadable("created_at"))?;
+        Ok(Some(StoredUser {
+            user: PublicUser {
+                id: user_id,
+                name: text("name")?,
+                email: text("email")?,
+                created_at,
+            },
+            email_key: text("email_key")?,
+            credential_id: item
+                .uuid("credential_id")
+                .unwrap_or(user_events::first_credential(user_id)),
+            state: item.state()?,
+        }))
+    }
+
+    async fn verify(
+        &self,
+        user: &StoredUser,
+        credential_id: Uuid,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let values = || {
+            Values::default()
+                .with(":false", AttributeValue::Bool(false))
+                .with(":true", AttributeValue::Bool(true))
+        };
+        let items = vec![
+            self.update(
+                user_key(&user.user.id),
+                "SET verified = :true, verified_at = :at REMOVE expires_at",
+                "verified = :false AND credential_id = :credential AND expires_at > :now",
+                Names::default(),
+                values()
+                    .with(":at", rfc3339(now)?)
+                    .with(":credential", s(credential_id.to_string()))
+                    .with(":now", seconds(now)),
+            )?,
+            self.update(
+                guard_key(&user.email_key),
+                "SET verified = :true REMOVE expires_at",
+                "user_id = :user AND verified = :false",
+                Names::default(),
+                values().with(":user", s(user.user.id.to_string())),
+            )?,
+            self.outbox_put(event, now)?,
+        ];
+        self.transact(items, &[0, 1]).await
+    }
+
+    async fn mark_published(&self, event_id: Uuid) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -169,6 +454,39 @@ impl UserStore for DynamoUserStore {
             .map(|_| ())
             .map_err(unavailable)
     }
+}
+
+impl RateLimiter for DynamoUserStore {
+    async fn hit(&self, limit: &Limit, subject: &str, now: OffsetDateTime) -> Result<Decision, StoreError> {
+        let (start, left) = limit.window_at(now);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(limit_key(limit, start, subject)))
+            .update_expression("ADD hits :one SET expires_at = if_not_exists(expires_at, :expires)")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            // Gone a minute after its window: TTL deletes within days, but no read ever looks
+            // at a window that is over.
+            .expression_attribute_values(":expires", seconds(now + left + Duration::from_secs(60)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let hits = out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("hits"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| unreadable("hits"))?;
+        Ok(limit.decide(hits, now))
+    }
+}
+
+/// The counter of `subject` for `limit` in the window that starts at `start`.
+pub fn limit_key(limit: &Limit, start: i64, subject: &str) -> String {
+    format!("LIMIT#{}#{start}#{subject}", limit.name)
 }
 
 fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
@@ -191,15 +509,17 @@ fn settled<T, E: std::error::Error + 'static, R: std::fmt::Debug>(
 /// Position of the email guard in the sign-up transaction (user, guard, outbox).
 const GUARD_ITEM: usize = 1;
 
-/// What a cancelled sign-up transaction means, from its per-item reason codes (one per item,
-/// in order; `None` for an item that was fine). The guard failing its condition is a taken
-/// email, whatever else happened. `TransactionConflict` (another transaction on one of the
-/// items, which real DynamoDB reports and DynamoDB Local never does) is worth retrying.
-/// Everything else (a colliding random id, throttling, a validation error) is the store's
-/// failure: the client may retry, and nothing was written.
-pub fn cancellation(codes: &[Option<&str>]) -> StoreError {
-    if codes.get(GUARD_ITEM).copied().flatten() == Some("ConditionalCheckFailed") {
-        return StoreError::EmailTaken;
+/// What a cancelled transaction means, from its per-item reason codes (one per item, in order;
+/// `None` for an item that was fine). One of `state_items` (the user or guard the write was
+/// conditioned on) failing its condition is [`StoreError::StateChanged`], whatever else
+/// happened. `TransactionConflict` (another transaction on one of the items, which real
+/// DynamoDB reports and DynamoDB Local never does) is worth retrying. Everything else (a
+/// colliding random id, throttling, a validation error) is the store's failure: the client may
+/// retry, and nothing was written.
+pub fn cancellation(codes: &[Option<&str>], state_items: &[usize]) -> StoreError {
+    let failed = |i: &usize| codes.get(*i).copied().flatten() == Some("ConditionalCheckFailed");
+    if state_items.iter().any(failed) {
+        return StoreError::StateChanged;
     }
     if codes.contains(&Some("TransactionConflict")) {
         return StoreError::Conflict;
@@ -380,9 +700,9 @@ mod tests {
             for code in CODES {
                 let mut codes = [Some("None"); 3];
                 codes[item] = Some(code);
-                let got = cancellation(&codes);
+                let got = cancellation(&codes, &[GUARD_ITEM]);
                 let want = match (item, code) {
-                    (GUARD_ITEM, "ConditionalCheckFailed") => StoreError::EmailTaken,
+                    (GUARD_ITEM, "ConditionalCheckFailed") => StoreError::StateChanged,
                     (_, "TransactionConflict") => StoreError::Conflict,
                     _ => StoreError::Unavailable(String::new()),
                 };
@@ -397,20 +717,28 @@ mod tests {
     }
 
     #[test]
-    fn a_taken_email_wins_over_a_conflict_elsewhere_and_a_conflict_over_other_failures() {
+    fn a_changed_state_wins_over_a_conflict_elsewhere_and_a_conflict_over_other_failures() {
         let taken = [
             Some("TransactionConflict"),
             Some("ConditionalCheckFailed"),
             Some("None"),
         ];
-        assert_eq!(cancellation(&taken), StoreError::EmailTaken);
+        assert_eq!(cancellation(&taken, &[GUARD_ITEM]), StoreError::StateChanged);
         let conflict = [
             Some("ConditionalCheckFailed"),
             Some("None"),
             Some("TransactionConflict"),
         ];
-        assert_eq!(cancellation(&conflict), StoreError::Conflict);
-        assert!(matches!(cancellation(&[]), StoreError::Unavailable(_)));
-        assert!(matches!(cancellation(&[None, None, None]), StoreError::Unavailable(_)));
+        assert_eq!(cancellation(&conflict, &[GUARD_ITEM]), StoreError::Conflict);
+        assert_eq!(
+            cancellation(&conflict, &[0, 1]),
+            StoreError::StateChanged,
+            "the user is a state item too"
+        );
+        assert!(matches!(cancellation(&[], &[GUARD_ITEM]), StoreError::Unavailable(_)));
+        assert!(matches!(
+            cancellation(&[None, None, None], &[GUARD_ITEM]),
+            StoreError::Unavailable(_)
+        ));
     }
 }

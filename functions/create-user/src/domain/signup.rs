@@ -1,208 +1,262 @@
-//! The sign-up use case: hash, store the user with its email guard and its `user.created`
-//! event (the outbox), issue a token ([`SignUp::run`]); then publish the event
-//! ([`SignUp::publish`]), which the caller may do once the client has its answer: the stored
-//! event is published by the outbox's flush if not by then. Storage and publishing are ports
-//! (the `user-store` crate), so the core runs against DynamoDB + SNS in Lambda and against
-//! in-memory doubles in unit tests.
+//! The sign-up use case, and its resend. Whatever the address (new, pending or verified), a
+//! valid sign-up does the same work, so that neither its answer nor its time tells the three
+//! apart: the guard read beside a bcrypt hash of the password, then one transaction that stores
+//! an event, which the caller publishes once the client has its answer ([`SignUp::publish`];
+//! the outbox's flush publishes it if not by then):
+//!
+//! - a new address: the user, pending, with its guard and `user.created` (send-email mails the
+//!   verification link);
+//! - a pending address: the new name and password replace the pending ones (and with them the
+//!   credential, so that earlier links stop working: whoever proves the address gets the
+//!   password of the sign-up whose link they followed), with `user.verification_requested`;
+//! - a verified address: `user.sign_up_attempted`, a notice to the owner (send-email sends it
+//!   at most once an hour per address), and nothing else changes.
+//!
+//! Storage and publishing are ports (the `user-store` crate), so the core runs against
+//! DynamoDB + SNS in Lambda and against in-memory doubles in unit tests.
 
-use super::validation::SignUpRequest;
+use super::validation::{ResendRequest, SignUpRequest};
 use crate::password::Bcrypt;
-use crate::token::{IssuerError, Tokens};
 use std::time::Duration;
 use time::OffsetDateTime;
 use user_events::trace::TraceHeader;
-use user_events::{PublicUser, UserCreated};
-use user_store::outbox::{EventPublisher, PublishError, StoredEvent};
-use user_store::users::{NewUser, StoreError, UserStore};
+use user_events::{Recipient, RequestReason, SignUpAttempted, UserCreated, VerificationRequested};
+use user_store::limits::{Decision, Limit, RateLimiter};
+use user_store::outbox::{EventPublisher, StoredEvent, publish_stored};
+use user_store::users::{ConflictRetry, Guard, NewCredential, NewUser, PasswordHash, StoreError, UserStore};
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignUpError {
-    #[error("email already registered")]
-    EmailTaken,
     #[error(transparent)]
     Store(StoreError),
-    /// The token secret could not be read (SSM unreachable, throttled): nothing was stored.
-    #[error("the token secret could not be read: {0}")]
-    TokensUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-pub struct SignedUp {
-    pub user: PublicUser,
-    pub token: String,
-    /// The user's `user.created`, stored with it and pending in the outbox: for
-    /// [`SignUp::publish`].
+/// What a sign-up did, for the request's log line and metrics: never for its answer, which is
+/// the same whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new user, pending.
+    Created,
+    /// The pending user's credential replaced.
+    Replaced,
+    /// The verified owner notified.
+    OwnerNotified,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Replaced => "replaced",
+            Outcome::OwnerNotified => "owner_notified",
+        }
+    }
+}
+
+pub struct Accepted {
+    pub outcome: Outcome,
+    pub user_id: Uuid,
+    /// The event stored with the change, pending in the outbox: for [`SignUp::publish`].
     pub event: StoredEvent,
 }
 
-/// The ids only: a `{:?}` in a log line must carry neither the user's name and address (the
-/// event holds them too) nor the token.
-impl std::fmt::Debug for SignedUp {
+/// The ids only: a `{:?}` in a log line must carry no personal data.
+impl std::fmt::Debug for Accepted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignedUp")
-            .field("user_id", &self.user.id)
+        f.debug_struct("Accepted")
+            .field("outcome", &self.outcome)
+            .field("user_id", &self.user_id)
             .field("event_id", &self.event.event_id)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
-/// How a transaction cancelled by a conflict is retried: `attempts` in all, each after a
-/// random pause of up to `base` x 2^(attempt - 1) ("full jitter", so that the two writers that
-/// collided do not collide again in lockstep).
-#[derive(Debug, Clone, Copy)]
-pub struct ConflictRetry {
-    pub attempts: u32,
-    pub base: Duration,
-}
-
-impl ConflictRetry {
-    pub const DEFAULT: Self = Self {
-        attempts: 3,
-        base: Duration::from_millis(25),
-    };
-
-    fn pause(&self, attempt: u32) -> Duration {
-        let ceiling = self.base.saturating_mul(1 << (attempt - 1).min(10));
-        ceiling.mul_f64(fastrand::f64())
-    }
-}
+/// How many times a sign-up reads the guard again when the address changed state between its
+/// read and its write (a concurrent sign-up with the same address, an expiry, a verification).
+const STATE_ROUNDS: u32 = 3;
 
 /// How long [`SignUp::publish`] waits for SNS (and the outbox item's deletion). The event is
 /// durable by then, so a slow SNS must not hold the instance: past this, the event is left to
-/// the outbox, which delivers it within a minute or two. With the guard read and the
-/// transaction (3 s each at most) and bcrypt, a sign-up and its publish end within
-/// create-user's 10 s timeout.
+/// the outbox, which delivers it within a minute or two.
 pub const PUBLISH_BUDGET: Duration = Duration::from_secs(1);
 
 pub struct SignUp<S, P> {
     pub store: S,
     pub publisher: P,
-    pub tokens: Tokens,
     pub hasher: Bcrypt,
     pub conflict_retry: ConflictRetry,
     pub publish_budget: Duration,
+    pub pending_ttl: Duration,
+    /// Sign-ups and resends per client: one counter for both.
+    pub limit: Limit,
 }
 
-impl<S: UserStore, P: EventPublisher> SignUp<S, P> {
+/// The limit sign-ups and resends share, by its counters' name.
+pub const LIMIT_NAME: &str = "sign-up";
+
+impl<S: UserStore + RateLimiter, P: EventPublisher> SignUp<S, P> {
     /// The use case with the production retry policy and publish budget.
-    pub fn new(store: S, publisher: P, tokens: impl Into<Tokens>, bcrypt_cost: u32) -> Self {
+    pub fn new(store: S, publisher: P, bcrypt_cost: u32, pending_ttl: Duration, limit: (u32, Duration)) -> Self {
         Self {
             store,
             publisher,
-            tokens: tokens.into(),
             hasher: Bcrypt::new(bcrypt_cost),
             conflict_retry: ConflictRetry::DEFAULT,
             publish_budget: PUBLISH_BUDGET,
+            pending_ttl,
+            limit: Limit {
+                name: LIMIT_NAME,
+                max: limit.0,
+                window: limit.1,
+            },
         }
     }
 
-    /// Signs the user up: once this returns, the user and its event are stored. `trace` is
-    /// the request's (Lambda's trace header): the event is published under it, by
-    /// [`SignUp::publish`] or by a later flush.
-    pub async fn run(&self, request: SignUpRequest, trace: Option<TraceHeader>) -> Result<SignedUp, SignUpError> {
-        let email_key = request.email_key();
-        if self.store.email_taken(&email_key).await.map_err(SignUpError::Store)? {
-            return Err(SignUpError::EmailTaken);
-        }
-        let SignUpRequest { name, email, password } = request;
-        // The issuer before anything is stored: a user stored without its token would get a
-        // 503 now and a 409 on the retry. Read from init on; if that failed, it is read here, beside
-        // the hash, which takes longer.
-        let (password_hash, issuer) = tokio::join!(self.hasher.hash(password), self.tokens.issuer());
-        let password_hash = password_hash.map_err(|e| SignUpError::Internal(e.to_string()))?;
-        let issuer = issuer.map_err(|e| match e {
-            IssuerError::Unreadable(cause) => SignUpError::TokensUnavailable(cause),
-            IssuerError::Invalid(e) => SignUpError::Internal(e.to_string()),
-        })?;
+    /// Counts a sign-up or resend of the client at `source_ip` against the shared limit.
+    pub async fn admit(&self, source_ip: &str) -> Result<Decision, SignUpError> {
         let now = OffsetDateTime::now_utc();
-        let user = NewUser {
-            id: Uuid::new_v4(),
-            name,
-            email,
-            email_key,
-            password_hash,
-            created_at: now,
+        self.store
+            .hit(&self.limit, source_ip, now)
+            .await
+            .map_err(SignUpError::Store)
+    }
+
+    /// Signs up: once this returns, the change and its event are stored. `trace` is the
+    /// request's (Lambda's trace header): the event is published under it, by
+    /// [`SignUp::publish`] or by a later flush.
+    pub async fn run(&self, request: SignUpRequest, trace: Option<TraceHeader>) -> Result<Accepted, SignUpError> {
+        let now = OffsetDateTime::now_utc();
+        let email_key = request.email_key();
+        let SignUpRequest { name, email, password } = request;
+        // Side by side: the read takes milliseconds, the hash hundreds. The hash runs whatever
+        // the guard says, so a taken address costs what a new one does.
+        let (guard, password_hash) = tokio::join!(self.store.guard(&email_key, now), self.hasher.hash(password));
+        let mut guard = guard.map_err(SignUpError::Store)?;
+        let password_hash = password_hash.map_err(|e| SignUpError::Internal(e.to_string()))?;
+        let expires_at = now + self.pending_ttl;
+        let recipient = |user_id| Recipient {
+            id: user_id,
+            email: email.clone(),
         };
-        let event = UserCreated::new(Uuid::new_v4(), now, user.public());
-        let stored = StoredEvent::from(&event).traced(trace);
-        self.store_with_retries(&user, &stored).await?;
-        let token = issuer
-            .issue(user.id, now)
-            .map_err(|e| SignUpError::Internal(e.to_string()))?;
-        Ok(SignedUp {
-            user: event.user,
-            token,
-            event: stored,
-        })
+        for _ in 0..STATE_ROUNDS {
+            let written = match guard {
+                None => {
+                    let user = NewUser {
+                        id: Uuid::new_v4(),
+                        name: name.clone(),
+                        email: email.clone(),
+                        email_key: email_key.clone(),
+                        password_hash: PasswordHash::new(password_hash.expose().to_owned()),
+                        created_at: now,
+                    };
+                    let event =
+                        StoredEvent::from(&UserCreated::new(Uuid::new_v4(), now, user.public())).traced(trace.clone());
+                    let stored = self
+                        .retrying(|| self.store.create_pending(&user, expires_at, &event, now))
+                        .await;
+                    stored.map(|()| (Outcome::Created, user.id, event))
+                }
+                Some(Guard::Pending { user_id, .. }) => {
+                    let credential = NewCredential {
+                        user_id,
+                        email: email.clone(),
+                        email_key: email_key.clone(),
+                        credential_id: Uuid::new_v4(),
+                        name: name.clone(),
+                        password_hash: PasswordHash::new(password_hash.expose().to_owned()),
+                    };
+                    let requested = VerificationRequested::new(
+                        now,
+                        recipient(user_id),
+                        credential.credential_id,
+                        RequestReason::SignUpAgain,
+                    );
+                    let event = StoredEvent::from(&requested).traced(trace.clone());
+                    let stored = self
+                        .retrying(|| self.store.replace_credential(&credential, expires_at, &event, now))
+                        .await;
+                    stored.map(|()| (Outcome::Replaced, user_id, event))
+                }
+                Some(Guard::Verified { user_id }) => {
+                    let event = StoredEvent::from(&SignUpAttempted::new(now, recipient(user_id))).traced(trace.clone());
+                    let stored = self
+                        .retrying(|| self.store.record_for_verified(&email_key, user_id, &event, now))
+                        .await;
+                    stored.map(|()| (Outcome::OwnerNotified, user_id, event))
+                }
+            };
+            match written {
+                Ok((outcome, user_id, event)) => {
+                    return Ok(Accepted {
+                        outcome,
+                        user_id,
+                        event,
+                    });
+                }
+                Err(StoreError::StateChanged) => {
+                    tracing::debug!("the address changed state since it was read; reading it again");
+                    guard = self.store.guard(&email_key, now).await.map_err(SignUpError::Store)?;
+                }
+                Err(e) => return Err(SignUpError::Store(e)),
+            }
+        }
+        tracing::warn!(
+            rounds = STATE_ROUNDS,
+            "the address kept changing state under this sign-up"
+        );
+        Err(SignUpError::Store(StoreError::Conflict))
+    }
+
+    /// The resend: if the address is pending, its verification email again (for the
+    /// credential it holds now), stored as an event to publish. Nothing for any other address.
+    /// Run after the answer, which is the same whatever this finds.
+    pub async fn resend(
+        &self,
+        request: &ResendRequest,
+        trace: Option<TraceHeader>,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let Some(Guard::Pending { user_id, credential_id }) = self.store.guard(&request.email_key(), now).await? else {
+            return Ok(None);
+        };
+        let user = Recipient {
+            id: user_id,
+            email: request.email.clone(),
+        };
+        let requested = VerificationRequested::new(now, user, credential_id, RequestReason::Resend);
+        let event = StoredEvent::from(&requested).traced(trace);
+        self.retrying(|| self.store.record(&event, now)).await?;
+        Ok(Some(event))
     }
 
     /// Publishes a stored event and marks it published, within the publish budget; false if
     /// that did not happen (the event stays pending in the outbox, for the next flush).
     pub async fn publish(&self, event: &StoredEvent) -> bool {
-        let event_id = event.event_id;
-        // The event is durable; publishing it is only a matter of time. Publish and mark share
-        // the budget: a mark that does not finish leaves the event pending, and it is
-        // published again (consumers deduplicate), but the instance is not kept waiting.
-        let publish_and_mark = async {
-            self.publisher.publish(event).await?;
-            if let Err(e) = self.store.mark_published(event_id).await {
-                tracing::warn!(%event_id, error = %e, "published but still pending: it will be published again");
-            }
-            Ok::<(), PublishError>(())
-        };
-        match tokio::time::timeout(self.publish_budget, publish_and_mark).await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::error!(%event_id, error = %e, "publish failed; the event stays in the outbox");
-                false
-            }
-            Err(_) => {
-                tracing::warn!(%event_id, budget_ms = self.publish_budget.as_millis() as u64, "SNS did not answer in time; the event stays in the outbox");
-                false
-            }
-        }
+        publish_stored(&self.store, &self.publisher, event, self.publish_budget).await
     }
 
-    /// The transaction, retried after conflicts. When conflicts outlast the retries, the
-    /// guard decides: another sign-up with this email won (409), or the store is too busy (503).
-    async fn store_with_retries(&self, user: &NewUser, event: &StoredEvent) -> Result<(), SignUpError> {
-        let retry = self.conflict_retry;
-        for attempt in 1..=retry.attempts.max(1) {
-            match self.store.create(user, event).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::EmailTaken) => return Err(SignUpError::EmailTaken),
-                Err(StoreError::Conflict) if attempt < retry.attempts => {
-                    tracing::debug!(attempt, "transaction conflict; retrying");
-                    tokio::time::sleep(retry.pause(attempt)).await;
-                }
-                Err(StoreError::Conflict) => break,
-                Err(other) => return Err(SignUpError::Store(other)),
-            }
-        }
-        if self
-            .store
-            .email_taken(&user.email_key)
-            .await
-            .map_err(SignUpError::Store)?
-        {
-            return Err(SignUpError::EmailTaken);
-        }
-        tracing::warn!(attempts = retry.attempts, "transaction conflicts outlasted the retries");
-        Err(SignUpError::Store(StoreError::Conflict))
+    async fn retrying<F: Future<Output = Result<(), StoreError>>>(
+        &self,
+        write: impl Fn() -> F,
+    ) -> Result<(), StoreError> {
+        self.conflict_retry.run(write).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::JwtIssuer;
     use std::sync::atomic::Ordering;
-    use user_store::testing::{MemoryPublisher, MemoryStore, new_user};
+    use user_events::UserEvent;
+    use user_store::testing::{MemoryPublisher, MemoryStore};
+    use user_store::users::UserState;
 
     fn signup_with(publisher: MemoryPublisher) -> SignUp<MemoryStore, MemoryPublisher> {
-        let mut s = SignUp::new(MemoryStore::default(), publisher, JwtIssuer::for_tests(&[7u8; 32]), 4);
+        let limit = (1000, Duration::from_secs(300));
+        let mut s = SignUp::new(MemoryStore::default(), publisher, 4, Duration::from_secs(3600), limit);
         s.conflict_retry.base = Duration::from_millis(1);
         s.publish_budget = Duration::from_millis(50);
         s
@@ -215,29 +269,27 @@ mod tests {
         })
     }
 
-    /// Signs up and publishes, as create-user does (publishing after its answer).
-    async fn sign_up_and_publish(
-        s: &SignUp<MemoryStore, MemoryPublisher>,
-        email: &str,
-        trace: Option<TraceHeader>,
-    ) -> (SignedUp, bool) {
-        let done = s.run(request(email), trace).await.unwrap();
-        let published = s.publish(&done.event).await;
-        (done, published)
+    fn request(email: &str) -> SignUpRequest {
+        request_with(email, "correct horse")
     }
 
-    fn request(email: &str) -> SignUpRequest {
+    fn request_with(email: &str, password: &str) -> SignUpRequest {
         SignUpRequest {
             name: "Ann".into(),
             email: email.into(),
-            password: "correct horse".into(),
+            password: password.into(),
         }
     }
 
+    fn decoded(event: &StoredEvent) -> UserEvent {
+        user_events::decode_sqs_body(&event.json).unwrap()
+    }
+
     #[tokio::test]
-    async fn stores_a_bcrypt_hash_publishes_the_public_user_and_issues_a_token() {
+    async fn a_new_address_stores_a_pending_user_with_a_bcrypt_hash_and_its_user_created() {
         let s = signup(false);
         let done = s.run(request("Ann@X.io"), None).await.unwrap();
+        assert_eq!(done.outcome, Outcome::Created);
         assert!(
             s.publisher.events.lock().unwrap().is_empty(),
             "published by `publish` only"
@@ -247,89 +299,141 @@ mod tests {
             done.event.event_id,
             "stored with the user"
         );
+        let user = s.store.user_of("ann@x.io").unwrap();
+        assert_eq!(user.stored.user.id, done.user_id);
+        assert!(matches!(user.stored.state, UserState::Pending { .. }));
+        assert!(bcrypt::verify("correct horse", &user.password_hash).unwrap());
+        let UserEvent::Created(created) = decoded(&done.event) else {
+            panic!("user.created")
+        };
+        assert_eq!(created.user.id, done.user_id);
         assert!(s.publish(&done.event).await);
-        let (id, hash) = s.store.users.lock().unwrap()["ann@x.io"].clone();
-        assert_eq!(id, done.user.id);
-        assert!(bcrypt::verify("correct horse", &hash).unwrap());
-        let events = s.publisher.events.lock().unwrap();
-        assert_eq!(events.len(), 1);
-        let published: UserCreated = serde_json::from_str(&events[0].json).unwrap();
-        assert_eq!(published.user, done.user);
-        assert_eq!(events[0].event_id, done.event.event_id);
-        assert_eq!(
-            s.tokens.ready().unwrap().verify(&done.token).unwrap().sub,
-            done.user.id.to_string()
-        );
+        assert_eq!(s.publisher.events.lock().unwrap()[0].event_id, done.event.event_id);
         let shown = format!("{done:?}");
         assert!(
-            !shown.contains(&done.token) && !shown.contains("Ann") && !shown.to_lowercase().contains("ann@x.io"),
-            "Debug shows no token and no personal data: {shown}"
+            !shown.contains("Ann") && !shown.to_lowercase().contains("ann@x.io"),
+            "{shown}"
         );
     }
 
+    /// The pre-hijacking case: an earlier sign-up with someone's address (and its password)
+    /// is replaced by the next sign-up's, whose link confirms the new credential only.
     #[tokio::test]
-    async fn a_second_sign_up_with_the_same_email_in_any_case_is_taken_and_publishes_nothing() {
+    async fn a_pending_address_takes_the_new_password_under_a_new_credential() {
         let s = signup(false);
-        sign_up_and_publish(&s, "ann@x.io", None).await;
-        assert_eq!(
-            s.run(request("ANN@X.IO"), None).await.unwrap_err(),
-            SignUpError::EmailTaken
-        );
-        assert_eq!(s.publisher.events.lock().unwrap().len(), 1);
-        assert!(s.store.pending_events().is_empty(), "no event stored for the refusal");
-    }
-
-    /// The secret store does not answer (at init, nor now): a retryable failure,
-    /// and nothing stored (a stored user would get 409 on the retry, and no token ever).
-    #[tokio::test]
-    async fn an_unreadable_token_secret_stores_nothing() {
-        struct Unreachable;
-        impl crate::token::SecretStore for Unreachable {
-            fn read(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
-                Box::pin(async { Err("SSM did not answer".into()) })
-            }
-        }
-        let mut s = signup(false);
-        let policy = crate::token::TokenPolicy {
-            issuer: "i".into(),
-            audience: "a".into(),
-            ttl_seconds: 60,
+        let first = s
+            .run(request_with("ann@x.io", "attacker's password"), None)
+            .await
+            .unwrap();
+        let again = s.run(request_with("ANN@X.IO", "owner's password"), None).await.unwrap();
+        assert_eq!((again.outcome, again.user_id), (Outcome::Replaced, first.user_id));
+        let user = s.store.user_of("ann@x.io").unwrap();
+        assert!(bcrypt::verify("owner's password", &user.password_hash).unwrap());
+        let UserEvent::VerificationRequested(requested) = decoded(&again.event) else {
+            panic!()
         };
-        s.tokens = Tokens::read_on_first_use(Unreachable, policy);
-        let error = s.run(request("a@x.io"), None).await.unwrap_err();
-        assert_eq!(error, SignUpError::TokensUnavailable("SSM did not answer".into()));
-        assert_eq!(s.store.creates.load(Ordering::SeqCst), 0, "no transaction tried");
-        assert!(s.publisher.events.lock().unwrap().is_empty());
+        assert_eq!(requested.credential_id, user.stored.credential_id);
+        assert_ne!(requested.credential_id, user_events::first_credential(first.user_id));
+        assert_eq!(requested.reason, RequestReason::SignUpAgain);
+        assert_eq!(requested.user.email, "ANN@X.IO", "to the address as typed this time");
     }
 
     #[tokio::test]
-    async fn a_taken_email_is_refused_before_hashing_or_writing() {
+    async fn a_verified_address_notifies_its_owner_and_changes_nothing() {
         let s = signup(false);
-        s.run(request("ann@x.io"), None).await.unwrap();
-        let creates = s.store.creates.load(Ordering::SeqCst);
-        // A cost bcrypt refuses: had the refusal hashed, it would be an internal error.
+        let first = s.run(request("ann@x.io"), None).await.unwrap();
+        s.store.verify_now("ann@x.io");
+        let before = s.store.user_of("ann@x.io").unwrap().password_hash;
+        let again = s.run(request_with("ann@x.io", "another password"), None).await.unwrap();
+        assert_eq!((again.outcome, again.user_id), (Outcome::OwnerNotified, first.user_id));
+        assert_eq!(s.store.user_of("ann@x.io").unwrap().password_hash, before);
+        assert!(matches!(decoded(&again.event), UserEvent::SignUpAttempted(_)));
+    }
+
+    /// The same work whatever the address: a guard read and a hash each time, and one write.
+    /// (A cost bcrypt refuses shows whether the hash ran at all: it fails the sign-up.)
+    #[tokio::test]
+    async fn every_state_hashes_and_writes_once() {
+        let s = signup(false);
+        s.run(request("new@x.io"), None).await.unwrap();
+        s.run(request("verified@x.io"), None).await.unwrap();
+        s.store.verify_now("verified@x.io");
         let s = SignUp {
             hasher: Bcrypt::new(3),
             ..s
         };
+        for email in ["new2@x.io", "new@x.io", "verified@x.io"] {
+            assert!(
+                matches!(s.run(request(email), None).await, Err(SignUpError::Internal(_))),
+                "{email} hashes"
+            );
+        }
+        let s = SignUp {
+            hasher: Bcrypt::new(4),
+            ..s
+        };
+        for email in ["new3@x.io", "new@x.io", "verified@x.io"] {
+            let (reads, writes) = (
+                s.store.guard_checks.load(Ordering::SeqCst),
+                s.store.creates.load(Ordering::SeqCst),
+            );
+            s.run(request(email), None).await.unwrap();
+            assert_eq!(
+                s.store.guard_checks.load(Ordering::SeqCst) - reads,
+                1,
+                "{email}: one read"
+            );
+            assert_eq!(s.store.creates.load(Ordering::SeqCst) - writes, 1, "{email}: one write");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_pending_address_signs_up_afresh() {
+        let mut s = signup(false);
+        s.pending_ttl = Duration::from_millis(1);
+        let first = s.run(request("ann@x.io"), None).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let again = s.run(request("ann@x.io"), None).await.unwrap();
+        assert_eq!(again.outcome, Outcome::Created);
+        assert_ne!(again.user_id, first.user_id);
+    }
+
+    /// A sign-up that loses the race for a new address to another one reads the guard again
+    /// and replaces the winner's credential, as a later sign-up would.
+    #[tokio::test]
+    async fn a_sign_up_beaten_to_a_new_address_replaces_the_winners_credential() {
+        let s = signup(false);
+        let now = OffsetDateTime::now_utc();
+        let winner = user_store::testing::new_user("ann@x.io", now);
+        let event = StoredEvent::from(&UserCreated::new(Uuid::new_v4(), now, winner.public()));
+        // Stored between our read and our write: the store says the state changed.
+        let s = std::sync::Arc::new(s);
+        let (read_first, write) = (s.clone(), s.clone());
+        let reader = tokio::spawn(async move { read_first.run(request("ann@x.io"), None).await });
+        write
+            .store
+            .create_pending(&winner, now + time::Duration::hours(1), &event, now)
+            .await
+            .unwrap();
+        let done = reader.await.unwrap().unwrap();
+        assert!(matches!(done.outcome, Outcome::Replaced | Outcome::Created));
         assert_eq!(
-            s.run(request("ann@x.io"), None).await.unwrap_err(),
-            SignUpError::EmailTaken
+            s.store.user_of("ann@x.io").unwrap().stored.user.id,
+            winner.id,
+            "one user for the address"
         );
-        assert_eq!(s.store.creates.load(Ordering::SeqCst), creates, "no transaction tried");
     }
 
     #[tokio::test]
     async fn a_transaction_conflict_is_retried_and_then_succeeds() {
         let s = signup(false);
         s.store.conflicts.store(2, Ordering::SeqCst);
-        let (_, published) = sign_up_and_publish(&s, "a@x.io", None).await;
-        assert!(published);
+        s.run(request("a@x.io"), None).await.unwrap();
         assert_eq!(s.store.creates.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
-    async fn conflicts_that_outlast_the_retries_are_a_503_unless_the_email_is_taken_by_then() {
+    async fn conflicts_that_outlast_the_retries_are_a_retryable_failure() {
         let s = signup(false);
         s.store.conflicts.store(u32::MAX, Ordering::SeqCst);
         assert_eq!(
@@ -337,41 +441,49 @@ mod tests {
             SignUpError::Store(StoreError::Conflict)
         );
         assert_eq!(s.store.creates.load(Ordering::SeqCst), ConflictRetry::DEFAULT.attempts);
+    }
 
-        // The other writer won: its guard is there when the retries give up.
+    #[tokio::test]
+    async fn a_resend_stores_a_request_for_the_current_credential_of_a_pending_address_only() {
         let s = signup(false);
-        s.store
-            .users
-            .lock()
+        s.run(request("pending@x.io"), None).await.unwrap();
+        s.run(request("verified@x.io"), None).await.unwrap();
+        s.store.verify_now("verified@x.io");
+        let resend = |email: &str| ResendRequest { email: email.into() };
+        let event = s
+            .resend(&resend("Pending@X.io"), None)
+            .await
             .unwrap()
-            .insert("b@x.io".into(), (Uuid::new_v4(), String::new()));
-        s.store.conflicts.store(u32::MAX, Ordering::SeqCst);
-        let taken = s.store_with_retries(&user("b@x.io"), &event()).await.unwrap_err();
-        assert_eq!(taken, SignUpError::EmailTaken);
+            .expect("pending: a resend");
+        let UserEvent::VerificationRequested(requested) = decoded(&event) else {
+            panic!()
+        };
+        let user = s.store.user_of("pending@x.io").unwrap();
+        assert_eq!(
+            (requested.user.id, requested.credential_id),
+            (user.stored.user.id, user.stored.credential_id)
+        );
+        assert_eq!(requested.reason, RequestReason::Resend);
+        assert_eq!(s.resend(&resend("verified@x.io"), None).await, Ok(None));
+        assert_eq!(s.resend(&resend("nobody@x.io"), None).await, Ok(None));
     }
 
-    fn user(email: &str) -> NewUser {
-        new_user(email, OffsetDateTime::now_utc())
-    }
-
-    fn event() -> StoredEvent {
-        StoredEvent::from(&user_events::testing::user_created("Ann", "x@x.io"))
-    }
-
-    #[test]
-    fn retry_pauses_grow_and_stay_under_their_ceiling() {
-        let retry = ConflictRetry::DEFAULT;
-        for attempt in 1..=retry.attempts {
-            let ceiling = retry.base * (1 << (attempt - 1));
-            assert!((0..50).all(|_| retry.pause(attempt) <= ceiling));
+    #[tokio::test]
+    async fn the_limit_counts_sign_ups_per_client() {
+        let mut s = signup(false);
+        s.limit.max = 2;
+        for _ in 0..2 {
+            assert_eq!(s.admit("198.51.100.1").await, Ok(Decision::Allowed));
         }
+        assert!(matches!(s.admit("198.51.100.1").await, Ok(Decision::Denied { .. })));
+        assert_eq!(s.admit("198.51.100.2").await, Ok(Decision::Allowed), "per client");
     }
 
     #[tokio::test]
     async fn a_failed_publish_still_signs_up_and_leaves_the_event_in_the_outbox() {
         let s = signup(true);
-        let (done, published) = sign_up_and_publish(&s, "a@x.io", None).await;
-        assert!(!published);
+        let done = s.run(request("a@x.io"), None).await.unwrap();
+        assert!(!s.publish(&done.event).await);
         let pending = s.store.pending_events();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].event_id, done.event.event_id);
@@ -383,8 +495,8 @@ mod tests {
             hang: true,
             ..Default::default()
         });
-        let (_, published) = sign_up_and_publish(&s, "a@x.io", None).await;
-        assert!(!published);
+        let done = s.run(request("a@x.io"), None).await.unwrap();
+        assert!(!s.publish(&done.event).await);
         assert_eq!(s.store.pending_events().len(), 1);
     }
 
@@ -392,10 +504,12 @@ mod tests {
     async fn the_event_is_published_under_the_sign_ups_trace_and_keeps_it_while_pending() {
         let trace = user_events::testing::trace_header();
         let s = signup(false);
-        sign_up_and_publish(&s, "a@x.io", Some(trace.clone())).await;
+        let done = s.run(request("a@x.io"), Some(trace.clone())).await.unwrap();
+        s.publish(&done.event).await;
         assert_eq!(s.publisher.events.lock().unwrap()[0].trace, Some(trace.clone()));
         let s = signup(true);
-        sign_up_and_publish(&s, "a@x.io", Some(trace.clone())).await;
+        let done = s.run(request("a@x.io"), Some(trace.clone())).await.unwrap();
+        s.publish(&done.event).await;
         assert_eq!(
             s.store.pending_events()[0].trace,
             Some(trace),
@@ -406,7 +520,8 @@ mod tests {
     #[tokio::test]
     async fn a_published_event_leaves_the_outbox() {
         let s = signup(false);
-        assert!(sign_up_and_publish(&s, "a@x.io", None).await.1);
+        let done = s.run(request("a@x.io"), None).await.unwrap();
+        assert!(s.publish(&done.event).await);
         assert!(s.store.pending_events().is_empty());
     }
 }

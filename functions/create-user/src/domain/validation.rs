@@ -1,4 +1,4 @@
-//! Validates a sign-up request and reports every problem at once, by field.
+//! Validates a sign-up request (and a resend's) and reports every problem at once, by field.
 
 use icu_normalizer::ComposingNormalizerBorrowed;
 use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory, GeneralCategoryGroup, VariationSelector};
@@ -31,7 +31,7 @@ pub struct SignUpRequest {
 impl SignUpRequest {
     /// The form two emails are compared in: `Ann@X.io` and `ann@x.io` are one account.
     pub fn email_key(&self) -> String {
-        self.email.to_lowercase()
+        user_events::email_key(&self.email)
     }
 }
 
@@ -42,25 +42,51 @@ impl std::fmt::Debug for SignUpRequest {
     }
 }
 
+/// A request for the verification email again, that passed validation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResendRequest {
+    /// Trimmed, as the user typed it.
+    pub email: String,
+}
+
+impl ResendRequest {
+    /// As [`SignUpRequest::email_key`].
+    pub fn email_key(&self) -> String {
+        user_events::email_key(&self.email)
+    }
+}
+
+impl std::fmt::Debug for ResendRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResendRequest { <redacted> }")
+    }
+}
+
 /// Field name -> what is wrong with it.
 pub type FieldErrors = BTreeMap<String, String>;
 
-const FIELDS: [&str; 3] = ["name", "email", "password"];
+/// The JSON object of a request with exactly `fields`: every other key is an error.
+fn object_of<'a>(body: &'a Value, fields: &[&str], errors: &mut FieldErrors) -> Option<&'a Map<String, Value>> {
+    let Some(object) = body.as_object() else {
+        errors.insert(
+            "body".into(),
+            format!("must be a JSON object with {}", fields.join(", ")),
+        );
+        return None;
+    };
+    for key in object.keys().filter(|k| !fields.contains(&k.as_str())) {
+        errors.insert(truncate(key, 64), "unknown field".into());
+    }
+    Some(object)
+}
 
 /// Checks a parsed JSON body: an object with exactly `name`, `email` and `password`, each a
 /// string that passes its rules.
 pub fn validate(body: &Value) -> Result<SignUpRequest, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let Some(object) = body.as_object() else {
-        errors.insert(
-            "body".into(),
-            "must be a JSON object with name, email and password".into(),
-        );
+    let Some(object) = object_of(body, &["name", "email", "password"], &mut errors) else {
         return Err(errors);
     };
-    for key in object.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
-        errors.insert(truncate(key, 64), "unknown field".into());
-    }
     let name = string_field(object, "name", &mut errors).map(normalise_name);
     let email = string_field(object, "email", &mut errors).map(|e| e.trim().to_owned());
     let password = string_field(object, "password", &mut errors).map(str::to_owned);
@@ -76,6 +102,22 @@ pub fn validate(body: &Value) -> Result<SignUpRequest, FieldErrors> {
     }
     match (name, email, password) {
         (Some(name), Some(email), Some(password)) if errors.is_empty() => Ok(SignUpRequest { name, email, password }),
+        _ => Err(errors),
+    }
+}
+
+/// Checks a resend's body: an object with exactly `email`, an address by the sign-up's rules.
+pub fn validate_resend(body: &Value) -> Result<ResendRequest, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let Some(object) = object_of(body, &["email"], &mut errors) else {
+        return Err(errors);
+    };
+    let email = string_field(object, "email", &mut errors).map(|e| e.trim().to_owned());
+    if let Some(problem) = email.as_deref().and_then(check_email) {
+        errors.insert("email".into(), problem.into());
+    }
+    match email {
+        Some(email) if errors.is_empty() => Ok(ResendRequest { email }),
         _ => Err(errors),
     }
 }
@@ -242,6 +284,17 @@ mod tests {
             !shown.contains("correct horse") && !shown.contains("Ann") && !shown.contains("Example.io"),
             "Debug must show neither the password nor personal data: {shown}"
         );
+    }
+
+    #[test]
+    fn a_resend_is_one_email_by_the_sign_ups_rules() {
+        let ok = validate_resend(&json!({"email": " Ann@X.io "})).unwrap();
+        assert_eq!((ok.email.as_str(), ok.email_key().as_str()), ("Ann@X.io", "ann@x.io"));
+        assert!(!format!("{ok:?}").contains("Ann"));
+        let e = validate_resend(&json!({"email": "nope", "name": "x"})).unwrap_err();
+        assert_eq!(e.keys().collect::<Vec<_>>(), ["email", "name"]);
+        assert_eq!(validate_resend(&json!({})).unwrap_err()["email"], "is required");
+        assert!(validate_resend(&json!(["a@b.io"])).unwrap_err().contains_key("body"));
     }
 
     #[test]

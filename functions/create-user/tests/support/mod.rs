@@ -5,13 +5,14 @@
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use create_user::domain::signup::SignUp;
-use create_user::token::JwtIssuer;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 use testkit::stack;
+use user_store::adapters::dynamodb::guard_key;
 use user_store::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
+use uuid::Uuid;
 
 /// The password every test signs up with.
 pub const PASSWORD: &str = "correct horse";
@@ -55,7 +56,7 @@ pub async fn harness_with(overrides: Overrides) -> Harness {
     let ddb = testkit::dynamodb(&sdk, &vars);
     let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = vars["USER_CREATED_TOPIC_ARN"].clone();
+    let topic = vars["USER_EVENTS_TOPIC_ARN"].clone();
     let queue_url = subscribed_queue(&sqs, &sns, &topic).await;
 
     let table = vars["USERS_TABLE"].clone();
@@ -73,11 +74,9 @@ pub async fn harness_with(overrides: Overrides) -> Harness {
         }
         None => sns,
     };
-    let signup = SignUp::new(
+    let signup = create_user::testing::signup(
         DynamoUserStore::new(store_client, table.clone()),
         SnsPublisher::new(publisher_client, overrides.topic.unwrap_or(topic)),
-        JwtIssuer::for_tests(&[9u8; 32]),
-        4,
     );
     Harness {
         signup,
@@ -125,26 +124,44 @@ impl Harness {
 
     /// [`Harness::post`] in the invocation `context` (its trace header, say).
     pub async fn post_in(&self, body: Value, context: Context) -> (u16, Value) {
-        let event = create_user::testing::sign_up(&body.to_string());
-        let (reply, rest) = create_user::handler::handle(&self.signup, LambdaEvent::new(event, context)).await;
-        // What create-user does once the answer is posted: publish the event.
-        rest.await;
+        let reply = self
+            .invoke_in(create_user::testing::sign_up(&body.to_string()), context)
+            .await;
         let status = reply["statusCode"].as_u64().unwrap() as u16;
         (status, serde_json::from_str(reply["body"].as_str().unwrap()).unwrap())
     }
 
-    /// Signs `name` up with `email` and [`PASSWORD`], which must succeed: the 201's body.
-    pub async fn sign_up(&self, name: &str, email: &str) -> Value {
+    /// Invokes the handler with `event`, and runs what it does after its answer (the
+    /// publish, a resend): the answer, as API Gateway gets it.
+    pub async fn invoke(&self, event: Value) -> Value {
+        self.invoke_in(event, Context::default()).await
+    }
+
+    async fn invoke_in(&self, event: Value, context: Context) -> Value {
+        let (reply, rest) = create_user::handler::handle(&self.signup, LambdaEvent::new(event, context)).await;
+        rest.await;
+        reply
+    }
+
+    /// Signs `name` up with `email` and [`PASSWORD`], which must be accepted: the id of the
+    /// user the address's guard names then (the answer names none).
+    pub async fn sign_up(&self, name: &str, email: &str) -> Uuid {
         self.sign_up_in(name, email, Context::default()).await
     }
 
     /// [`Harness::sign_up`] in the invocation `context`.
-    pub async fn sign_up_in(&self, name: &str, email: &str, context: Context) -> Value {
+    pub async fn sign_up_in(&self, name: &str, email: &str, context: Context) -> Uuid {
         let (status, body) = self
             .post_in(json!({"name": name, "email": email, "password": PASSWORD}), context)
             .await;
-        assert_eq!(status, 201, "{body}");
-        body
+        assert_eq!(status, 202, "{body}");
+        self.user_of(email).await.expect("a guard for the address")
+    }
+
+    /// The user the guard of `email` names, as stored (pending or verified, live or not).
+    pub async fn user_of(&self, email: &str) -> Option<Uuid> {
+        let guard = self.item(&guard_key(&email.to_lowercase())).await?;
+        Some(s(&guard, "user_id").parse().unwrap())
     }
 
     /// Every message published for `email` that reaches our queue within `wait`.

@@ -2,7 +2,7 @@
 //! `log` transport for dry runs that only records that it would have sent.
 
 use crate::domain::deliver::{Mailer, PortError};
-use crate::domain::welcome::Email;
+use crate::domain::emails::Email;
 use aws_sdk_ses::Client;
 use aws_sdk_ses::error::DisplayErrorContext;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
@@ -10,11 +10,18 @@ use aws_sdk_ses::types::{Body, Content, Destination, Message};
 pub struct SesMailer {
     client: Client,
     from: String,
+    /// Every send names it (`EMAIL_CONFIGURATION_SET`): its suppression list keeps SES from
+    /// sending to addresses that bounced or complained (see the template's).
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
-    pub fn new(client: Client, from: String) -> Self {
-        Self { client, from }
+    pub fn new(client: Client, from: String, configuration_set: Option<String>) -> Self {
+        Self {
+            client,
+            from,
+            configuration_set,
+        }
     }
 }
 
@@ -41,6 +48,7 @@ impl Mailer for SesMailer {
             .client
             .send_email()
             .source(&self.from)
+            .set_configuration_set_name(self.configuration_set.clone())
             .destination(Destination::builder().to_addresses(&email.to).build())
             .message(message)
             .send()

@@ -10,7 +10,7 @@
 //! duplicate delivery (answered from the claim) never uses a slot.
 
 use crate::domain::deliver::{Mailer, PortError};
-use crate::domain::welcome::Email;
+use crate::domain::emails::Email;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;

@@ -1,4 +1,5 @@
-//! One `user.created` event -> at most one welcome email, however often SNS/SQS deliver it.
+//! One user event -> at most one email, however often SNS/SQS deliver it, and no more emails
+//! to one address than its caps allow.
 //!
 //! Before sending, the consumer claims the event id (a conditional write with a lease and an
 //! owner token of its own). The first claim wins; a duplicate finds the event already sent and
@@ -10,6 +11,12 @@
 //! The lease must outlast a send (the function's timeout) and expire before the message is
 //! delivered again (the queue's visibility timeout), or a crashed send would end in the DLQ.
 //!
+//! Then the recipient's caps ([`Caps`]): at most so many emails an hour to one address, a
+//! notice at most once an hour, whatever sent them (sign-ups, resends, notices, a publish by
+//! hand). Checked here, where every email passes, in a log per address
+//! ([`RecipientLog`]) that counts each event once however often it is retried. An email over a
+//! cap is not sent, and its event is done (settled as sent, so a redelivery skips it).
+//!
 //! Only the owner settles a claim: `mark_sent` and `release` carry the token `claim` returned,
 //! so a consumer whose lease ran out while it was sending, and whose claim another consumer
 //! has taken over since, can neither delete nor overwrite the new owner's claim.
@@ -17,10 +24,14 @@
 //! The recipient's address is personal data: nothing here logs it, and a transport error that
 //! quotes it (SES's sandbox names unverified recipients) has it redacted before it travels on.
 
-use super::welcome::{Email, welcome};
+use super::emails::{Email, notice, verification};
 use std::fmt;
 use std::future::Future;
-use user_events::UserCreated;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokens::key::{Key, KeyError};
+use tokens::verification::{Confirmation, VerificationKey};
+use user_events::{Recipient, UserEvent, first_credential};
 use uuid::Uuid;
 
 /// Who holds a claim: a random id, written into the claim as its owner. Only its holder can
@@ -91,10 +102,126 @@ pub trait Mailer: Send + Sync {
     fn send(&self, email: &Email) -> impl Future<Output = Result<String, PortError>> + Send;
 }
 
+/// What kind of email an event is, for the caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Verification,
+    Notice,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Verification => "verification",
+            Kind::Notice => "notice",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Kind::Verification, Kind::Notice]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// One email an address was sent (or is being sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub event_id: Uuid,
+    pub kind: Kind,
+    pub at: OffsetDateTime,
+}
+
+/// How many emails one address may get: `per_hour` in any hour, of which one notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub per_hour: u32,
+}
+
+/// The window the caps count over.
+pub const CAP_WINDOW: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Allowed,
+    Capped,
+}
+
+impl Caps {
+    /// The template's default, `EmailsPerAddressPerHour`.
+    pub const DEFAULT: Self = Self { per_hour: 3 };
+
+    /// Whether `next` may go to an address that was sent `log` (any age: only the last hour
+    /// counts). An event already in the log is allowed again: a retry is no new email.
+    pub fn admit(&self, log: &[Sent], next: &Sent) -> Admission {
+        if log.iter().any(|s| s.event_id == next.event_id) {
+            return Admission::Allowed;
+        }
+        let recent: Vec<&Sent> = log.iter().filter(|s| Self::within_window(s, next.at)).collect();
+        let notice_again = next.kind == Kind::Notice && recent.iter().any(|s| s.kind == Kind::Notice);
+        if recent.len() >= self.per_hour as usize || notice_again {
+            Admission::Capped
+        } else {
+            Admission::Allowed
+        }
+    }
+
+    /// The log to keep once `next` is admitted: the last hour's, and `next`.
+    pub fn kept(log: &[Sent], next: Sent) -> Vec<Sent> {
+        let mut kept: Vec<Sent> = log
+            .iter()
+            .filter(|s| Self::within_window(s, next.at) && s.event_id != next.event_id)
+            .copied()
+            .collect();
+        kept.push(next);
+        kept
+    }
+
+    fn within_window(sent: &Sent, now: OffsetDateTime) -> bool {
+        now - sent.at < CAP_WINDOW
+    }
+}
+
+/// The emails each address was sent lately, kept where every consumer sees them.
+pub trait RecipientLog: Send + Sync {
+    /// Adds `next` to the log of `email_key` if `caps` admit it; atomically, so that
+    /// consumers at once never send an address more than its caps between them.
+    fn admit(
+        &self,
+        email_key: &str,
+        next: Sent,
+        caps: Caps,
+    ) -> impl Future<Output = Result<Admission, PortError>> + Send;
+}
+
+/// The verification links: `{base}?token=<token>`, the token minted with the verification key
+/// when the email is sent, so that its lifetime starts then.
+pub struct Links {
+    pub key: Key<VerificationKey>,
+    /// The page the link opens (`VERIFY_URL_BASE`): the API's own `GET /users/verify`, or an
+    /// app's page that POSTs the token to it.
+    pub base: String,
+}
+
+impl Links {
+    async fn link(&self, what: &Confirmation) -> Result<(String, i64), KeyError> {
+        let key = self.key.get().await?;
+        let token = key.mint(what, OffsetDateTime::now_utc()).map_err(KeyError::Invalid)?;
+        let separator = if self.base.contains('?') { '&' } else { '?' };
+        Ok((format!("{}{separator}token={token}", self.base), key.ttl_seconds()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivered {
-    Sent { message_id: String },
+    Sent {
+        message_id: String,
+    },
     Duplicate,
+    /// Over the address's caps: not sent, and done.
+    Capped,
+    /// An event that is no email (`user.verified`): nothing to do.
+    NotAnEmail,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -103,36 +230,125 @@ pub enum DeliverError {
     InProgress(Uuid),
     #[error("claim store: {0}")]
     Claims(PortError),
+    #[error("recipient log: {0}")]
+    Log(PortError),
+    #[error("the verification key: {0}")]
+    Key(String),
     #[error("sending failed: {0}")]
     Send(PortError),
 }
 
-pub struct Deliver<C, M> {
-    pub claims: C,
-    pub mailer: M,
+/// The email an event asks for, before its link is minted.
+enum Wanted {
+    Verification(Recipient, Confirmation),
+    Notice(Recipient),
 }
 
-impl<C: ClaimStore, M: Mailer> Deliver<C, M> {
-    pub async fn run(&self, event: &UserCreated) -> Result<Delivered, DeliverError> {
-        let event_id = event.event_id;
+impl Wanted {
+    fn of(event: &UserEvent) -> Option<Wanted> {
+        let verification = |to: Recipient, credential_id| {
+            let confirmation = Confirmation {
+                user_id: to.id,
+                credential_id,
+                email_key: user_events::email_key(&to.email),
+            };
+            Wanted::Verification(to, confirmation)
+        };
+        match event {
+            UserEvent::Created(e) => {
+                let to = Recipient {
+                    id: e.user.id,
+                    email: e.user.email.clone(),
+                };
+                Some(verification(to, first_credential(e.user.id)))
+            }
+            UserEvent::VerificationRequested(e) => Some(verification(e.user.clone(), e.credential_id)),
+            UserEvent::SignUpAttempted(e) => Some(Wanted::Notice(e.user.clone())),
+            UserEvent::Verified(_) => None,
+        }
+    }
+
+    fn to(&self) -> (&Recipient, Kind) {
+        match self {
+            Wanted::Verification(to, _) => (to, Kind::Verification),
+            Wanted::Notice(to) => (to, Kind::Notice),
+        }
+    }
+}
+
+pub struct Deliver<C, M, L> {
+    pub claims: C,
+    pub mailer: M,
+    pub log: L,
+    pub links: Links,
+    pub caps: Caps,
+}
+
+impl<C: ClaimStore, M: Mailer, L: RecipientLog> Deliver<C, M, L> {
+    pub async fn run(&self, event: &UserEvent) -> Result<Delivered, DeliverError> {
+        let Some(wanted) = Wanted::of(event) else {
+            return Ok(Delivered::NotAnEmail);
+        };
+        let event_id = event.event_id();
         let token = match self.claims.claim(event_id).await.map_err(DeliverError::Claims)? {
             Claim::AlreadySent => return Ok(Delivered::Duplicate),
             Claim::InProgress => return Err(DeliverError::InProgress(event_id)),
             Claim::Acquired(token) => token,
         };
-        let email = welcome(&event.user);
-        match self.mailer.send(&email).await {
-            Ok(message_id) => {
+        match self.send(event_id, wanted).await {
+            Ok(Some(message_id)) => {
                 // SES has the email, so the message succeeded whatever happens to the claim:
                 // failing it would only have SQS deliver it again.
                 self.mark_sent(event_id, &token, &message_id).await;
                 Ok(Delivered::Sent { message_id })
             }
+            Ok(None) => {
+                // Settled as sent: a redelivery is a duplicate, not a second try at the cap.
+                self.mark_sent(event_id, &token, CAPPED).await;
+                Ok(Delivered::Capped)
+            }
             Err(e) => {
                 self.release(event_id, &token).await;
-                Err(DeliverError::Send(redact(e, &email.to)))
+                Err(e)
             }
         }
+    }
+
+    /// Within the caps, the email, sent: its message id; `None` over the caps.
+    async fn send(&self, event_id: Uuid, wanted: Wanted) -> Result<Option<String>, DeliverError> {
+        let (to, kind) = wanted.to();
+        let next = Sent {
+            event_id,
+            kind,
+            at: OffsetDateTime::now_utc(),
+        };
+        let email_key = user_events::email_key(&to.email);
+        if self
+            .log
+            .admit(&email_key, next, self.caps)
+            .await
+            .map_err(DeliverError::Log)?
+            == Admission::Capped
+        {
+            tracing::info!(kind = kind.as_str(), "over the address's caps: not sent");
+            return Ok(None);
+        }
+        let email = match wanted {
+            Wanted::Verification(to, what) => {
+                let (link, ttl) = self
+                    .links
+                    .link(&what)
+                    .await
+                    .map_err(|e| DeliverError::Key(e.to_string()))?;
+                verification(&to, &link, ttl)
+            }
+            Wanted::Notice(to) => notice(&to),
+        };
+        self.mailer
+            .send(&email)
+            .await
+            .map(Some)
+            .map_err(|e| DeliverError::Send(redact(e, &email.to)))
     }
 
     async fn mark_sent(&self, event_id: Uuid, token: &ClaimToken, message_id: &str) {
@@ -169,6 +385,9 @@ impl<C: ClaimStore, M: Mailer> Deliver<C, M> {
     }
 }
 
+/// The message id a claim is settled with when its email was over the caps.
+pub const CAPPED: &str = "not-sent:over-the-address-caps";
+
 /// The error without the recipient's address in it (in any ASCII case), so it can be logged.
 fn redact(error: PortError, address: &str) -> PortError {
     if address.is_empty() {
@@ -190,107 +409,158 @@ fn redact(error: PortError, address: &str) -> PortError {
 }
 
 #[cfg(test)]
-pub(crate) mod doubles {
-    //! In-memory ports for the core's unit tests; the DynamoDB and SES adapters are tested
-    //! against DynamoDB Local and LocalStack in tests/.
-    use super::*;
-    use std::collections::{HashMap, HashSet};
-    use std::sync::Mutex;
-
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Record {
-        pub owner: ClaimToken,
-        /// The transport's message id, once sent.
-        pub sent: Option<String>,
-    }
-
-    #[derive(Default)]
-    pub struct MemoryClaims {
-        pub state: Mutex<HashMap<Uuid, Record>>,
-        /// Event ids whose claim another consumer takes over as soon as it is acquired, as if
-        /// our lease had run out mid-send.
-        pub taken_over: Mutex<HashSet<Uuid>>,
-    }
-
-    impl ClaimStore for MemoryClaims {
-        async fn claim(&self, id: Uuid) -> Result<Claim, PortError> {
-            let mut state = self.state.lock().unwrap();
-            Ok(match state.get(&id) {
-                None => {
-                    let token = ClaimToken::new();
-                    let owner = if self.taken_over.lock().unwrap().contains(&id) {
-                        ClaimToken::new()
-                    } else {
-                        token.clone()
-                    };
-                    state.insert(id, Record { owner, sent: None });
-                    Claim::Acquired(token)
-                }
-                Some(Record { sent: Some(_), .. }) => Claim::AlreadySent,
-                Some(Record { sent: None, .. }) => Claim::InProgress,
-            })
-        }
-        async fn mark_sent(&self, id: Uuid, token: &ClaimToken, message_id: &str) -> Result<(), SettleError> {
-            match self.state.lock().unwrap().get_mut(&id) {
-                Some(record) if record.owner == *token => {
-                    record.sent = Some(message_id.to_owned());
-                    Ok(())
-                }
-                _ => Err(SettleError::NotOwner),
-            }
-        }
-        async fn release(&self, id: Uuid, token: &ClaimToken) -> Result<(), SettleError> {
-            let mut state = self.state.lock().unwrap();
-            match state.get(&id) {
-                Some(record) if record.owner == *token && record.sent.is_none() => {
-                    state.remove(&id);
-                    Ok(())
-                }
-                _ => Err(SettleError::NotOwner),
-            }
-        }
-    }
-
-    /// Records what it sends; fails for addresses starting with `fail` (quoting the address,
-    /// as SES's sandbox does for unverified recipients), panics for `panic`.
-    #[derive(Default)]
-    pub struct MemoryMailer {
-        pub sent: Mutex<Vec<Email>>,
-    }
-
-    impl Mailer for MemoryMailer {
-        async fn send(&self, email: &Email) -> Result<String, PortError> {
-            if email.to.starts_with("panic") {
-                panic!("mailer exploded");
-            }
-            if email.to.starts_with("fail") {
-                return Err(PortError(format!(
-                    "MessageRejected: Email address is not verified. The following identities failed the check in region US-EAST-1: {}",
-                    email.to.to_uppercase()
-                )));
-            }
-            let mut sent = self.sent.lock().unwrap();
-            sent.push(email.clone());
-            Ok(format!("msg-{}", sent.len()))
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::doubles::*;
     use super::*;
+    use crate::testing::*;
     use lambda_support::testing::{Logs, logs};
+    use user_events::testing::{sign_up_attempted, user_created, verification_requested};
 
-    pub fn event(email: &str) -> UserCreated {
-        user_events::testing::user_created("Ann", email)
+    pub fn event(email: &str) -> UserEvent {
+        UserEvent::Created(user_created("Ann", email))
     }
 
-    fn deliver() -> Deliver<MemoryClaims, MemoryMailer> {
-        Deliver {
-            claims: MemoryClaims::default(),
-            mailer: MemoryMailer::default(),
+    /// The token of the link in `email`.
+    fn token_in(email: &Email) -> String {
+        let at = email.text.find("token=").expect("a link") + "token=".len();
+        email.text[at..].split_whitespace().next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_new_user_gets_a_link_bound_to_its_first_sign_up_and_address_and_no_name() {
+        let d = deliver();
+        let created = user_created("Mallory: your account is locked, call +1 555", "Ann@X.io");
+        d.run(&UserEvent::Created(created.clone())).await.unwrap();
+        let email = d.mailer.sent.lock().unwrap()[0].clone();
+        assert!(email.text.contains("https://x.example/verify?token="), "{}", email.text);
+        let key = VerificationKey::for_tests(&LINK_SECRET);
+        let checked = key.check(&token_in(&email)).unwrap();
+        assert_eq!(
+            (checked.user_id, checked.credential_id),
+            (created.user.id, first_credential(created.user.id))
+        );
+        assert!(key.is_bound_to(&checked, "ann@x.io"));
+        for text in [&email.subject, &email.text, &email.html] {
+            assert!(
+                !text.contains("Mallory") && !text.contains("555"),
+                "no text the requester typed: {text}"
+            );
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_again_links_its_credential_and_an_owner_gets_a_notice_without_a_link() {
+        let d = deliver();
+        let requested = verification_requested("ann@x.io");
+        d.run(&UserEvent::VerificationRequested(requested.clone()))
+            .await
+            .unwrap();
+        d.run(&UserEvent::SignUpAttempted(sign_up_attempted("bob@x.io")))
+            .await
+            .unwrap();
+        let sent = d.mailer.sent.lock().unwrap().clone();
+        let checked = VerificationKey::for_tests(&LINK_SECRET)
+            .check(&token_in(&sent[0]))
+            .unwrap();
+        assert_eq!(checked.credential_id, requested.credential_id);
+        assert_eq!(sent[1].subject, crate::domain::emails::NOTICE_SUBJECT);
+        assert!(!sent[1].text.contains("token"));
+    }
+
+    #[tokio::test]
+    async fn user_verified_is_no_email() {
+        let d = deliver();
+        let verified =
+            user_events::UserVerified::new(OffsetDateTime::now_utc(), user_events::testing::user("Ann", "a@x.io"));
+        assert_eq!(d.run(&UserEvent::Verified(verified)).await, Ok(Delivered::NotAnEmail));
+        assert!(d.mailer.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_address_gets_at_most_its_cap_an_hour_and_one_notice() {
+        let d = deliver();
+        let key = "ann@x.io";
+        let mut outcomes = Vec::new();
+        for i in 0..5 {
+            let e = if i == 0 {
+                event(key)
+            } else {
+                UserEvent::VerificationRequested(verification_requested(key))
+            };
+            outcomes.push(d.run(&e).await.unwrap());
+        }
+        let sent = outcomes.iter().filter(|o| matches!(o, Delivered::Sent { .. })).count();
+        assert_eq!(sent, 3, "{outcomes:?}");
+        assert_eq!(outcomes[3..], [Delivered::Capped, Delivered::Capped]);
+        let capped = UserEvent::VerificationRequested(verification_requested(key));
+        assert_eq!(d.run(&capped).await, Ok(Delivered::Capped));
+        assert_eq!(d.run(&capped).await, Ok(Delivered::Duplicate), "a capped event is done");
+
+        let d = deliver();
+        let notice = || UserEvent::SignUpAttempted(sign_up_attempted("owner@x.io"));
+        assert!(matches!(d.run(&notice()).await, Ok(Delivered::Sent { .. })));
+        assert_eq!(d.run(&notice()).await, Ok(Delivered::Capped), "one notice an hour");
+    }
+
+    #[test]
+    fn the_caps_count_the_last_hour_and_an_event_once() {
+        let now = OffsetDateTime::now_utc();
+        let sent = |minutes_ago: i64, kind| Sent {
+            event_id: Uuid::new_v4(),
+            kind,
+            at: now - time::Duration::minutes(minutes_ago),
+        };
+        let next = sent(0, Kind::Verification);
+        let caps = Caps { per_hour: 2 };
+        let log = [
+            sent(61, Kind::Verification),
+            sent(61, Kind::Notice),
+            sent(30, Kind::Verification),
+        ];
+        assert_eq!(
+            caps.admit(&log, &next),
+            Admission::Allowed,
+            "two of them are older than an hour"
+        );
+        let kept = Caps::kept(&log, next);
+        assert_eq!(kept.len(), 2, "the old ones are dropped");
+        assert_eq!(caps.admit(&kept, &sent(0, Kind::Verification)), Admission::Capped);
+        assert_eq!(caps.admit(&kept, &next), Admission::Allowed, "a retry is no new email");
+        assert_eq!(
+            caps.admit(&[sent(59, Kind::Notice)], &sent(0, Kind::Notice)),
+            Admission::Capped
+        );
+        assert_eq!(
+            caps.admit(&[sent(61, Kind::Notice)], &sent(0, Kind::Notice)),
+            Admission::Allowed
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_key_fails_the_message_and_frees_its_claim_and_slot() {
+        struct Down;
+        impl tokens::key::SecretStore for Down {
+            fn read(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
+                Box::pin(async { Err("SSM did not answer".into()) })
+            }
+        }
+        let mut d = deliver();
+        let policy = tokens::verification::VerifyPolicy {
+            issuer: "test".into(),
+            ttl_seconds: 60,
+        };
+        d.links.key = Key::read_on_first_use(Down, policy);
+        let e = event("a@x.io");
+        assert!(matches!(d.run(&e).await, Err(DeliverError::Key(cause)) if cause.contains("SSM")));
+        assert!(
+            d.claims.state.lock().unwrap().is_empty(),
+            "claim released for the retry"
+        );
+        d.links.key = Key::from(VerificationKey::for_tests(&LINK_SECRET));
+        assert!(
+            matches!(d.run(&e).await, Ok(Delivered::Sent { .. })),
+            "the retry sends, its slot kept"
+        );
+        assert_eq!(d.log.logs.lock().unwrap()["a@x.io"].len(), 1, "one slot for the event");
     }
 
     #[tokio::test]
@@ -314,8 +584,8 @@ mod tests {
     async fn a_live_claim_of_another_consumer_fails_this_delivery() {
         let d = deliver();
         let e = event("ann@x.io");
-        d.claims.claim(e.event_id).await.unwrap();
-        assert_eq!(d.run(&e).await, Err(DeliverError::InProgress(e.event_id)));
+        d.claims.claim(e.event_id()).await.unwrap();
+        assert_eq!(d.run(&e).await, Err(DeliverError::InProgress(e.event_id())));
         assert!(d.mailer.sent.lock().unwrap().is_empty());
     }
 
@@ -347,19 +617,19 @@ mod tests {
         let logs = logs();
         let d = deliver();
         let e = event("ann@x.io");
-        d.claims.taken_over.lock().unwrap().insert(e.event_id);
+        d.claims.taken_over.lock().unwrap().insert(e.event_id());
         assert!(
             matches!(d.run(&e).await, Ok(Delivered::Sent { .. })),
             "the email went out: the message is done"
         );
         assert_eq!(d.mailer.sent.lock().unwrap().len(), 1);
-        let record = d.claims.state.lock().unwrap()[&e.event_id].clone();
+        let record = d.claims.state.lock().unwrap()[&e.event_id()].clone();
         assert_eq!(record.sent, None, "the new owner's claim is not marked by us");
         assert_warned_of_takeover(&logs, &e);
     }
 
-    fn assert_warned_of_takeover(logs: &Logs, e: &UserCreated) {
-        let lines = logs.lines_with(&e.event_id.to_string());
+    fn assert_warned_of_takeover(logs: &Logs, e: &UserEvent) {
+        let lines = logs.lines_with(&e.event_id().to_string());
         assert!(
             lines
                 .iter()
@@ -373,13 +643,13 @@ mod tests {
         let logs = logs();
         let d = deliver();
         let e = event("fail@x.io");
-        d.claims.taken_over.lock().unwrap().insert(e.event_id);
+        d.claims.taken_over.lock().unwrap().insert(e.event_id());
         assert!(
             matches!(d.run(&e).await, Err(DeliverError::Send(_))),
             "not sent: SQS retries it"
         );
         assert!(
-            d.claims.state.lock().unwrap().contains_key(&e.event_id),
+            d.claims.state.lock().unwrap().contains_key(&e.event_id()),
             "the new owner's claim is not released by us"
         );
         assert_warned_of_takeover(&logs, &e);

@@ -1,4 +1,5 @@
-//! The plain core: what the welcome email says, and how one event becomes exactly one email.
+//! The plain core: what the emails say, and how one event becomes at most one email, within the
+//! recipient's caps.
 
 pub mod deliver;
-pub mod welcome;
+pub mod emails;

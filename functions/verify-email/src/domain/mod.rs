@@ -1,0 +1,3 @@
+//! The plain core: what proving an address does. No Lambda, no AWS.
+
+pub mod verify;

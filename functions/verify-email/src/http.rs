@@ -1,0 +1,218 @@
+//! verify-email's route, `/users/verify`: GET answers the page, POST takes the token (as JSON,
+//! or as the page's form posts it). Its pages, and its answers in JSON.
+
+use aws_lambda_events::http::{Method, header};
+use lambda_support::http::{ErrorCode, Invocation, Reply, form_body, json_body};
+use serde_json::Value;
+use tokens::verification::looks_like_a_token;
+
+pub const VERIFY_PATH: &str = "/users/verify";
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request {
+    /// GET: the page with the button, for this token (already checked to look like one, so
+    /// that the page can show it).
+    Page(String),
+    /// POST: verify with this token, answering in `Answer`'s form.
+    Verify(String, Answer),
+}
+
+/// How a POST wants its answer: JSON (an app) or a page (the page's form, a browser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Json,
+    Page,
+}
+
+/// Routes an invocation: a direct invoke is a POST of its payload, `{"token": "..."}`.
+pub fn route(invocation: Invocation) -> Result<Request, Reply> {
+    let request = match invocation {
+        Invocation::Direct(body) => return token_of(&body).map(|t| Request::Verify(t, Answer::Json)),
+        Invocation::Http(request) => request,
+    };
+    if !request.is(VERIFY_PATH) {
+        return Err(Reply::error(
+            ErrorCode::NotFound,
+            "no such route; follow the link in the email, or POST /users/verify",
+        ));
+    }
+    request.allow(&[Method::GET, Method::POST])?;
+    if request.method == Method::GET {
+        let token = request.query.first("token").unwrap_or_default();
+        if !looks_like_a_token(token) {
+            return Err(invalid_token());
+        }
+        return Ok(Request::Page(token.to_owned()));
+    }
+    if request.media_type().as_deref() == Some("application/x-www-form-urlencoded") {
+        let fields = form_body(&request)?;
+        let token = match &fields[..] {
+            [(name, token)] if name == "token" => token.clone(),
+            _ => return Err(invalid_token()),
+        };
+        return Ok(Request::Verify(token, Answer::Page));
+    }
+    let body = json_body(&request, "token")?;
+    token_of(&body).map(|t| Request::Verify(t, Answer::Json))
+}
+
+/// The `token` of a JSON body that has it and nothing else.
+fn token_of(body: &Value) -> Result<String, Reply> {
+    match body.as_object() {
+        Some(object) if object.len() == 1 => match object.get("token") {
+            Some(Value::String(token)) => Ok(token.clone()),
+            _ => Err(invalid_token()),
+        },
+        _ => Err(invalid_token()),
+    }
+}
+
+pub fn invalid_token() -> Reply {
+    Reply::error(
+        ErrorCode::InvalidToken,
+        "not a verification token: send {\"token\": \"<the token of the link in the email>\"}",
+    )
+}
+
+/// Headers of every page: never cached, never framed (a page in a frame can be clicked for its
+/// visitor), no referrer (the page's URL holds the token), nothing loaded, forms posted here
+/// only.
+fn page_headers(reply: Reply) -> Reply {
+    reply
+        .with_header(header::CACHE_CONTROL, "no-store".into())
+        .with_header(header::REFERRER_POLICY, "no-referrer".into())
+        .with_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff".into())
+        .with_header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'".into(),
+        )
+}
+
+fn html(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
+         <style>body{{font-family:sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}</style>\
+         </head><body><h1>{title}</h1>{body}</body></html>"
+    )
+}
+
+/// The page the link opens: a button that POSTs the token to this same address. Opening it
+/// changes nothing: mail scanners (Outlook Safe Links, Proofpoint) open every link of a mail,
+/// and would use the token up if a GET verified. `token` looks like a token (base64url and
+/// dots), so it needs no escaping in the attribute.
+pub fn confirm_page(token: &str) -> Reply {
+    let body = format!(
+        "<p>Press the button to confirm your email address and finish signing up.</p>\
+         <form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <button type=\"submit\">Confirm my address</button></form>"
+    );
+    page_headers(Reply::html(200, html("Confirm your email address", &body)))
+}
+
+/// The page a form POST answers with: done, or why not, in the reply's status. The session is
+/// not in it: a page cannot hand it to an app (an app's own page POSTs JSON and gets it).
+pub fn result_page(reply: &Reply) -> Reply {
+    let (title, text) = match reply.error {
+        None => (
+            "Address confirmed",
+            "Your email address is confirmed. You can sign in now.",
+        ),
+        Some(ErrorCode::TokenUsed) => (
+            "Already confirmed",
+            "This address is confirmed already. You can sign in.",
+        ),
+        Some(ErrorCode::TokenSuperseded) => (
+            "Link replaced",
+            "A newer sign-up with this address sent a new link: use the one in the latest email.",
+        ),
+        Some(ErrorCode::TokenExpired) => ("Link expired", "This link has expired. Sign up again to get a new one."),
+        Some(ErrorCode::ServiceUnavailable) => (
+            "Try again",
+            "We could not confirm your address just now. Try again in a moment.",
+        ),
+        Some(_) => (
+            "Link not valid",
+            "This link is not valid. Use the link in the email as it was sent.",
+        ),
+    };
+    let mut page = page_headers(Reply::html(reply.status, html(title, &format!("<p>{text}</p>"))));
+    page.error = reply.error;
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{open_link, post};
+    use lambda_support::http::read_event;
+
+    fn routed(event: Value) -> Result<Request, u16> {
+        read_event(event).1.and_then(route).map_err(|r| r.status)
+    }
+
+    #[test]
+    fn get_is_the_page_and_post_is_the_verification_in_json_or_a_form() {
+        assert_eq!(routed(open_link("a.b.c")), Ok(Request::Page("a.b.c".into())));
+        assert_eq!(
+            routed(post("application/json", r#"{"token":"a.b.c"}"#)),
+            Ok(Request::Verify("a.b.c".into(), Answer::Json))
+        );
+        assert_eq!(
+            routed(post("application/x-www-form-urlencoded", "token=a.b.c")),
+            Ok(Request::Verify("a.b.c".into(), Answer::Page))
+        );
+        assert_eq!(
+            routed(serde_json::json!({"token": "a.b.c"})),
+            Ok(Request::Verify("a.b.c".into(), Answer::Json))
+        );
+    }
+
+    #[test]
+    fn what_is_no_token_is_a_typed_400_and_other_routes_and_methods_are_refused() {
+        for event in [
+            open_link(""),
+            open_link("<script>alert(1)</script>"),
+            post("application/json", r#"{"token":7}"#),
+            post("application/json", r#"{"token":"a.b.c","extra":1}"#),
+            post("application/json", r#"{}"#),
+            post("application/x-www-form-urlencoded", "token=a&x=1"),
+        ] {
+            assert_eq!(routed(event), Err(400));
+        }
+        assert_eq!(routed(post("text/plain", r#"{"token":"a.b.c"}"#)), Err(415));
+        assert_eq!(
+            routed(post("application/json", r#"{"token":"a","token":"b"}"#)),
+            Err(400)
+        );
+        let mut other = post("application/json", "{}");
+        other["rawPath"] = "/users".into();
+        other["requestContext"]["http"]["path"] = "/users".into();
+        assert_eq!(routed(other), Err(404));
+        let mut put = post("application/json", "{}");
+        put["requestContext"]["http"]["method"] = "PUT".into();
+        assert_eq!(routed(put), Err(405));
+    }
+
+    #[test]
+    fn the_page_posts_the_token_and_cannot_be_framed_cached_or_referred() {
+        let page = confirm_page("a.b.c");
+        let lambda_support::http::ReplyBody::Html(html) = &page.body else {
+            panic!("a page")
+        };
+        assert!(
+            html.contains("method=\"post\"") && html.contains("value=\"a.b.c\""),
+            "{html}"
+        );
+        let header = |name: header::HeaderName| page.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+        assert_eq!(header(header::CACHE_CONTROL).as_deref(), Some("no-store"));
+        assert_eq!(header(header::REFERRER_POLICY).as_deref(), Some("no-referrer"));
+        assert!(
+            header(header::CONTENT_SECURITY_POLICY)
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+    }
+}
