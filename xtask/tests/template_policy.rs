@@ -93,12 +93,23 @@ type Grant = (&'static str, &'static [&'static str]);
 /// What each function may do to the table, and to which items (by partition key prefix).
 #[test]
 fn each_function_touches_only_its_own_items() {
-    let expected: [(&str, &[Grant]); 3] = [
+    let expected: [(&str, &[Grant]); 4] = [
         (
             "CreateUserFunction",
             &[
                 ("dynamodb:PutItem", &["USER#*", "EMAIL#*", "OUTBOX#*"]),
+                ("dynamodb:UpdateItem", &["USER#*", "EMAIL#*", "LIMIT#*"]),
                 ("dynamodb:GetItem", &["EMAIL#*"]),
+                ("dynamodb:ConditionCheckItem", &["EMAIL#*"]),
+                ("dynamodb:DeleteItem", &["OUTBOX#*"]),
+            ],
+        ),
+        (
+            "VerifyEmailFunction",
+            &[
+                ("dynamodb:GetItem", &["USER#*"]),
+                ("dynamodb:UpdateItem", &["USER#*", "EMAIL#*"]),
+                ("dynamodb:PutItem", &["OUTBOX#*"]),
                 ("dynamodb:DeleteItem", &["OUTBOX#*"]),
             ],
         ),
@@ -116,6 +127,8 @@ fn each_function_touches_only_its_own_items() {
                 ("dynamodb:PutItem", &["EMAIL_SENT#*"]),
                 ("dynamodb:UpdateItem", &["EMAIL_SENT#*"]),
                 ("dynamodb:DeleteItem", &["EMAIL_SENT#*"]),
+                ("dynamodb:GetItem", &["MAIL_LOG#*"]),
+                ("dynamodb:PutItem", &["MAIL_LOG#*"]),
             ],
         ),
     ];
@@ -222,6 +235,64 @@ fn sign_ups_are_throttled_and_concurrency_is_bounded() {
     );
 }
 
+/// The abuse limits reach the functions from parameters (the local stack's tests raise them
+/// the same way), pending sign-ups expire through the table's TTL, and every send names the
+/// configuration set that suppresses bouncing and complaining addresses.
+#[test]
+fn the_abuse_limits_are_parameters_and_ses_suppresses_bad_addresses() {
+    let template = template();
+    let resources = &template["Resources"];
+    let env =
+        |function: &str, variable: &str| text(&resources[function]["Properties"]["Environment"]["Variables"][variable]);
+    for (function, variable, parameter, default) in [
+        ("CreateUserFunction", "SIGNUP_LIMIT_PER_IP", "SignupLimitPerIp", 30),
+        (
+            "CreateUserFunction",
+            "SIGNUP_LIMIT_WINDOW_SECONDS",
+            "SignupLimitWindowSeconds",
+            300,
+        ),
+        ("CreateUserFunction", "PENDING_TTL_HOURS", "PendingTtlHours", 24),
+        (
+            "SendEmailFunction",
+            "EMAILS_PER_ADDRESS_PER_HOUR",
+            "EmailsPerAddressPerHour",
+            3,
+        ),
+        ("SendEmailFunction", "VERIFY_TOKEN_TTL_HOURS", "VerifyTokenTtlHours", 24),
+    ] {
+        assert!(env(function, variable).contains(parameter), "{function} {variable}");
+        assert_eq!(template["Parameters"][parameter]["Default"], default, "{parameter}");
+    }
+    let ttl = &resources["UsersTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(
+        (ttl["AttributeName"].as_str(), ttl["Enabled"].as_bool()),
+        (Some("expires_at"), Some(true))
+    );
+    let set = &resources["EmailConfigurationSet"];
+    assert_eq!(set["Type"], "AWS::SES::ConfigurationSet");
+    assert_eq!(
+        set["Properties"]["SuppressionOptions"]["SuppressedReasons"],
+        json!(["BOUNCE", "COMPLAINT"])
+    );
+    assert!(env("SendEmailFunction", "EMAIL_CONFIGURATION_SET").contains("EmailConfigurationSet"));
+    // The two keys are two parameters, and only the functions that use a key may read it.
+    let readers = |parameter: &str| -> Vec<String> {
+        statements(&template)
+            .into_iter()
+            .filter(|(_, s)| {
+                actions(s).contains(&"ssm:GetParameter".to_owned())
+                    && text(&s["Resource"]).contains(&format!("parameter${{{parameter}}}"))
+            })
+            .map(|(f, _)| f)
+            .collect()
+    };
+    assert_eq!(readers("JwtSecretParameterName"), ["VerifyEmailFunction"]);
+    let mut link_readers = readers("VerifyTokenSecretParameterName");
+    link_readers.sort();
+    assert_eq!(link_readers, ["SendEmailFunction", "VerifyEmailFunction"]);
+}
+
 #[test]
 fn table_topic_and_queues_are_encrypted() {
     let template = template();
@@ -275,7 +346,7 @@ fn every_function_and_the_event_topic_are_traced() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .collect();
-    assert_eq!(functions.len(), 3);
+    assert_eq!(functions.len(), 4);
     for (id, function) in functions {
         let tracing = function["Properties"].get("Tracing").unwrap_or(global);
         assert_eq!(tracing, "Active", "{id}");
@@ -448,7 +519,7 @@ fn check_functions(template: &Value) -> Result<(), String> {
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .map(|(id, _)| id)
         .collect();
-    ensure(functions.len() == 3, || format!("three functions: {functions:?}"))?;
+    ensure(functions.len() == 4, || format!("four functions: {functions:?}"))?;
     for function in functions {
         for metric in ["Errors", "Throttles"] {
             let alarm = find(
@@ -467,7 +538,8 @@ fn check_functions(template: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// create-user's 5xx answers, at the HTTP API; send-email's failed messages, from its EMF line.
+/// The API's 5xx answers, at the HTTP API; send-email's failed messages and the emails it
+/// dropped over their address's cap, from its EMF line.
 fn check_sign_ups_and_emails(template: &Value) -> Result<(), String> {
     let watched = watched(template);
     let api = find(
@@ -488,6 +560,22 @@ fn check_sign_ups_and_emails(template: &Value) -> Result<(), String> {
     ensure(
         failures.statistic == "Sum" && failures.properties["TreatMissingData"] == "notBreaching",
         || format!("{}: Sum, notBreaching: {}", failures.alarm, failures.properties),
+    )?;
+    let capped = find(
+        &watched,
+        "UserSignup",
+        "EmailsCapped",
+        &[("FunctionName", json!({"Ref": "SendEmailFunction"}))],
+    )
+    .ok_or("no alarm on UserSignup/EmailsCapped{FunctionName=!Ref SendEmailFunction}")?;
+    ensure(
+        capped.statistic == "Sum" && capped.properties["Threshold"] == json!({"Ref": "CappedEmailsAlarmThreshold"}),
+        || {
+            format!(
+                "{}: Sum over CappedEmailsAlarmThreshold: {}",
+                capped.alarm, capped.properties
+            )
+        },
     )
 }
 

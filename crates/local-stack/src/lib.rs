@@ -20,6 +20,34 @@ pub use sdk::{
 };
 pub use stack_env::StackEnv;
 
+/// The functions as `cargo lambda watch` serves them: its address on loopback, and the URL of
+/// one function's route (its function URL: an HTTP API v2 event of that path).
+pub mod watch {
+    /// `cargo lambda watch` listening on `port`.
+    pub fn url(port: u16) -> String {
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// The function URL of `function` (cargo lambda's name, the binary's) at `path`.
+    pub fn function_url(watch_url: &str, function: &str, path: &str) -> String {
+        format!("{watch_url}/lambda-url/{function}{path}")
+    }
+
+    /// The routes of the HTTP API under `cargo lambda watch`, as `stack.env` names them:
+    /// variable, function, path.
+    pub const ROUTES: [(&str, &str, &str); 3] = [
+        ("CREATE_USER_URL", "create-user", "/users"),
+        ("RESEND_URL", "create-user", "/users/verification"),
+        ("VERIFY_URL", "verify-email", "/users/verify"),
+    ];
+
+    /// What the verification link opens locally: verify-email's `GET /users/verify`.
+    pub fn verify_url_base(watch_url: &str) -> String {
+        let (_, function, path) = ROUTES[2];
+        function_url(watch_url, function, path)
+    }
+}
+
 /// A stack's state directory (`.local`, or `cargo xtask --state-dir`): the names of the files
 /// xtask writes there and the tests read.
 pub mod state {

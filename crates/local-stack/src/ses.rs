@@ -1,5 +1,5 @@
 //! LocalStack's SES outbox: every email SES accepted, as LocalStack records it
-//! (`GET /_aws/ses`). Where the pipeline's last step shows: a welcome email or none.
+//! (`GET /_aws/ses`). Where the pipeline's last step shows: an email or none.
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -41,10 +41,11 @@ impl Outbox {
         Ok(body["messages"].as_array_mut().map(std::mem::take).unwrap_or_default())
     }
 
-    /// The emails LocalStack's SES has accepted for `address`.
+    /// The emails LocalStack's SES has accepted for `address`, in any case (one mailbox: the
+    /// sign-up flow treats `Ann@X.io` and `ann@x.io` as one address).
     pub async fn emails_to(&self, address: &str) -> Result<Vec<Value>> {
         let mut emails = self.emails().await?;
-        emails.retain(|email| recipients(email).any(|to| to == address));
+        emails.retain(|email| recipients(email).any(|to| to.eq_ignore_ascii_case(address)));
         Ok(emails)
     }
 }

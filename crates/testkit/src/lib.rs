@@ -139,6 +139,48 @@ pub fn dynamodb(sdk: &SdkConfig, stack: &HashMap<String, String>) -> aws_sdk_dyn
     local_stack::dynamodb_client(sdk, &endpoints(stack))
 }
 
+/// The id of the user the address's guard names (pending or verified), as DynamoDB Local holds
+/// it: what a test learns of a sign-up whose answer, by design, names no user. Blocking.
+pub fn user_of(stack: &HashMap<String, String>, email: &str) -> Option<uuid::Uuid> {
+    blocking(async {
+        let sdk = sdk_config(stack).await;
+        let item = dynamodb(&sdk, stack)
+            .get_item()
+            .table_name(&stack["USERS_TABLE"])
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("EMAIL#{}", user_events::email_key(email))),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("DynamoDB Local answers")
+            .item?;
+        item.get("user_id")?.as_s().ok()?.parse().ok()
+    })
+}
+
+/// The token of the verification link in the `nth` email (from 1) LocalStack's SES accepted for
+/// `address`, waiting up to `wait` for it. Blocking.
+pub fn link_token(stack: &HashMap<String, String>, address: &str, nth: usize, wait: std::time::Duration) -> String {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let token = emails_to(stack, address).get(nth - 1).and_then(|email| {
+            let text = email["Body"]["text_part"].as_str()?;
+            let at = text.find("token=")? + "token=".len();
+            text[at..].split_whitespace().next().map(str::to_owned)
+        });
+        if let Some(token) = token {
+            return token;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no verification link in email {nth} to the address in {wait:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Every email LocalStack's SES has accepted for `address`. Blocking, for the tests' polling
 /// loops (see [`blocking`]); each call has a runtime, and so a client, of its own.
 pub fn emails_to(stack: &HashMap<String, String>, address: &str) -> Vec<Value> {

@@ -1,5 +1,6 @@
 //! Load on a running stack: many sign-ups at once through create-user's function URL, then an
-//! account of what came out the other end (users stored, emails per address, the DLQ).
+//! account of what came out the other end (users stored, emails per address within its cap,
+//! the DLQ).
 
 use super::pipeline::SignUps;
 use crate::random;
@@ -17,6 +18,8 @@ pub struct LoadReport {
     pub signups: usize,
     /// Distinct emails among them (each sign-up has its own unless the run reuses them).
     pub distinct: usize,
+    /// Emails one address may get in an hour (the stack's `EMAILS_PER_ADDRESS_PER_HOUR`).
+    pub cap: usize,
     pub elapsed: Duration,
     pub statuses: BTreeMap<u16, usize>,
     pub latencies: Vec<Duration>,
@@ -36,8 +39,19 @@ impl LoadReport {
         self.statuses.iter().filter(|(s, _)| **s >= 500).map(|(_, n)| n).sum()
     }
 
-    /// Everything the pipeline promises: no 5xx, one user and one email per distinct address,
-    /// a 409 for every repeat, an empty DLQ.
+    /// Sign-ups of each distinct address (the run spreads them evenly).
+    fn per_address(&self, address: usize) -> usize {
+        self.signups / self.distinct + usize::from(address < self.signups % self.distinct)
+    }
+
+    /// The emails each address must get: one per sign-up, up to its cap.
+    pub fn expected_emails(&self) -> usize {
+        (0..self.distinct).map(|a| self.per_address(a).min(self.cap)).sum()
+    }
+
+    /// Everything the pipeline promises: no 5xx, the same 202 for every sign-up, one user per
+    /// distinct address, one email per sign-up up to the address's cap and never more, an
+    /// empty DLQ.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let mut expect = |ok: bool, what: String| {
@@ -47,25 +61,35 @@ impl LoadReport {
         };
         expect(self.server_errors() == 0, format!("5xx answers: {:?}", self.statuses));
         expect(
-            self.count(201) == self.distinct,
-            format!("{} x 201 for {} distinct emails", self.count(201), self.distinct),
-        );
-        expect(
-            self.count(409) == self.signups - self.distinct,
-            format!("{} x 409", self.count(409)),
+            self.count(202) == self.signups,
+            format!(
+                "{} x 202 for {} sign-ups: {:?}",
+                self.count(202),
+                self.signups,
+                self.statuses
+            ),
         );
         expect(
             self.users_stored == self.distinct,
             format!("{} users stored for {}", self.users_stored, self.distinct),
         );
         // Counts, not the addresses: what xtask prints is no place for an email address.
-        let wrong: Vec<usize> = self.emails.values().copied().filter(|n| *n != 1).collect();
+        let want = (self.signups / self.distinct).min(self.cap);
+        let wrong: Vec<usize> = self
+            .emails
+            .values()
+            .copied()
+            .filter(|n| *n > self.cap || *n < want)
+            .collect();
+        let total: usize = self.emails.values().sum();
         expect(
-            self.emails.len() == self.distinct && wrong.is_empty(),
+            self.emails.len() == self.distinct && wrong.is_empty() && total == self.expected_emails(),
             format!(
-                "emails per address off: {} addresses got {wrong:?} emails, {} addresses emailed",
+                "emails per address off (cap {}): {} addresses got {wrong:?} emails, {} addresses emailed, {total} emails for {} expected",
+                self.cap,
                 wrong.len(),
-                self.emails.len()
+                self.emails.len(),
+                self.expected_emails()
             ),
         );
         expect(
@@ -90,28 +114,39 @@ pub async fn run(env: &StackEnv, signups: usize, concurrency: usize, distinct: O
     for (status, _) in &results {
         *statuses.entry(*status).or_insert(0) += 1;
     }
-    let created = statuses.get(&201).copied().unwrap_or(0);
-    let emails = emails_of_run(&env.var("AWS_ENDPOINT_URL")?, &tag, created).await?;
-    let endpoints = env.endpoints()?;
-    let config = sdk_config(&endpoints).await;
-    let ddb = dynamodb_client(&config, &endpoints);
-    Ok(LoadReport {
+    let cap = env
+        .get("EMAILS_PER_ADDRESS_PER_HOUR")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_EMAILS_PER_ADDRESS_PER_HOUR);
+    let mut report = LoadReport {
         signups,
         distinct,
+        cap,
         elapsed,
         statuses,
         latencies: results.into_iter().map(|(_, latency)| latency).collect(),
-        emails,
-        // The guards of this run's addresses: their keys all start with the tag's.
-        users_stored: count_items(
-            &ddb,
-            &env.var("USERS_TABLE")?,
-            &user_store::adapters::dynamodb::guard_key(&tag),
-        )
-        .await?,
-        dlq_messages: queue_depth(&aws_sdk_sqs::Client::new(&config), &env.var("EMAIL_DLQ_URL")?).await?,
-    })
+        emails: BTreeMap::new(),
+        users_stored: 0,
+        dlq_messages: 0,
+    };
+    report.emails = emails_of_run(&env.var("AWS_ENDPOINT_URL")?, &tag, report.expected_emails()).await?;
+    let endpoints = env.endpoints()?;
+    let config = sdk_config(&endpoints).await;
+    let ddb = dynamodb_client(&config, &endpoints);
+    // The guards of this run's addresses: their keys all start with the tag's.
+    report.users_stored = count_items(
+        &ddb,
+        &env.var("USERS_TABLE")?,
+        &user_store::adapters::dynamodb::guard_key(&tag),
+    )
+    .await?;
+    report.dlq_messages = queue_depth(&aws_sdk_sqs::Client::new(&config), &env.var("EMAIL_DLQ_URL")?).await?;
+    Ok(report)
 }
+
+/// send-email's default cap (template parameter `EmailsPerAddressPerHour`), when the stack's
+/// environment names none.
+const DEFAULT_EMAILS_PER_ADDRESS_PER_HOUR: usize = 3;
 
 /// The sign-ups, from `concurrency` clients at once that each take the next one when theirs is
 /// answered: each one's status (599 for no answer) and latency.
@@ -151,8 +186,8 @@ async fn send_all(
 }
 
 /// Emails SES accepted for this run's addresses, per address. The emails trail the sign-ups:
-/// waits until `created` addresses have one, then a little more so that a duplicate would show.
-async fn emails_of_run(localstack: &str, tag: &str, created: usize) -> Result<BTreeMap<String, usize>> {
+/// waits until `expected` have arrived, then a little more so that an extra one would show.
+async fn emails_of_run(localstack: &str, tag: &str, expected: usize) -> Result<BTreeMap<String, usize>> {
     let outbox = ses::Outbox::at(localstack);
     let count = async || -> Result<BTreeMap<String, usize>> {
         let mut counts = BTreeMap::new();
@@ -164,7 +199,7 @@ async fn emails_of_run(localstack: &str, tag: &str, created: usize) -> Result<BT
         Ok(counts)
     };
     let deadline = Instant::now() + Duration::from_secs(300);
-    while count().await?.len() < created && Instant::now() < deadline {
+    while count().await?.values().sum::<usize>() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -45,14 +45,14 @@ async fn wait_for_email(outbox: &ses::Outbox, address: &str) -> Result<()> {
     let deadline = Instant::now() + EMAIL_WITHIN;
     while outbox.emails_to(address).await?.is_empty() {
         if Instant::now() > deadline {
-            bail!("no welcome email {} s after the sign-up", EMAIL_WITHIN.as_secs());
+            bail!("no verification email {} s after the sign-up", EMAIL_WITHIN.as_secs());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
 }
 
-/// From each sign-up request to its welcome email in SES, one user at a time.
+/// From each sign-up request to its verification email in SES, one user at a time.
 pub async fn signup_to_email(env: &StackEnv, users: usize) -> Result<Vec<Duration>> {
     let sign_ups = SignUps::of(env)?;
     let outbox = ses::Outbox::at(&env.var("AWS_ENDPOINT_URL")?);
@@ -62,7 +62,7 @@ pub async fn signup_to_email(env: &StackEnv, users: usize) -> Result<Vec<Duratio
         let email = format!("e2e.{run}.{i}@example.com");
         let started = Instant::now();
         let (status, reply) = sign_ups.send("Bench User", &email, Duration::from_secs(60)).await?;
-        if status != 201 {
+        if status != 202 {
             bail!("sign-up answered {status}: {reply}");
         }
         wait_for_email(&outbox, &email)

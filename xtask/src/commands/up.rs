@@ -9,7 +9,7 @@ use crate::stack::template::Template;
 use crate::stack::{install, sam_local};
 use crate::ui;
 use anyhow::{Context, Result};
-use local_stack::{Endpoints, StackEnv};
+use local_stack::{Endpoints, StackEnv, watch};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpArgs {
@@ -32,9 +32,17 @@ pub struct UpArgs {
     /// Build the functions with --release (what the benchmark measures).
     #[arg(long)]
     pub release: bool,
-    /// Sender of the welcome email (verified in LocalStack's SES).
+    /// Sender of the emails (verified in LocalStack's SES).
     #[arg(long, env = "EMAIL_FROM", default_value = provision::DEFAULT_EMAIL_FROM)]
     pub email_from: String,
+    /// Sign-ups and resends one client may send per window (default: create-user's, 30 per 5
+    /// minutes). Behind `cargo lambda watch` every request comes from 127.0.0.1: load runs
+    /// raise it for their stack.
+    #[arg(long, env = "SIGNUP_LIMIT_PER_IP")]
+    pub signup_limit_per_ip: Option<u32>,
+    /// Emails one address may get an hour (default: send-email's, 3).
+    #[arg(long, env = "EMAILS_PER_ADDRESS_PER_HOUR")]
+    pub emails_per_address_per_hour: Option<u32>,
 }
 
 const HEADER: &str = "Written by `cargo xtask up`: the local stack's coordinates. Do not edit.";
@@ -68,17 +76,27 @@ pub async fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         async |_| provision::provision(&template, &endpoints, &settings).await,
     )
     .await?;
-    // cargo lambda watch reads the file when it starts; its own URL is added afterwards.
+    // The limits the functions run with, where this stack changes them: in stack.env, so that
+    // everything that runs a function (cargo lambda watch, `sam local`, the benchmark) has them.
+    for (variable, value) in [
+        ("SIGNUP_LIMIT_PER_IP", args.signup_limit_per_ip),
+        ("EMAILS_PER_ADDRESS_PER_HOUR", args.emails_per_address_per_hour),
+    ] {
+        if let Some(value) = value {
+            env.push(variable, value.to_string());
+        }
+    }
+    // cargo lambda watch reads the file when it starts; its own URLs are added afterwards.
     env.write(&layout.stack_env(), HEADER)?;
 
     let extra_env = function_env(args)?;
     let watch = start_functions(layout, &template, args, &extra_env).await?;
-    let functions_url = format!("http://127.0.0.1:{}", watch.port);
+    let functions_url = watch::url(watch.port);
     env.push("FUNCTIONS_URL", functions_url.clone());
-    env.push(
-        "CREATE_USER_URL",
-        format!("{functions_url}/lambda-url/create-user/users"),
-    );
+    for (variable, function, path) in watch::ROUTES {
+        env.push(variable, watch::function_url(&functions_url, function, path));
+    }
+    env.push("VERIFY_URL_BASE", watch::verify_url_base(&functions_url));
     env.write(&layout.stack_env(), HEADER)?;
     ui::step("Starting the functions", async |progress| {
         services::warm_up_functions(&watch, progress).await
@@ -156,11 +174,7 @@ fn print_summary(layout: &Layout, stack: &Stack) {
     let endpoints = Endpoints::on_ports(stack.localstack.port, stack.dynamodb.port);
     row("LocalStack", &endpoints.localstack, &stack.localstack);
     row("DynamoDB Local", &endpoints.dynamodb, &stack.dynamodb);
-    row(
-        "Functions",
-        &format!("http://127.0.0.1:{}", stack.watch.port),
-        &stack.watch,
-    );
+    row("Functions", &watch::url(stack.watch.port), &stack.watch);
     let queue = stack.env.get("EMAIL_QUEUE_URL").unwrap_or("?");
     row("SQS bridge", &format!("{queue} -> {}", bridge::FUNCTION), &stack.bridge);
     let stack_env = layout.stack_env();

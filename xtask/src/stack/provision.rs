@@ -1,6 +1,6 @@
 //! Provisions the template's resources on the running emulators through the AWS SDK: the
 //! CloudFormation stack on LocalStack, the table on DynamoDB Local, the SES sender identity
-//! and the JWT secret in SSM.
+//! and configuration set, and the two signing secrets in SSM.
 
 use super::template::{self, LocalStackMode, TableSpec, Template};
 use crate::{random, ui};
@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 pub const STACK_NAME: &str = "user-signup";
 pub const TABLE_NAME: &str = "user-signup-users";
 pub const DEFAULT_EMAIL_FROM: &str = "welcome@example.com";
+/// The template's `EmailConfigurationSet`'s name for the stack (`${AWS::StackName}-email`).
+pub const CONFIGURATION_SET: &str = "user-signup-email";
 
 pub struct Settings {
     pub email_from: String,
@@ -29,16 +31,25 @@ pub async fn provision(template: &Template, endpoints: &Endpoints, settings: &Se
     let outputs = deploy_stack(&config, template, settings).await?;
     let (_, table) = template.table()?;
     create_table(&dynamodb_client(&config, endpoints), TABLE_NAME, &table).await?;
-    aws_sdk_ses::Client::new(&config)
-        .verify_email_identity()
+    let ses = aws_sdk_ses::Client::new(&config);
+    ses.verify_email_identity()
         .email_address(&settings.email_from)
         .send()
         .await
         .context("verifying the SES sender identity")?;
-    let jwt_param = template
-        .parameter_default("JwtSecretParameterName")
-        .context("template has no JwtSecretParameterName default")?;
-    ensure_jwt_secret(&aws_sdk_ssm::Client::new(&config), &jwt_param).await?;
+    ensure_configuration_set(&ses, CONFIGURATION_SET).await?;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let mut secrets = Vec::new();
+    for (parameter, variable) in [
+        ("JwtSecretParameterName", "JWT_SECRET_PARAM"),
+        ("VerifyTokenSecretParameterName", "VERIFY_TOKEN_SECRET_PARAM"),
+    ] {
+        let name = template
+            .parameter_default(parameter)
+            .with_context(|| format!("template has no {parameter} default"))?;
+        ensure_secret(&ssm, &name).await?;
+        secrets.push((variable, name));
+    }
 
     let output = |key: &str| {
         outputs
@@ -52,7 +63,10 @@ pub async fn provision(template: &Template, endpoints: &Endpoints, settings: &Se
     env.push("EMAIL_QUEUE_URL", output("EmailQueueUrl")?);
     env.push("EMAIL_DLQ_URL", output("EmailDlqUrl")?);
     env.push("EMAIL_FROM", settings.email_from.clone());
-    env.push("JWT_SECRET_PARAM", jwt_param);
+    env.push("EMAIL_CONFIGURATION_SET", CONFIGURATION_SET);
+    for (variable, name) in secrets {
+        env.push(variable, name);
+    }
     env.push(
         "JWT_ISSUER",
         template.parameter_default("JwtIssuer").unwrap_or_default(),
@@ -283,9 +297,29 @@ fn global_secondary_index(gsi: &template::GlobalSecondaryIndex) -> Result<Global
         .build()?)
 }
 
+/// The SES configuration set every send names, as the template declares it (LocalStack
+/// records the set and accepts sends that name it; it has no suppression list to apply).
+async fn ensure_configuration_set(ses: &aws_sdk_ses::Client, name: &str) -> Result<()> {
+    let sets = ses
+        .list_configuration_sets()
+        .send()
+        .await
+        .context("listing SES configuration sets")?;
+    if sets.configuration_sets().iter().any(|set| set.name() == name) {
+        return Ok(());
+    }
+    let set = aws_sdk_ses::types::ConfigurationSet::builder().name(name).build()?;
+    ses.create_configuration_set()
+        .configuration_set(set)
+        .send()
+        .await
+        .context("creating the SES configuration set")?;
+    Ok(())
+}
+
 /// A random signing secret, created once per stack; an existing one is kept so tokens issued
 /// earlier stay valid while the stack runs.
-async fn ensure_jwt_secret(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<()> {
+async fn ensure_secret(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<()> {
     if ssm.get_parameter().name(name).send().await.is_ok() {
         return Ok(());
     }
@@ -293,7 +327,7 @@ async fn ensure_jwt_secret(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<()> 
         .name(name)
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .value(random::hex(32)?)
-        .description("JWT signing secret of the local stack (cargo xtask up)")
+        .description("a signing secret of the local stack (cargo xtask up)")
         .send()
         .await
         .context("storing the JWT secret in SSM")?;

@@ -157,6 +157,12 @@ pub async fn start_watch(
             .args(["--invoke-port", &port.to_string()])
             .arg("--env-file")
             .arg(settings.stack_env)
+            // The verification links open verify-email here: known once the port is.
+            .arg("--env-var")
+            .arg(format!(
+                "VERIFY_URL_BASE={}",
+                local_stack::watch::verify_url_base(&local_stack::watch::url(port))
+            ))
             .current_dir(&layout.root);
         for (key, value) in settings.extra_env {
             cmd.arg("--env-var").arg(format!("{key}={value}"));
@@ -178,6 +184,13 @@ pub async fn start_watch(
 pub async fn warm_up_functions(watch: &ServiceRecord, progress: &mut ui::Progress) -> Result<()> {
     let checks = [
         ("create-user", reqwest::Method::GET, "/lambda-url/create-user/", "", 404),
+        (
+            "verify-email",
+            reqwest::Method::GET,
+            "/lambda-url/verify-email/",
+            "",
+            404,
+        ),
         (
             "send-email",
             reqwest::Method::POST,
