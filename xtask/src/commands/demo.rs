@@ -1,5 +1,7 @@
-//! `cargo xtask demo`, the main job: the stack up, one sign-up over HTTP, and the user.created
-//! event and welcome email it turns into, shown as they happen.
+//! `cargo xtask demo`, the main job: the stack up, one sign-up over HTTP, the user.created
+//! event and the verification email it turns into, then the email's link followed as a user
+//! would (the page opened, its token POSTed): the verified user and its session, shown as they
+//! happen.
 
 use super::up;
 use crate::layout::Layout;
@@ -27,7 +29,7 @@ pub async fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
     );
 
     let outbox = ses::Outbox::at(&endpoints.localstack);
-    let mail = ui::step("Waiting for the welcome email in LocalStack's SES", async |progress| {
+    let mail = ui::step("Waiting for the verification email in LocalStack's SES", async |progress| {
         loop {
             if let Some(mail) = outbox.emails_to(&email).await?.pop() {
                 return Ok(mail);
@@ -41,15 +43,51 @@ pub async fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
     })
     .await?;
     println!(
-        "\n3. The welcome email, {} ms after the sign-up request (GET {}/_aws/ses)\n{}",
+        "\n3. The verification email, {} ms after the sign-up request (GET {}/_aws/ses)\n{}",
         started.elapsed().as_millis(),
         endpoints.localstack,
         indent(&serde_json::to_string_pretty(&mail)?)
     );
+    follow_the_link(&env.var("VERIFY_URL")?, &mail).await?;
     println!(
         "{}",
         NEXT_STEPS.replace("{state}", &layout.stack_env().display().to_string())
     );
+    Ok(())
+}
+
+/// What a user does with the email: open its link (a page with a button; opening it changes
+/// nothing), then press the button, which POSTs the token. The demo POSTs it as JSON, as an
+/// app's page does, and prints the answer: the user, verified, and its session JWT.
+async fn follow_the_link(verify_url: &str, mail: &Value) -> Result<()> {
+    let text = mail["Body"]["text_part"].as_str().unwrap_or_default();
+    let link = text
+        .split_whitespace()
+        .find(|word| word.starts_with(verify_url) && word.contains("token="))
+        .context("no verification link in the email")?;
+    let token = link.split("token=").nth(1).unwrap_or_default();
+    let http = local_stack::http_client();
+    let page = http.get(link).send().await.with_context(|| format!("GET {link}"))?;
+    println!(
+        "\n4. GET the link: {} {} (a page whose button POSTs the token; opening it changes nothing)",
+        page.status().as_u16(),
+        page.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default()
+    );
+    let request = json!({"token": token});
+    println!("\n5. POST {verify_url}  {{\"token\": \"<the link's token>\"}}");
+    let response = http
+        .post(verify_url)
+        .json(&request)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .with_context(|| format!("POST {verify_url}"))?;
+    let status = response.status();
+    let body = response.text().await?;
+    println!("   -> {}\n{}", status.as_u16(), indent(&pretty(&body)));
+    if status.as_u16() != 200 {
+        bail!("the verification failed; see .local/logs/cargo-lambda-watch.log");
+    }
     Ok(())
 }
 
@@ -67,7 +105,7 @@ async fn sign_up(url: &str, email: &str) -> Result<()> {
     let status = response.status();
     let body = response.text().await?;
     println!("   -> {}\n{}", status.as_u16(), indent(&pretty(&body)));
-    if status.as_u16() != 201 {
+    if status.as_u16() != 202 {
         bail!("the sign-up failed; see .local/logs/cargo-lambda-watch.log");
     }
     Ok(())
@@ -79,9 +117,10 @@ The stack keeps running. Try next, in a shell:
   set -a; . {state}; set +a; export PATH="$PWD/.local/tools-venv/bin:$PATH"
   curl -s -X POST "$CREATE_USER_URL" -H 'content-type: application/json' \
        -d '{"name":"You","email":"you@example.com","password":"correct horse battery"}'
+  curl -s "$AWS_ENDPOINT_URL/_aws/ses"        # the emails SES accepted: the link is in the last one
+  curl -s -X POST "$VERIFY_URL" -H 'content-type: application/json' -d '{"token":"<the link'"'"'s token>"}'
   awslocal sns publish --topic-arn "$USER_EVENTS_TOPIC_ARN" --message file://events/user-created.json \
        --message-attributes file://events/user-created.attributes.json
-  curl -s "$AWS_ENDPOINT_URL/_aws/ses"        # the emails SES accepted
   cargo xtask status                          # what runs where; logs in .local/logs/
   cargo xtask down                            # stop it all
 "#;
