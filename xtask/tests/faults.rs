@@ -1,7 +1,7 @@
 //! Faults on a stack of the test's own (isolated from the developer's): LocalStack dies during
 //! a sign-up and comes back; the bridge, then cargo lambda watch with the functions, die in the
 //! middle of a backlog; SES fails until the messages sit in the DLQ, then the DLQ is redriven.
-//! Afterwards every user has exactly one welcome email: nothing lost, nothing doubled.
+//! Afterwards every user has exactly one verification email: nothing lost, nothing doubled.
 
 use local_stack::{StackEnv, sdk_config, ses};
 use serde_json::json;
@@ -86,7 +86,7 @@ async fn localstack_dies_during_a_sign_up(stack: &Stack) {
         .await
         .unwrap();
     let status = response.status().as_u16();
-    assert_eq!(status, 201, "{}", response.text().await.unwrap());
+    assert_eq!(status, 202, "{}", response.text().await.unwrap());
     // LocalStack comes back (empty: it keeps no state) and is provisioned again at the same
     // coordinates; publish-outbox's schedule publishes the pending event.
     up(&stack.state);

@@ -40,6 +40,11 @@ async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_
         "AWS_SECRET_ACCESS_KEY",
         "EMAIL_FROM",
         "JWT_SECRET_PARAM",
+        "VERIFY_TOKEN_SECRET_PARAM",
+        "EMAIL_CONFIGURATION_SET",
+        "CREATE_USER_URL",
+        "RESEND_URL",
+        "VERIFY_URL",
     ] {
         assert!(!var(key).is_empty(), "{key} is empty");
     }
@@ -54,6 +59,18 @@ async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_
     check_queues(&sqs, &queue_url, &var("EMAIL_DLQ_URL"), &topic_arn, &template).await;
     check_subscription(&sns, &topic_arn, &queue_arn(&sqs, &queue_url).await.unwrap(), &template).await;
     check_secret_and_sender(&config, &var("JWT_SECRET_PARAM"), &var("EMAIL_FROM")).await;
+    check_secret_and_sender(&config, &var("VERIFY_TOKEN_SECRET_PARAM"), &var("EMAIL_FROM")).await;
+    let sets = aws_sdk_ses::Client::new(&config)
+        .list_configuration_sets()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        sets.configuration_sets()
+            .iter()
+            .any(|s| s.name() == var("EMAIL_CONFIGURATION_SET")),
+        "the template's configuration set, created through SES"
+    );
     check_filtered_delivery(&sns, &endpoints.localstack, &topic_arn).await;
     goes_down_clean(&state);
 }
@@ -302,7 +319,7 @@ async fn check_secret_and_sender(config: &aws_config::SdkConfig, param: &str, se
     assert_eq!(p.r#type().map(|t| t.as_str()), Some("SecureString"));
     assert!(
         p.value().unwrap().len() >= 32,
-        "the JWT secret must hold at least 32 bytes"
+        "a signing secret must hold at least 32 bytes"
     );
     let ses = aws_sdk_ses::Client::new(config);
     let identities = ses.list_identities().send().await.unwrap();
@@ -313,8 +330,9 @@ async fn check_secret_and_sender(config: &aws_config::SdkConfig, param: &str, se
 }
 
 /// Through the running pipeline (the bridge consumes the queue, so the check is where its
-/// messages end up): an event with `event_type=user.created` becomes a welcome email; the same
-/// kind of event without the attribute is dropped by the subscription's filter policy.
+/// messages end up): an event with `event_type=user.created` becomes an email; the same kind of
+/// event without the attribute, and a `user.verified` (no email), are dropped by the
+/// subscription's filter policy.
 async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, localstack: &str, topic: &str) {
     let string = |v: &str| {
         MessageAttributeValue::builder()
@@ -325,12 +343,23 @@ async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, localstack: &str, to
     };
     // Each event has its own event id, so that send-email's deduplication cannot be what stops one.
     let event = |email: &str| user_events::testing::user_created("Filter", email).to_json();
-    let (filtered, delivered) = ("filtered@example.com", "delivered@example.com");
-    // Published first, so it would arrive first if the filter let it through.
+    let (filtered, delivered, verified) = ("filtered@example.com", "delivered@example.com", "verified@example.com");
+    // Published first, so they would arrive first if the filter let them through.
     let filtered_event = event(filtered);
     sns.publish()
         .topic_arn(topic)
         .message(filtered_event)
+        .send()
+        .await
+        .unwrap();
+    let verified_event = user_events::UserVerified::new(
+        time::OffsetDateTime::now_utc(),
+        user_events::testing::user("Filter", verified),
+    );
+    sns.publish()
+        .topic_arn(topic)
+        .message(verified_event.to_json())
+        .message_attributes("event_type", string("user.verified"))
         .send()
         .await
         .unwrap();
@@ -359,6 +388,7 @@ async fn check_filtered_delivery(sns: &aws_sdk_sns::Client, localstack: &str, to
         0,
         "the event without event_type must be filtered out"
     );
+    assert_eq!(emails_to(verified).await, 0, "user.verified is no email");
 }
 
 #[test]

@@ -156,7 +156,7 @@ fn create_user_in_lambdas_runtime_stores_the_user_and_its_email_arrives() {
     let stack = ready();
     let email = unique_email("invoke");
     let (answer, report) = invoke("CreateUserFunction", &sign_up_event(&email));
-    assert_eq!(answer["statusCode"], 201, "{answer}");
+    assert_eq!(answer["statusCode"], 202, "{answer}");
     assert_eq!(answer["headers"]["cache-control"], "no-store");
     assert!(report.contains("Duration"), "a REPORT line: {report}");
     assert!(
@@ -166,7 +166,7 @@ fn create_user_in_lambdas_runtime_stores_the_user_and_its_email_arrives() {
     assert_eq!(
         email_arrives(stack, &email),
         1,
-        "the welcome email, through SNS, SQS and the bridge"
+        "the verification email, through SNS, SQS and the bridge"
     );
 }
 
@@ -193,7 +193,7 @@ fn send_email_in_lambdas_runtime_sends_and_fails_exactly_the_poison_record() {
 }
 
 #[tokio::test]
-async fn start_api_serves_post_users_like_the_http_api() {
+async fn start_api_serves_the_http_apis_routes() {
     ready();
     let port = free_port();
     let mut cmd = sam();
@@ -215,18 +215,39 @@ async fn start_api_serves_post_users_like_the_http_api() {
         let reply: Value = serde_json::from_str(&reply).unwrap_or_else(|_| panic!("{status}: not JSON: {reply}"));
         (status, reply)
     };
-    let sign_up = json!({"name": "Start Api", "email": unique_email("api"), "password": "correct horse"}).to_string();
+    let email = unique_email("api");
+    let sign_up = json!({"name": "Start Api", "email": email, "password": "correct horse"}).to_string();
     let (status, reply) = post(&sign_up).await;
-    assert_eq!(status, 201, "{reply}");
-    assert!(reply["token"].is_string());
-    let (status, reply) = post(&sign_up).await;
-    assert_eq!((status, reply["error"].as_str()), (409, Some("email_taken")), "{reply}");
+    assert_eq!((status, reply["status"].as_str()), (202, Some("accepted")), "{reply}");
+    assert_eq!(
+        post(&sign_up).await,
+        (status, reply),
+        "the same answer for the address pending"
+    );
     let (status, reply) = post(r#"{"name":"a","name":"b","email":"x@y.io","password":"12345678"}"#).await;
     assert_eq!(
         (status, reply["error"].as_str()),
         (400, Some("invalid_json")),
         "{reply}"
     );
+    // The resend route (create-user's) and the verification link's page (verify-email's).
+    let resend = http
+        .post(format!("http://127.0.0.1:{port}/users/verification"))
+        .header("content-type", "application/json")
+        .body(json!({"email": email}).to_string())
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resend.status().as_u16(), 202);
+    let page = http
+        .get(format!("http://127.0.0.1:{port}/users/verify?token=a.b.c"))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200, "the link's page");
+    assert!(page.text().await.unwrap().contains("method=\"post\""));
     // A method the template does not route: SAM answers itself (403 "Missing Authentication
     // Token", where API Gateway's HTTP API answers 404); the function never sees it.
     let status = services::http_status(port, "/users").await.unwrap();

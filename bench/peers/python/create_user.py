@@ -8,34 +8,26 @@ import os
 import re
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import bcrypt
 import boto3
-import jwt
 from botocore.exceptions import ClientError
 
 TABLE = os.environ["USERS_TABLE"]
 TOPIC_ARN = os.environ["USER_EVENTS_TOPIC_ARN"]
 BCRYPT_COST = int(os.environ.get("BCRYPT_COST", "12"))
-JWT_ISSUER = os.environ.get("JWT_ISSUER", "user-signup")
-JWT_AUDIENCE = os.environ.get("JWT_AUDIENCE", "user-signup")
-JWT_TTL = int(os.environ.get("JWT_TTL_SECONDS", "3600"))
+PENDING_TTL = int(float(os.environ.get("PENDING_TTL_HOURS", "24")) * 3600)
+LIMIT_PER_IP = int(os.environ.get("SIGNUP_LIMIT_PER_IP", "30"))
+LIMIT_WINDOW = int(os.environ.get("SIGNUP_LIMIT_WINDOW_SECONDS", "300"))
 
 # Clients at module level: built once per execution environment, like the Rust function's init.
 dynamodb = boto3.client("dynamodb")
 sns = boto3.client("sns")
 
-
-def _jwt_secret():
-    if os.environ.get("JWT_SECRET"):
-        return os.environ["JWT_SECRET"]
-    ssm = boto3.client("ssm")
-    return ssm.get_parameter(Name=os.environ["JWT_SECRET_PARAM"], WithDecryption=True)["Parameter"]["Value"]
-
-
-JWT_SECRET = _jwt_secret()
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+ACCEPTED = {"status": "accepted",
+            "message": "If this address can be used, a message is on its way to it: follow it to continue."}
 
 
 def _reply(status, body, headers=None):
@@ -44,10 +36,6 @@ def _reply(status, body, headers=None):
         "headers": {"content-type": "application/json", **(headers or {})},
         "body": json.dumps(body),
     }
-
-
-def _now():
-    return datetime.now(timezone.utc)
 
 
 def _iso(at):
@@ -68,6 +56,66 @@ def _validate(body):
     return problems
 
 
+def _event(event_type, now, user, **extra):
+    return {"event_id": str(uuid.uuid4()), "event_type": event_type, "version": 1,
+            "occurred_at": _iso(now), "user": user, **extra}
+
+
+def _outbox_put(event, now):
+    return {"Put": {"TableName": TABLE, "ConditionExpression": "attribute_not_exists(pk)", "Item": {
+        "pk": {"S": f"OUTBOX#{event['event_id']}"}, "outbox_state": {"S": "pending"},
+        "outbox_at": {"N": str(int(now.timestamp() * 1000))}, "event": {"S": json.dumps(event)}}}}
+
+
+def _write(name, email, key, password_hash, guard, now):
+    """The transaction the address's state asks for, and its event."""
+    now_s, expires = str(int(now.timestamp())), str(int(now.timestamp()) + PENDING_TTL)
+    item = guard.get("Item")
+    pending = item is not None and item.get("verified", {}).get("BOOL") is False
+    if item is not None and pending and int(item["expires_at"]["N"]) <= int(now_s):
+        item, pending = None, False
+    if item is None:
+        user_id = str(uuid.uuid4())
+        user = {"id": user_id, "name": name, "email": email, "created_at": _iso(now)}
+        event = _event("user.created", now, user)
+        common = {"verified": {"BOOL": False}, "expires_at": {"N": expires},
+                  "credential_id": {"S": user_id}, "created_at": {"S": user["created_at"]}}
+        items = [
+            {"Put": {"TableName": TABLE, "ConditionExpression": "attribute_not_exists(pk)", "Item": {
+                "pk": {"S": f"USER#{user_id}"}, "id": {"S": user_id}, "name": {"S": name}, "email": {"S": email},
+                "email_key": {"S": key}, "password_hash": {"S": password_hash}, **common}}},
+            {"Put": {"TableName": TABLE,
+                     "ConditionExpression": "attribute_not_exists(pk) OR (verified = :false AND expires_at <= :now)",
+                     "ExpressionAttributeValues": {":false": {"BOOL": False}, ":now": {"N": now_s}},
+                     "Item": {"pk": {"S": f"EMAIL#{key}"}, "user_id": {"S": user_id}, **common}}},
+        ]
+    elif pending:
+        user_id, credential = item["user_id"]["S"], str(uuid.uuid4())
+        event = _event("user.verification_requested", now, {"id": user_id, "email": email},
+                       credential_id=credential, reason="sign_up_again")
+        values = {":false": {"BOOL": False}, ":now": {"N": now_s}, ":c": {"S": credential}, ":e": {"N": expires}}
+        items = [
+            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": f"USER#{user_id}"}},
+                        "UpdateExpression": "SET #n = :n, email = :m, password_hash = :h, credential_id = :c, expires_at = :e",
+                        "ConditionExpression": "verified = :false AND expires_at > :now",
+                        "ExpressionAttributeNames": {"#n": "name"},
+                        "ExpressionAttributeValues": {**values, ":n": {"S": name}, ":m": {"S": email},
+                                                      ":h": {"S": password_hash}}}},
+            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": f"EMAIL#{key}"}},
+                        "UpdateExpression": "SET credential_id = :c, expires_at = :e",
+                        "ConditionExpression": "user_id = :u AND verified = :false AND expires_at > :now",
+                        "ExpressionAttributeValues": {**values, ":u": {"S": user_id}}}},
+        ]
+    else:
+        user_id = item["user_id"]["S"]
+        event = _event("user.sign_up_attempted", now, {"id": user_id, "email": email})
+        items = [{"ConditionCheck": {"TableName": TABLE, "Key": {"pk": {"S": f"EMAIL#{key}"}},
+                                     "ConditionExpression": "user_id = :u",
+                                     "ExpressionAttributeValues": {":u": {"S": user_id}}}}]
+    dynamodb.transact_write_items(TransactItems=items + [_outbox_put(event, now)])
+    return event
+
+
 def handler(event, context):
     started = time.perf_counter()
     raw = event.get("body") or ""
@@ -84,70 +132,46 @@ def handler(event, context):
         return _reply(400, {"error": "validation", "fields": problems})
 
     name, email = body["name"].strip(), body["email"].strip()
-    # As the Rust function does: a taken email costs one consistent read, not a bcrypt hash.
+    key, now = email.lower(), datetime.now(timezone.utc)
+    # As the Rust function does: the client's count, the guard, the hash whatever the guard
+    # says, then one transaction.
     t = time.perf_counter()
-    guard = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"EMAIL#{email.lower()}"}},
-                              ConsistentRead=True, ProjectionExpression="pk")
+    ip = event.get("requestContext", {}).get("http", {}).get("sourceIp")
+    if ip:
+        window = int(now.timestamp()) // LIMIT_WINDOW * LIMIT_WINDOW
+        hits = dynamodb.update_item(
+            TableName=TABLE, Key={"pk": {"S": f"LIMIT#sign-up#{window}#{ip}"}},
+            UpdateExpression="ADD hits :one SET expires_at = if_not_exists(expires_at, :e)",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":e": {"N": str(window + LIMIT_WINDOW + 60)}},
+            ReturnValues="UPDATED_NEW")["Attributes"]["hits"]["N"]
+        if int(hits) > LIMIT_PER_IP:
+            return _reply(429, {"error": "too_many_requests"}, {"retry-after": "1"})
+    guard = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"EMAIL#{key}"}}, ConsistentRead=True,
+                              ProjectionExpression="user_id, credential_id, verified, expires_at")
     guard_ms = (time.perf_counter() - t) * 1000
-    if "Item" in guard:
-        return _reply(409, {"error": "email_taken"})
     t = time.perf_counter()
     password_hash = bcrypt.hashpw(body["password"].encode(), bcrypt.gensalt(BCRYPT_COST)).decode()
     hash_ms = (time.perf_counter() - t) * 1000
-
-    user_id, event_id, now = str(uuid.uuid4()), str(uuid.uuid4()), _now()
-    user = {"id": user_id, "name": name, "email": email, "created_at": _iso(now)}
-    created = {
-        "event_id": event_id,
-        "event_type": "user.created",
-        "version": 1,
-        "occurred_at": _iso(now),
-        "user": user,
-    }
-    message = json.dumps(created)
-    guarded = "attribute_not_exists(pk)"
     t = time.perf_counter()
     try:
-        dynamodb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": TABLE, "ConditionExpression": guarded, "Item": {
-                    "pk": {"S": f"USER#{user_id}"}, "id": {"S": user_id}, "name": {"S": name},
-                    "email": {"S": email}, "email_key": {"S": email.lower()},
-                    "password_hash": {"S": password_hash}, "created_at": {"S": user["created_at"]}}}},
-                {"Put": {"TableName": TABLE, "ConditionExpression": guarded, "Item": {
-                    "pk": {"S": f"EMAIL#{email.lower()}"}, "user_id": {"S": user_id},
-                    "created_at": {"S": user["created_at"]}}}},
-                {"Put": {"TableName": TABLE, "ConditionExpression": guarded, "Item": {
-                    "pk": {"S": f"OUTBOX#{event_id}"}, "outbox_state": {"S": "pending"},
-                    "outbox_at": {"N": str(int(now.timestamp() * 1000))}, "event": {"S": message}}}},
-            ]
-        )
-    except ClientError as e:
-        reasons = e.response.get("CancellationReasons") or []
-        if len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
-            return _reply(409, {"error": "email_taken"})
+        stored = _write(name, email, key, password_hash, guard, now)
+    except ClientError:
         return _reply(503, {"error": "service_unavailable", "retryable": True})
     store_ms = guard_ms + (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
     sns.publish(
         TopicArn=TOPIC_ARN,
-        Message=message,
+        Message=json.dumps(stored),
         MessageAttributes={
-            "event_type": {"DataType": "String", "StringValue": "user.created"},
+            "event_type": {"DataType": "String", "StringValue": stored["event_type"]},
             "version": {"DataType": "Number", "StringValue": "1"},
         },
     )
-    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": f"OUTBOX#{event_id}"}})
+    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": f"OUTBOX#{stored['event_id']}"}})
     publish_ms = (time.perf_counter() - t) * 1000
 
-    token = jwt.encode(
-        {"sub": user_id, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "iat": now,
-         "exp": now + timedelta(seconds=JWT_TTL), "jti": str(uuid.uuid4())},
-        JWT_SECRET,
-        algorithm="HS256",
-    )
-    reply = _reply(201, {"user": user, "token": token}, {"location": f"/users/{user_id}"})
-    print(json.dumps({"message": "create-user", "status": 201, "hash_ms": hash_ms, "store_ms": store_ms,
+    reply = _reply(202, ACCEPTED, {"cache-control": "no-store"})
+    print(json.dumps({"message": "create-user", "status": 202, "hash_ms": hash_ms, "store_ms": store_ms,
                       "publish_ms": publish_ms, "latency_ms": (time.perf_counter() - started) * 1000}))
     return reply

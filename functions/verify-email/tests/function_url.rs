@@ -78,7 +78,11 @@ fn opening_the_link_changes_nothing_and_posting_its_token_verifies_once() {
     // A mail scanner, then the user: the page, twice, and nothing used up.
     for _ in 0..2 {
         let (status, content_type, page) = send(http().get(&link));
-        assert_eq!((status, content_type.as_str()), (200, "text/html; charset=utf-8"), "{page}");
+        assert_eq!(
+            (status, content_type.as_str()),
+            (200, "text/html; charset=utf-8"),
+            "{page}"
+        );
         assert!(page.contains("method=\"post\"") && page.contains(&token), "{page}");
     }
 
@@ -99,10 +103,18 @@ fn opening_the_link_changes_nothing_and_posting_its_token_verifies_once() {
     assert_eq!(claims.sub, user_id.to_string());
 
     let (status, again) = post_token(&stack, &token);
-    assert_eq!((status, again["error"].as_str()), (409, Some("token_used")), "once: {again}");
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (409, Some("token_used")),
+        "once: {again}"
+    );
     // The session JWT is no verification token.
     let (status, foreign) = post_token(&stack, verified["token"].as_str().unwrap());
-    assert_eq!((status, foreign["error"].as_str()), (400, Some("invalid_token")), "{foreign}");
+    assert_eq!(
+        (status, foreign["error"].as_str()),
+        (400, Some("invalid_token")),
+        "{foreign}"
+    );
 }
 
 /// Tokens minted with the stack's own key (SSM) but expired, or for a sign-up that a newer one
@@ -124,23 +136,42 @@ fn expired_superseded_tampered_and_empty_tokens_are_refused_and_change_nothing()
         credential_id: user_events::first_credential(user_id),
         email_key: email.to_lowercase(),
     };
-    let expired = key(1).mint(&what, OffsetDateTime::now_utc() - time::Duration::seconds(5)).unwrap();
+    let expired = key(1)
+        .mint(&what, OffsetDateTime::now_utc() - time::Duration::seconds(5))
+        .unwrap();
     let (status, body) = post_token(&stack, &expired);
     assert_eq!((status, body["error"].as_str()), (410, Some("token_expired")), "{body}");
 
-    let tampered = format!("{}{}", &first[..first.len() - 2], if first.ends_with("AA") { "BB" } else { "AA" });
+    let tampered = format!(
+        "{}{}",
+        &first[..first.len() - 2],
+        if first.ends_with("AA") { "BB" } else { "AA" }
+    );
     for token in [tampered.as_str(), "", "not.a.token"] {
         let (status, body) = post_token(&stack, token);
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_token")), "{token:?}: {body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_token")),
+            "{token:?}: {body}"
+        );
     }
 
     // A new sign-up with the address replaces the credential the first link confirms.
     let again = json!({"name": "Vera", "email": email, "password": "another horse"}).to_string();
-    let (status, _, _) = send(http().post(&stack["CREATE_USER_URL"]).header("content-type", "application/json").body(again));
+    let (status, _, _) = send(
+        http()
+            .post(&stack["CREATE_USER_URL"])
+            .header("content-type", "application/json")
+            .body(again),
+    );
     assert_eq!(status, 202);
     let second = testkit::link_token(&stack, &email, 2, Duration::from_secs(60));
     let (status, body) = post_token(&stack, &first);
-    assert_eq!((status, body["error"].as_str()), (409, Some("token_superseded")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("token_superseded")),
+        "{body}"
+    );
     let (status, body) = post_token(&stack, &second);
     assert_eq!(status, 200, "the newest link works: {body}");
 }

@@ -127,7 +127,7 @@ pub fn ticks_to_time(ticks: u64) -> Duration {
 /// One step of create-user's curve.
 pub struct LatencyPoint {
     pub at_once: usize,
-    /// Of the sign-ups that succeeded (201).
+    /// Of the sign-ups that succeeded (202).
     pub durations: Vec<Duration>,
     /// Sign-ups answered 503 `retryable`: shed under overload, as designed (on 2 cores at 50
     /// at once and cost 12, a hash waits seconds for a core, and a call beside it can outlast
@@ -177,7 +177,7 @@ pub async fn sign_ups(
 }
 
 /// Whether create-user shed this sign-up (503 `retryable`); an error for anything but that
-/// and a 201.
+/// and a 202.
 fn shed(outcome: &Outcome) -> Result<bool> {
     let reply: serde_json::Value = serde_json::from_str(&outcome.body).unwrap_or_default();
     let body: serde_json::Value = reply["body"]
@@ -240,7 +240,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_retryable_503_is_shed_a_201_is_not_and_anything_else_fails() {
+    fn a_retryable_503_is_shed_a_202_is_not_and_anything_else_fails() {
         let outcome = |status: u16, body: serde_json::Value| Outcome {
             handed_out: Instant::now(),
             answered: Instant::now(),
@@ -249,7 +249,7 @@ mod tests {
         };
         let retryable = serde_json::json!({"error": "service_unavailable", "retryable": true});
         assert!(shed(&outcome(503, retryable)).unwrap());
-        assert!(!shed(&outcome(201, serde_json::json!({"token": "t"}))).unwrap());
+        assert!(!shed(&outcome(202, serde_json::json!({"status": "accepted"}))).unwrap());
         assert!(shed(&outcome(500, serde_json::json!({"error": "internal"}))).is_err());
         assert!(
             shed(&outcome(503, serde_json::json!({"error": "x"}))).is_err(),

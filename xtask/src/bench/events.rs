@@ -54,7 +54,7 @@ pub fn sign_up(name: &str, email: &str) -> Value {
 }
 
 /// A sign-up as the template's HTTP API route (payload 2.0) hands it to create-user.
-fn sign_up_request(email: &str) -> Value {
+pub fn sign_up_request(email: &str) -> Value {
     HttpApiRequest {
         path: "/users",
         route_key: "POST /users",

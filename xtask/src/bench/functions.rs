@@ -200,12 +200,12 @@ impl Drop for Instance {
     }
 }
 
-/// Fails unless the function did its job: 201 for a sign-up, no failed message for a batch.
+/// Fails unless the function did its job: 202 for a sign-up, no failed message for a batch.
 pub fn check(function: Function, outcome: &Outcome) -> Result<()> {
     ensure!(outcome.ok, "{} reported an error: {}", function.name(), outcome.body);
     let reply: Value = serde_json::from_str(&outcome.body).context("the function's answer is not JSON")?;
     match function {
-        Function::CreateUser => ensure!(reply["statusCode"] == 201, "create-user answered {}", outcome.body),
+        Function::CreateUser => ensure!(reply["statusCode"] == 202, "create-user answered {}", outcome.body),
         Function::SendEmail => ensure!(
             reply["batchItemFailures"].as_array().is_some_and(Vec::is_empty),
             "send-email failed messages: {}",
@@ -422,7 +422,7 @@ impl OverheadParts {
 }
 
 /// Each sign-up's [`SignUpTimes`], in order. Both runtimes log one request line
-/// (`create-user`) with the request's status and phase timings; a sign-up's has status 201.
+/// (`create-user`) with the request's status and phase timings; a sign-up's has status 202.
 /// Both put every field at the top level. The Python peer publishes before it answers
 /// (`store_ms` + `publish_ms`); Rust answers, then publishes (`store_ms`;
 /// `publish_after_answer_ms` is in neither the answer's time nor `latency_ms`).
@@ -430,7 +430,7 @@ pub fn sign_up_times(log: &str) -> Vec<SignUpTimes> {
     log.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|fields| {
-            if fields["message"] != "create-user" || fields["status"] != 201 {
+            if fields["message"] != "create-user" || fields["status"] != 202 {
                 return None;
             }
             let ms = |phase: &str| logged_ms(fields.get(phase)?);
@@ -457,7 +457,7 @@ mod tests {
             "START RequestId: not json",
             r#"{"level":"INFO","message":"init calls","dynamodb_ms":12.5}"#,
             r#"{"level":"INFO","message":"init calls after init","ssm_ms":38.25}"#,
-            r#"{"level":"INFO","message":"create-user","status":201,"store_ms":20.0}"#,
+            r#"{"level":"INFO","message":"create-user","status":202,"store_ms":20.0}"#,
         ]
         .join("\n");
         let ms = |n: f64| Duration::from_secs_f64(n / 1000.0);
@@ -477,14 +477,14 @@ mod tests {
             // Rust: the sign-up's own line, then the request line with its timings, the
             // publish after the answer.
             r#"{"level":"INFO","message":"user created","request_id":"r1","user_id":"u","event_id":"e"}"#,
-            r#"{"level":"INFO","message":"create-user","status":201,"latency_ms":30.1,"hash_ms":1.0,"store_ms":20.0,"publish_after_answer_ms":5.5,"published":true,"request_id":"r1","user_id":"u","event_id":"e"}"#,
+            r#"{"level":"INFO","message":"create-user","status":202,"latency_ms":30.1,"hash_ms":1.0,"store_ms":20.0,"publish_after_answer_ms":5.5,"published":true,"request_id":"r1","user_id":"u","event_id":"e"}"#,
             // Not a sign-up: a taken email's request line.
-            r#"{"level":"INFO","message":"create-user","status":409,"latency_ms":3.0,"hash_ms":0.0,"store_ms":2.0,"publish_after_answer_ms":0.0,"request_id":"r2"}"#,
+            r#"{"level":"INFO","message":"create-user","status":429,"latency_ms":3.0,"hash_ms":0.0,"store_ms":2.0,"publish_after_answer_ms":0.0,"request_id":"r2"}"#,
             // The Python peer, which publishes before it answers.
-            r#"{"message": "create-user", "status": 201, "hash_ms": 250.0, "store_ms": 10, "publish_ms": 2.5, "latency_ms": 270.0}"#,
+            r#"{"message": "create-user", "status": 202, "hash_ms": 250.0, "store_ms": 10, "publish_ms": 2.5, "latency_ms": 270.0}"#,
             "START RequestId: not json",
             // A sign-up's line without its timings is none.
-            r#"{"message": "create-user", "status": 201, "store_ms": 10}"#,
+            r#"{"message": "create-user", "status": 202, "store_ms": 10}"#,
         ]
         .join("\n");
         let ms = |n: u64| Duration::from_micros(n * 100);

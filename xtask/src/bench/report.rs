@@ -121,6 +121,8 @@ pub struct Report {
     /// The arm64 deployment zips: Rust's, and the Python peer's bytes by function.
     pub rust_zips: Vec<Artifact>,
     pub python_zips: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Sign-up times by address state ([`Report::one_answer`]).
+    one_answer: Option<String>,
 }
 
 /// How the report names a warm run's workload.
@@ -408,6 +410,38 @@ impl Report {
         );
     }
 
+    /// create-user's sign-up time by the address's state: each state's distribution, and the
+    /// p50 of each taken state against a new address's (the answer is the same; its time must
+    /// not tell them apart either).
+    pub fn one_answer(&mut self, cost: u32, times: &super::one_answer::AddressTimes) {
+        use super::one_answer::State;
+        let new = ms(p50(times.of(State::New)));
+        let mut section = format!(
+            "\n## One answer, one time: a sign-up's time by its address's state (Rust, BCRYPT_COST={cost})\n\n\
+             The states take turns in one warm create-user process: a new address each time, one \
+             address left pending (each sign-up replaces its credential), one verified (each \
+             sign-up stores its owner's notice). Target: the p50 of a taken address within \
+             0.9-1.1 of a new one's.\n\n{ROW_HEADER}\n"
+        );
+        for state in State::ALL {
+            let _ = writeln!(section, "{}", row(state.name(), times.of(state)));
+        }
+        for state in [State::Pending, State::Verified] {
+            let ratio = ms(p50(times.of(state))) / new.max(f64::MIN_POSITIVE);
+            let met = if (0.9..=1.1).contains(&ratio) {
+                "met"
+            } else {
+                "**missed**"
+            };
+            let _ = writeln!(
+                section,
+                "\np50 of {} / p50 of a new one: **{ratio:.3}** (0.9-1.1: {met})",
+                state.name()
+            );
+        }
+        self.one_answer = Some(section);
+    }
+
     /// A row of the whole pipeline's table.
     pub fn pipeline(&mut self, what: &str, samples: &[Duration]) {
         self.pipeline.push(row(what, samples));
@@ -419,6 +453,9 @@ impl Report {
         self.intro(&mut out, quick, pause_ms);
         self.comparison(&mut out);
         self.zips(&mut out);
+        if let Some(section) = &self.one_answer {
+            out.push_str(section);
+        }
         self.curves_section(&mut out);
         self.distributions(&mut out);
         out

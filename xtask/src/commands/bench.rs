@@ -9,7 +9,7 @@ use super::{down, up};
 use crate::bench::events::Events;
 use crate::bench::functions::{self, Function, Language, Launcher};
 use crate::bench::report::{self, PeakRss, PerLanguage, Report};
-use crate::bench::{artifacts, curves, instructions, load, pipeline, profiles, throughput};
+use crate::bench::{artifacts, curves, instructions, load, one_answer, pipeline, profiles, throughput};
 use crate::layout::Layout;
 use crate::stack::template::{SqsEventSource, Template};
 use crate::stack::{install, process};
@@ -302,6 +302,7 @@ async fn measure(bench: &Layout, launcher: &Launcher, template: &Template, args:
     cold_starts(bench, launcher, args, &mut events, &mut report).await?;
     let source = email_source(template)?;
     let mut rss = warm_runs(launcher, args, source.batch_size, &mut events, &mut report).await?;
+    one_answer(bench, launcher, args, &mut report).await?;
     if !args.functions_only {
         throughput(bench, launcher, template, args, &mut rss, &mut report).await?;
         sign_up_curves(launcher, args, &mut events, &mut report).await?;
@@ -389,6 +390,22 @@ async fn warm_runs(
         report.warm_runs(&what, function, cost, &runs);
     }
     Ok(rss)
+}
+
+/// create-user's sign-up time for a new, a pending and a verified address, at production's
+/// bcrypt cost (Rust: the figure is about the function's promise, not the language).
+async fn one_answer(bench: &Layout, launcher: &Launcher, args: &BenchArgs, report: &mut Report) -> Result<()> {
+    const COST: u32 = 12;
+    let n = (args.invocations / 5).max(3);
+    let env = StackEnv::read(&bench.stack_env())?;
+    let tag = format!("bench.states.{}", random::hex(4)?);
+    let label = format!("{n} sign-ups each for a new, a pending and a verified address (Rust, BCRYPT_COST={COST})");
+    let times = ui::step(&label, async |_| {
+        one_answer::measure(launcher, &env, &tag, COST, n).await
+    })
+    .await?;
+    report.one_answer(COST, &times);
+    Ok(())
 }
 
 /// send-email draining a queue through the bridge at each number of pollers, per language.

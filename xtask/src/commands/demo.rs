@@ -29,18 +29,21 @@ pub async fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
     );
 
     let outbox = ses::Outbox::at(&endpoints.localstack);
-    let mail = ui::step("Waiting for the verification email in LocalStack's SES", async |progress| {
-        loop {
-            if let Some(mail) = outbox.emails_to(&email).await?.pop() {
-                return Ok(mail);
+    let mail = ui::step(
+        "Waiting for the verification email in LocalStack's SES",
+        async |progress| {
+            loop {
+                if let Some(mail) = outbox.emails_to(&email).await?.pop() {
+                    return Ok(mail);
+                }
+                if started.elapsed() > Duration::from_secs(60) {
+                    bail!("no email after 60 s; see .local/logs/sqs-bridge.log and cargo-lambda-watch.log");
+                }
+                progress.tick("waiting");
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!("no email after 60 s; see .local/logs/sqs-bridge.log and cargo-lambda-watch.log");
-            }
-            progress.tick("waiting");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+        },
+    )
     .await?;
     println!(
         "\n3. The verification email, {} ms after the sign-up request (GET {}/_aws/ses)\n{}",
@@ -71,7 +74,10 @@ async fn follow_the_link(verify_url: &str, mail: &Value) -> Result<()> {
     println!(
         "\n4. GET the link: {} {} (a page whose button POSTs the token; opening it changes nothing)",
         page.status().as_u16(),
-        page.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default()
+        page.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
     );
     let request = json!({"token": token});
     println!("\n5. POST {verify_url}  {{\"token\": \"<the link's token>\"}}");
