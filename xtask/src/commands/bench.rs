@@ -485,9 +485,9 @@ async fn sign_up_curves(launcher: &Launcher, args: &BenchArgs, events: &mut Even
 /// The whole pipeline on the benchmark's stack: sign-up to email, and the load runs.
 async fn pipeline_figures(bench: &Layout, args: &BenchArgs, report: &mut Report) -> Result<()> {
     let env = StackEnv::read(&bench.stack_env())?;
-    let label = format!("{} sign-ups, each to its welcome email", args.users);
+    let label = format!("{} sign-ups, each to its verification email", args.users);
     let to_email = ui::step(&label, async |_| pipeline::signup_to_email(&env, args.users).await).await?;
-    report.pipeline("sign-up request to welcome email in SES", &to_email);
+    report.pipeline("sign-up request to verification email in SES", &to_email);
     for (signups, concurrency, distinct) in [(args.load_signups, args.load_concurrency, None), (100, 100, Some(10))] {
         let label = format!("load: {signups} sign-ups, {concurrency} at once");
         let outcome = ui::step(&label, async |_| load::run(&env, signups, concurrency, distinct).await).await?;
@@ -496,11 +496,13 @@ async fn pipeline_figures(bench: &Layout, args: &BenchArgs, report: &mut Report)
             bail!("load run of {signups} sign-ups broke a promise: {problems:?}");
         }
         let what = format!(
-            "load: {signups} sign-ups, {} distinct emails, {concurrency} at once ({:.0} sign-ups/s; {} users, {} emails, 0 duplicates, 0 5xx, DLQ empty)",
+            "load: {signups} sign-ups, {} distinct addresses, {concurrency} at once ({:.0} sign-ups/s; {} users, {} emails to {} addresses (at most {} each), 0 5xx, DLQ empty)",
             outcome.distinct,
             signups as f64 / outcome.elapsed.as_secs_f64(),
             outcome.users_stored,
+            outcome.emails.values().sum::<usize>(),
             outcome.emails.len(),
+            outcome.cap,
         );
         report.pipeline(&what, &outcome.latencies);
     }
