@@ -248,6 +248,16 @@ async fn start_api_serves_the_http_apis_routes() {
         .unwrap();
     assert_eq!(page.status().as_u16(), 200, "the link's page");
     assert!(page.text().await.unwrap().contains("method=\"post\""));
+    // sign-in's route: the address is pending, so the one refusal.
+    let session = http
+        .post(format!("http://127.0.0.1:{port}/sessions"))
+        .header("content-type", "application/json")
+        .body(json!({"email": email, "password": "correct horse"}).to_string())
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status().as_u16(), 401, "a pending address cannot sign in");
     // A method the template does not route: SAM answers itself (403 "Missing Authentication
     // Token", where API Gateway's HTTP API answers 404); the function never sees it.
     let status = services::http_status(port, "/users").await.unwrap();

@@ -93,7 +93,14 @@ type Grant = (&'static str, &'static [&'static str]);
 /// What each function may do to the table, and to which items (by partition key prefix).
 #[test]
 fn each_function_touches_only_its_own_items() {
-    let expected: [(&str, &[Grant]); 4] = [
+    let expected: [(&str, &[Grant]); 5] = [
+        (
+            "SignInFunction",
+            &[
+                ("dynamodb:GetItem", &["EMAIL#*", "USER#*"]),
+                ("dynamodb:UpdateItem", &["LIMIT#*", "USER#*"]),
+            ],
+        ),
         (
             "CreateUserFunction",
             &[
@@ -260,6 +267,19 @@ fn the_abuse_limits_are_parameters_and_ses_suppresses_bad_addresses() {
             3,
         ),
         ("SendEmailFunction", "VERIFY_TOKEN_TTL_HOURS", "VerifyTokenTtlHours", 24),
+        ("SignInFunction", "SIGNIN_LIMIT_PER_IP", "SignInLimitPerIp", 30),
+        (
+            "SignInFunction",
+            "SIGNIN_FAILURES_PER_ACCOUNT",
+            "SignInFailuresPerAccount",
+            10,
+        ),
+        (
+            "SignInFunction",
+            "SIGNIN_FAILURE_WINDOW_SECONDS",
+            "SignInFailureWindowSeconds",
+            900,
+        ),
     ] {
         assert!(env(function, variable).contains(parameter), "{function} {variable}");
         assert_eq!(template["Parameters"][parameter]["Default"], default, "{parameter}");
@@ -287,7 +307,9 @@ fn the_abuse_limits_are_parameters_and_ses_suppresses_bad_addresses() {
             .map(|(f, _)| f)
             .collect()
     };
-    assert_eq!(readers("JwtSecretParameterName"), ["VerifyEmailFunction"]);
+    let mut session_readers = readers("JwtSecretParameterName");
+    session_readers.sort();
+    assert_eq!(session_readers, ["SignInFunction", "VerifyEmailFunction"]);
     let mut link_readers = readers("VerifyTokenSecretParameterName");
     link_readers.sort();
     assert_eq!(link_readers, ["SendEmailFunction", "VerifyEmailFunction"]);
@@ -346,7 +368,7 @@ fn every_function_and_the_event_topic_are_traced() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .collect();
-    assert_eq!(functions.len(), 4);
+    assert_eq!(functions.len(), 5);
     for (id, function) in functions {
         let tracing = function["Properties"].get("Tracing").unwrap_or(global);
         assert_eq!(tracing, "Active", "{id}");
@@ -519,7 +541,7 @@ fn check_functions(template: &Value) -> Result<(), String> {
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .map(|(id, _)| id)
         .collect();
-    ensure(functions.len() == 4, || format!("four functions: {functions:?}"))?;
+    ensure(functions.len() == 5, || format!("five functions: {functions:?}"))?;
     for function in functions {
         for metric in ["Errors", "Throttles"] {
             let alarm = find(
@@ -576,6 +598,17 @@ fn check_sign_ups_and_emails(template: &Value) -> Result<(), String> {
                 capped.alarm, capped.properties
             )
         },
+    )?;
+    let stuffing = find(
+        &watched,
+        "UserSignup",
+        "SignInFailures",
+        &[("FunctionName", json!({"Ref": "SignInFunction"}))],
+    )
+    .ok_or("no alarm on UserSignup/SignInFailures{FunctionName=!Ref SignInFunction}")?;
+    ensure(
+        stuffing.statistic == "Sum" && stuffing.properties["Period"] == 60,
+        || format!("{}: Sum per minute: {}", stuffing.alarm, stuffing.properties),
     )
 }
 

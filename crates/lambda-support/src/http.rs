@@ -41,6 +41,9 @@ pub enum ErrorCode {
     /// 400: not a verification token of ours (malformed, empty, tampered with, another key's,
     /// another purpose's).
     InvalidToken,
+    /// 401: wrong password, unknown address, or an address not verified yet: one answer for
+    /// the three.
+    InvalidCredentials,
     /// 409: the verification link was used (the address is verified).
     TokenUsed,
     /// 409: a newer sign-up with the address replaced the one this link confirms.
@@ -64,12 +67,13 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::Validation,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidBody,
         ErrorCode::InvalidEvent,
         ErrorCode::InvalidToken,
+        ErrorCode::InvalidCredentials,
         ErrorCode::TokenUsed,
         ErrorCode::TokenSuperseded,
         ErrorCode::TokenExpired,
@@ -89,6 +93,7 @@ impl ErrorCode {
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::InvalidEvent => "invalid_event",
             ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::TokenUsed => "token_used",
             ErrorCode::TokenSuperseded => "token_superseded",
             ErrorCode::TokenExpired => "token_expired",
@@ -109,6 +114,7 @@ impl ErrorCode {
             | ErrorCode::InvalidBody
             | ErrorCode::InvalidEvent
             | ErrorCode::InvalidToken => 400,
+            ErrorCode::InvalidCredentials => 401,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::TokenUsed | ErrorCode::TokenSuperseded => 409,

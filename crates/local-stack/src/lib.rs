@@ -35,10 +35,11 @@ pub mod watch {
 
     /// The routes of the HTTP API under `cargo lambda watch`, as `stack.env` names them:
     /// variable, function, path.
-    pub const ROUTES: [(&str, &str, &str); 3] = [
+    pub const ROUTES: [(&str, &str, &str); 4] = [
         ("CREATE_USER_URL", "create-user", "/users"),
         ("RESEND_URL", "create-user", "/users/verification"),
         ("VERIFY_URL", "verify-email", "/users/verify"),
+        ("SIGN_IN_URL", "sign-in", "/sessions"),
     ];
 
     /// What the verification link opens locally: verify-email's `GET /users/verify`.

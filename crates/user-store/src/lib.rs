@@ -15,6 +15,7 @@
 pub mod adapters;
 pub mod limits;
 pub mod outbox;
+pub mod passwords;
 pub mod users;
 
 #[cfg(any(test, feature = "testing"))]

@@ -56,6 +56,24 @@ pub trait RateLimiter: Send + Sync {
         subject: &str,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Decision, StoreError>> + Send;
+
+    /// Takes one of the `limit.max` slots of `subject` in the window of `now`, atomically:
+    /// denied once they are all taken, however many ask at once (a hit counts first and
+    /// decides after; this decides first).
+    fn take(
+        &self,
+        limit: &Limit,
+        subject: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Decision, StoreError>> + Send;
+
+    /// Gives back a slot [`RateLimiter::take`] took at `taken_at` (in that window).
+    fn give_back(
+        &self,
+        limit: &Limit,
+        subject: &str,
+        taken_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use crate::limits::{Decision, Limit, RateLimiter};
 use crate::outbox::{ClaimToken, EventPublisher, Outbox, Page, PendingItem, PublishError, SettleError, StoredEvent};
-use crate::users::{Guard, NewCredential, NewUser, PasswordHash, StoreError, StoredUser, UserState, UserStore, live};
+use crate::users::{
+    Credentials, Guard, NewCredential, NewUser, PasswordHash, StoreError, StoredUser, UserState, UserStore, live,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -215,6 +217,24 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
+    async fn credentials(&self, user_id: Uuid) -> Result<Option<Credentials>, StoreError> {
+        Ok(self.users.lock().unwrap().get(&user_id).map(|u| Credentials {
+            user: u.stored.clone(),
+            password_hash: PasswordHash::new(u.password_hash.clone()),
+        }))
+    }
+
+    async fn replace_hash(&self, user_id: Uuid, old: &PasswordHash, new: &PasswordHash) -> Result<(), StoreError> {
+        let mut users = self.users.lock().unwrap();
+        match users.get_mut(&user_id) {
+            Some(user) if user.password_hash == old.expose() => {
+                user.password_hash = new.expose().to_owned();
+                Ok(())
+            }
+            _ => Err(StoreError::StateChanged),
+        }
+    }
+
     async fn mark_published(&self, event_id: Uuid) -> Result<(), StoreError> {
         self.published.lock().unwrap().insert(key_of(event_id));
         Ok(())
@@ -229,6 +249,27 @@ impl RateLimiter for MemoryStore {
         let count = hits.entry(key).or_insert(0);
         *count += 1;
         Ok(limit.decide(*count, now))
+    }
+
+    async fn take(&self, limit: &Limit, subject: &str, now: OffsetDateTime) -> Result<Decision, StoreError> {
+        let (start, left) = limit.window_at(now);
+        let key = crate::adapters::dynamodb::limit_key(limit, start, subject);
+        let mut hits = self.hits.lock().unwrap();
+        let count = hits.entry(key).or_insert(0);
+        if *count >= u64::from(limit.max) {
+            return Ok(Decision::Denied { retry_after: left });
+        }
+        *count += 1;
+        Ok(Decision::Allowed)
+    }
+
+    async fn give_back(&self, limit: &Limit, subject: &str, taken_at: OffsetDateTime) -> Result<(), StoreError> {
+        let (start, _) = limit.window_at(taken_at);
+        let key = crate::adapters::dynamodb::limit_key(limit, start, subject);
+        if let Some(count) = self.hits.lock().unwrap().get_mut(&key) {
+            *count = count.saturating_sub(1);
+        }
+        Ok(())
     }
 }
 

@@ -132,6 +132,19 @@ pub enum UserState {
     Verified,
 }
 
+/// What sign-in checks a password against: the user and its hash.
+pub struct Credentials {
+    pub user: StoredUser,
+    pub password_hash: PasswordHash,
+}
+
+/// The ids only, as [`StoredUser`]'s.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.user.fmt(f)
+    }
+}
+
 /// Whether a pending item that expires at `expires_at` is still there at `now`.
 pub fn live(expires_at: OffsetDateTime, now: OffsetDateTime) -> bool {
     expires_at > now
@@ -210,6 +223,18 @@ pub trait UserStore: Send + Sync {
         credential_id: Uuid,
         event: &StoredEvent,
         now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user `user_id` and its password's hash, read consistently.
+    fn credentials(&self, user_id: Uuid) -> impl Future<Output = Result<Option<Credentials>, StoreError>> + Send;
+
+    /// The user's hash `old` replaced by `new` (the same password at another cost): only if the
+    /// user still has `old` (a new password since is not undone).
+    fn replace_hash(
+        &self,
+        user_id: Uuid,
+        old: &PasswordHash,
+        new: &PasswordHash,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The event stored with a change is published: its outbox item goes. Unconditional: the

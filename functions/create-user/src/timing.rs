@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use tokio::time::{Duration, Instant};
 use user_store::limits::{Decision, Limit, RateLimiter};
 use user_store::outbox::{EventPublisher, PublishError, StoredEvent};
-use user_store::users::{Guard, NewCredential, NewUser, StoreError, StoredUser, UserStore};
+use user_store::users::{Credentials, Guard, NewCredential, NewUser, PasswordHash, StoreError, StoredUser, UserStore};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +158,14 @@ impl<S: UserStore> UserStore for Timed<S> {
         timed(Phase::Store, self.0.verify(user, credential_id, event, now)).await
     }
 
+    async fn credentials(&self, user_id: Uuid) -> Result<Option<Credentials>, StoreError> {
+        timed(Phase::Store, self.0.credentials(user_id)).await
+    }
+
+    async fn replace_hash(&self, user_id: Uuid, old: &PasswordHash, new: &PasswordHash) -> Result<(), StoreError> {
+        timed(Phase::Store, self.0.replace_hash(user_id, old, new)).await
+    }
+
     /// The outbox item's deletion is the last step of publishing.
     async fn mark_published(&self, event_id: Uuid) -> Result<(), StoreError> {
         timed(Phase::Publish, self.0.mark_published(event_id)).await
@@ -168,6 +176,14 @@ impl<S: UserStore> UserStore for Timed<S> {
 impl<S: RateLimiter> RateLimiter for Timed<S> {
     async fn hit(&self, limit: &Limit, subject: &str, now: OffsetDateTime) -> Result<Decision, StoreError> {
         timed(Phase::Store, self.0.hit(limit, subject, now)).await
+    }
+
+    async fn take(&self, limit: &Limit, subject: &str, now: OffsetDateTime) -> Result<Decision, StoreError> {
+        timed(Phase::Store, self.0.take(limit, subject, now)).await
+    }
+
+    async fn give_back(&self, limit: &Limit, subject: &str, taken_at: OffsetDateTime) -> Result<(), StoreError> {
+        timed(Phase::Store, self.0.give_back(limit, subject, taken_at)).await
     }
 }
 

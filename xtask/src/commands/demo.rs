@@ -1,7 +1,7 @@
 //! `cargo xtask demo`, the main job: the stack up, one sign-up over HTTP, the user.created
 //! event and the verification email it turns into, then the email's link followed as a user
-//! would (the page opened, its token POSTed): the verified user and its session, shown as they
-//! happen.
+//! would (the page opened, its token POSTed): the verified user and its session; and last a
+//! sign-in with the password: a session again. Shown as they happen.
 
 use super::up;
 use crate::layout::Layout;
@@ -52,6 +52,7 @@ pub async fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
         indent(&serde_json::to_string_pretty(&mail)?)
     );
     follow_the_link(&env.var("VERIFY_URL")?, &mail).await?;
+    sign_in(&env.var("SIGN_IN_URL")?, &email).await?;
     println!(
         "{}",
         NEXT_STEPS.replace("{state}", &layout.stack_env().display().to_string())
@@ -97,9 +98,33 @@ async fn follow_the_link(verify_url: &str, mail: &Value) -> Result<()> {
     Ok(())
 }
 
+/// The user signs in again with its password, as it will once its session has expired: a new
+/// session.
+async fn sign_in(url: &str, email: &str) -> Result<()> {
+    let request = json!({"email": email, "password": PASSWORD});
+    println!("\n6. POST {url}  {{\"email\": \"{email}\", \"password\": \"...\"}}");
+    let response = local_stack::http_client()
+        .post(url)
+        .json(&request)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let body = response.text().await?;
+    println!("   -> {}\n{}", status.as_u16(), indent(&pretty(&body)));
+    if status.as_u16() != 200 {
+        bail!("the sign-in failed; see .local/logs/cargo-lambda-watch.log");
+    }
+    Ok(())
+}
+
+/// The demo user's password.
+const PASSWORD: &str = "correct horse battery";
+
 /// One sign-up through create-user's function URL, printed with its answer.
 async fn sign_up(url: &str, email: &str) -> Result<()> {
-    let request = json!({"name": "Demo User", "email": email, "password": "correct horse battery"});
+    let request = json!({"name": "Demo User", "email": email, "password": PASSWORD});
     println!("\n1. POST {url}  {request}");
     let response = local_stack::http_client()
         .post(url)
@@ -125,6 +150,8 @@ The stack keeps running. Try next, in a shell:
        -d '{"name":"You","email":"you@example.com","password":"correct horse battery"}'
   curl -s "$AWS_ENDPOINT_URL/_aws/ses"        # the emails SES accepted: the link is in the last one
   curl -s -X POST "$VERIFY_URL" -H 'content-type: application/json' -d '{"token":"<the link'"'"'s token>"}'
+  curl -s -X POST "$SIGN_IN_URL" -H 'content-type: application/json' \
+       -d '{"email":"you@example.com","password":"correct horse battery"}'
   awslocal sns publish --topic-arn "$USER_EVENTS_TOPIC_ARN" --message file://events/user-created.json \
        --message-attributes file://events/user-created.attributes.json
   cargo xtask status                          # what runs where; logs in .local/logs/

@@ -15,7 +15,9 @@
 
 use crate::limits::{Decision, Limit, RateLimiter};
 use crate::outbox::{ClaimToken, Outbox, Page, PendingItem, SettleError, StoredEvent};
-use crate::users::{Guard, NewCredential, NewUser, StoreError, StoredUser, UserState, UserStore, live};
+use crate::users::{
+    Credentials, Guard, NewCredential, NewUser, PasswordHash, StoreError, StoredUser, UserState, UserStore, live,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -238,6 +240,26 @@ impl Read<'_> {
     }
 }
 
+/// A user item as [`StoredUser`]. A user stored before credentials had ids has its first one.
+fn stored_user(user_id: Uuid, item: &HashMap<String, AttributeValue>) -> Result<StoredUser, StoreError> {
+    let item = Read(item);
+    let text = |name: &str| item.text(name).map(str::to_owned).ok_or_else(|| unreadable(name));
+    let created_at = OffsetDateTime::parse(&text("created_at")?, &Rfc3339).map_err(|_| unreadable("created_at"))?;
+    Ok(StoredUser {
+        user: PublicUser {
+            id: user_id,
+            name: text("name")?,
+            email: text("email")?,
+            created_at,
+        },
+        email_key: text("email_key")?,
+        credential_id: item
+            .uuid("credential_id")
+            .unwrap_or(user_events::first_credential(user_id)),
+        state: item.state()?,
+    })
+}
+
 fn unreadable(what: &str) -> StoreError {
     StoreError::Unavailable(format!("an item without a readable {what}"))
 }
@@ -444,6 +466,48 @@ impl UserStore for DynamoUserStore {
         self.transact(items, &[0, 1]).await
     }
 
+    async fn credentials(&self, user_id: Uuid) -> Result<Option<Credentials>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(user_key(&user_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let hash = Read(&item)
+            .text("password_hash")
+            .ok_or_else(|| unreadable("password_hash"))?
+            .to_owned();
+        Ok(Some(Credentials {
+            user: stored_user(user_id, &item)?,
+            password_hash: PasswordHash::new(hash),
+        }))
+    }
+
+    async fn replace_hash(&self, user_id: Uuid, old: &PasswordHash, new: &PasswordHash) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_key(&user_id)))
+            .update_expression("SET password_hash = :new")
+            .condition_expression("password_hash = :old")
+            .expression_attribute_values(":new", s(new.expose()))
+            .expression_attribute_values(":old", s(old.expose()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::StateChanged)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn mark_published(&self, event_id: Uuid) -> Result<(), StoreError> {
         self.client
             .delete_item()
@@ -481,6 +545,50 @@ impl RateLimiter for DynamoUserStore {
             .and_then(|n| n.parse::<u64>().ok())
             .ok_or_else(|| unreadable("hits"))?;
         Ok(limit.decide(hits, now))
+    }
+
+    async fn take(&self, limit: &Limit, subject: &str, now: OffsetDateTime) -> Result<Decision, StoreError> {
+        let (start, left) = limit.window_at(now);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(limit_key(limit, start, subject)))
+            .update_expression("ADD hits :one SET expires_at = if_not_exists(expires_at, :expires)")
+            .condition_expression("attribute_not_exists(hits) OR hits < :max")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":max", AttributeValue::N(limit.max.to_string()))
+            .expression_attribute_values(":expires", seconds(now + left + Duration::from_secs(60)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Decision::Allowed),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(Decision::Denied { retry_after: left })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn give_back(&self, limit: &Limit, subject: &str, taken_at: OffsetDateTime) -> Result<(), StoreError> {
+        let (start, _) = limit.window_at(taken_at);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(limit_key(limit, start, subject)))
+            .update_expression("ADD hits :minus_one")
+            // Never creates a counter (a window already over and deleted), never below zero.
+            .condition_expression("hits > :zero")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 

@@ -10,11 +10,8 @@ use std::collections::BTreeMap;
 pub const PASSWORD_MAX_BYTES: usize = 72;
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const NAME_MAX_CHARS: usize = 100;
-/// RFC 5321 limits: the whole path, the local part, one domain label, the domain.
-pub const EMAIL_MAX: usize = 254;
-pub const EMAIL_LOCAL_MAX: usize = 64;
-pub const EMAIL_LABEL_MAX: usize = 63;
-pub const EMAIL_DOMAIN_MAX: usize = 253;
+pub use user_events::address::EMAIL_MAX;
+use user_events::address::check as check_email;
 
 /// A request that passed validation.
 #[derive(Clone, PartialEq, Eq)]
@@ -205,44 +202,6 @@ fn check_name(name: &str) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// A practical check, not RFC 5322's full grammar: one `@`, a dot-atom local part, a domain of
-/// LDH labels with a dot, and RFC 5321's length limits.
-fn check_email(email: &str) -> Option<&'static str> {
-    if email.is_empty() {
-        return Some("must not be empty");
-    }
-    if email.len() > EMAIL_MAX {
-        return Some("must be at most 254 characters");
-    }
-    let Some((local, domain)) = email.split_once('@') else {
-        return Some("must contain @");
-    };
-    if domain.contains('@') {
-        return Some("must contain exactly one @");
-    }
-    if local.is_empty() || local.len() > EMAIL_LOCAL_MAX {
-        return Some("the part before @ must be 1-64 characters");
-    }
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
-    if local.split('.').any(|atom| atom.is_empty() || !atom.chars().all(atext)) {
-        return Some("the part before @ has an invalid character or dot");
-    }
-    if domain.len() > EMAIL_DOMAIN_MAX || !domain.contains('.') {
-        return Some("the domain must be a name like example.com");
-    }
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= EMAIL_LABEL_MAX
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if !domain.split('.').all(label_ok) {
-        return Some("the domain has an invalid label");
-    }
-    None
 }
 
 fn check_password(password: &str) -> Option<&'static str> {

@@ -1,0 +1,127 @@
+//! Configuration from the environment, read once at init. Anything missing or out of range
+//! stops the function from starting, with a message that names the variable.
+
+use crate::domain::sign_in::Limits;
+use std::time::Duration;
+use tokens::key::SecretSource;
+use tokens::session::{MAX_TTL_SECONDS, SessionPolicy};
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    pub users_table: String,
+    /// The session JWT's key (`JWT_SECRET_PARAM`, an SSM SecureString, or `JWT_SECRET` for
+    /// local runs) and policy (`JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECONDS`): verify-email's.
+    pub session_key: SecretSource,
+    pub sessions: SessionPolicy,
+    /// The cost passwords are checked at (the dummy's) and re-hashed to (`BCRYPT_COST`): the
+    /// sign-up's.
+    pub bcrypt_cost: u32,
+    /// `SIGNIN_LIMIT_PER_IP` per `SIGNIN_LIMIT_WINDOW_SECONDS`; `SIGNIN_FAILURES_PER_ACCOUNT`
+    /// per `SIGNIN_FAILURE_WINDOW_SECONDS`.
+    pub limits: Limits,
+}
+
+/// The names of the parameters, never a secret.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("users_table", &self.users_table)
+            .field("session_key", &self.session_key.describe())
+            .field("sessions", &self.sessions)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    let value = match get(key) {
+        None => default,
+        Some(v) => v
+            .parse()
+            .map_err(|_| ConfigError(format!("{key}={v:?} is not a valid number")))?,
+    };
+    if !range.contains(&value) {
+        return Err(ConfigError(format!(
+            "{key} must be {}-{}, got {value}",
+            range.start(),
+            range.end()
+        )));
+    }
+    Ok(value)
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let users_table = get("USERS_TABLE").ok_or_else(|| ConfigError("USERS_TABLE is not set".into()))?;
+        let seconds = |key, default| number(&get, key, default, 1..=86_400u64).map(Duration::from_secs);
+        Ok(Self {
+            users_table,
+            session_key: SecretSource::from_lookup(&get, "JWT_SECRET", "JWT_SECRET_PARAM").map_err(ConfigError)?,
+            sessions: SessionPolicy {
+                issuer: get("JWT_ISSUER").unwrap_or_else(|| "user-signup".into()),
+                audience: get("JWT_AUDIENCE").unwrap_or_else(|| "user-signup".into()),
+                ttl_seconds: number(&get, "JWT_TTL_SECONDS", 3600, 1..=MAX_TTL_SECONDS)?,
+            },
+            bcrypt_cost: number(&get, "BCRYPT_COST", 12, 4..=31)?,
+            limits: Limits {
+                per_client: (
+                    number(&get, "SIGNIN_LIMIT_PER_IP", 30, 1..=u32::MAX)?,
+                    seconds("SIGNIN_LIMIT_WINDOW_SECONDS", 300)?,
+                ),
+                failures_per_account: (
+                    number(&get, "SIGNIN_FAILURES_PER_ACCOUNT", 10, 1..=u32::MAX)?,
+                    seconds("SIGNIN_FAILURE_WINDOW_SECONDS", 900)?,
+                ),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [("USERS_TABLE", "t"), ("JWT_SECRET_PARAM", "/p")];
+
+    #[test]
+    fn defaults_and_bounds() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!(c.limits.per_client, (30, Duration::from_secs(300)));
+        assert_eq!(c.limits.failures_per_account, (10, Duration::from_secs(900)));
+        for bad in [
+            ("BCRYPT_COST", "3"),
+            ("SIGNIN_LIMIT_PER_IP", "0"),
+            ("SIGNIN_FAILURES_PER_ACCOUNT", "x"),
+            ("SIGNIN_FAILURE_WINDOW_SECONDS", "0"),
+            ("JWT_TTL_SECONDS", "86401"),
+        ] {
+            let error = config(&[BASE[0], BASE[1], bad]).unwrap_err().0;
+            assert!(error.contains(bad.0), "{bad:?}: {error}");
+        }
+        assert!(config(&BASE[..1]).unwrap_err().0.contains("JWT_SECRET_PARAM"));
+        let secret = "s".repeat(32);
+        let c = config(&[BASE[0], ("JWT_SECRET", &secret)]).unwrap();
+        assert!(!format!("{c:?}").contains(&secret));
+    }
+}
