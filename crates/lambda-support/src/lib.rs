@@ -5,13 +5,14 @@
 //! scheme for every function) and [`InvocationSpan`] (each invocation in a span with its ids)
 //! and [`after_answer`] (work that the caller does not wait for, done before the next event)
 //! and [`http`] (the API functions' edge: events in, strict bodies, replies out, one list of
-//! error codes).
+//! error codes) and [`start`] (how an API function starts and serves).
 
 pub mod after_answer;
 pub mod aws;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod start;
 pub mod timing;
 
 /// Fixtures for tests (the `testing` feature): HTTP API events, a capture of what they log.

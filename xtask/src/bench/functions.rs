@@ -26,7 +26,7 @@ impl Language {
     }
 }
 
-/// The functions the benchmark measures.
+/// The functions the benchmark measures in both languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     CreateUser,
@@ -42,6 +42,11 @@ impl Function {
             Function::CreateUser => "create-user",
             Function::SendEmail => "send-email",
         }
+    }
+
+    /// Whether its figures depend on the bcrypt cost (its log says which).
+    fn hashes(self) -> bool {
+        self == Function::CreateUser
     }
 }
 
@@ -92,8 +97,28 @@ impl Launcher {
         api: &RuntimeApi,
         cost: u32,
     ) -> Result<Instance> {
+        self.spawn_program(wrapper, nth, language, function.name(), function.hashes(), api, cost)
+    }
+
+    /// The Rust function `name` alone (one the benchmark times in Rust only, such as sign-in),
+    /// at bcrypt `cost`.
+    pub fn spawn_rust(&self, name: &str, api: &RuntimeApi, cost: u32) -> Result<Instance> {
+        self.spawn_program(&[], 0, Language::Rust, name, true, api, cost)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_program(
+        &self,
+        wrapper: &[String],
+        nth: usize,
+        language: Language,
+        name: &str,
+        hashes: bool,
+        api: &RuntimeApi,
+        cost: u32,
+    ) -> Result<Instance> {
         let program = match language {
-            Language::Rust => self.rust_bin_dir.join(function.name()),
+            Language::Rust => self.rust_bin_dir.join(name),
             Language::Python => self.python.clone(),
         };
         let mut cmd = match wrapper.split_first() {
@@ -107,17 +132,14 @@ impl Launcher {
         match language {
             Language::Rust => {}
             Language::Python => {
-                let module = function.name().replace('-', "_");
+                let module = name.replace('-', "_");
                 cmd.args(["-m", "awslambdaric", &format!("{module}.handler")])
                     .current_dir(&self.peer_dir)
                     .env("LAMBDA_TASK_ROOT", &self.peer_dir);
             }
         }
         std::fs::create_dir_all(&self.logs)?;
-        let cost_suffix = match function {
-            Function::CreateUser => format!("-cost{cost}"),
-            Function::SendEmail => String::new(),
-        };
+        let cost_suffix = if hashes { format!("-cost{cost}") } else { String::new() };
         let nth_suffix = match nth {
             0 => String::new(),
             n => format!("-{n}"),
@@ -125,17 +147,17 @@ impl Launcher {
         let log = self.logs.join(format!(
             "{}-{}{cost_suffix}{nth_suffix}.log",
             language.name().to_lowercase(),
-            function.name()
+            name
         ));
         let out = std::fs::File::create(&log)?;
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", function.name())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", function.name()))
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", name))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("BCRYPT_COST", cost.to_string())
@@ -147,7 +169,7 @@ impl Launcher {
             format!(
                 "starting {} {} (run `cargo build --release` first?)",
                 language.name(),
-                function.name()
+                name
             )
         })?;
         Ok(Instance { child, started, log })

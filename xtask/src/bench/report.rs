@@ -121,8 +121,8 @@ pub struct Report {
     /// The arm64 deployment zips: Rust's, and the Python peer's bytes by function.
     pub rust_zips: Vec<Artifact>,
     pub python_zips: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Sign-up times by address state ([`Report::one_answer`]).
-    one_answer: Option<String>,
+    /// Whether answers' times tell cases apart ([`Report::one_time`]).
+    one_time: Vec<String>,
 }
 
 /// How the report names a warm run's workload.
@@ -410,24 +410,27 @@ impl Report {
         );
     }
 
-    /// create-user's sign-up time by the address's state: each state's distribution, and the
-    /// p50 of each taken state against a new address's (the answer is the same; its time must
-    /// not tell them apart either).
-    pub fn one_answer(&mut self, cost: u32, times: &super::one_answer::AddressTimes) {
-        use super::one_answer::State;
-        let new = ms(p50(times.of(State::New)));
+    /// A section on whether an answer's time tells cases apart (see [`super::one_answer`]):
+    /// each case's distribution, and the p50 of each of `compared` against `baseline`'s
+    /// (target 0.9-1.1).
+    pub fn one_time(
+        &mut self,
+        title: &str,
+        explanation: &str,
+        cases: &[(&str, &[Duration])],
+        baseline: usize,
+        compared: &[usize],
+    ) {
         let mut section = format!(
-            "\n## One answer, one time: a sign-up's time by its address's state (Rust, BCRYPT_COST={cost})\n\n\
-             The states take turns in one warm create-user process: a new address each time, one \
-             address left pending (each sign-up replaces its credential), one verified (each \
-             sign-up stores its owner's notice). Target: the p50 of a taken address within \
-             0.9-1.1 of a new one's.\n\n{ROW_HEADER}\n"
+            "\n## {title}\n\n{explanation} Target: each p50 within 0.9-1.1 of {}'s.\n\n{ROW_HEADER}\n",
+            cases[baseline].0
         );
-        for state in State::ALL {
-            let _ = writeln!(section, "{}", row(state.name(), times.of(state)));
+        for (name, samples) in cases {
+            let _ = writeln!(section, "{}", row(name, samples));
         }
-        for state in [State::Pending, State::Verified] {
-            let ratio = ms(p50(times.of(state))) / new.max(f64::MIN_POSITIVE);
+        let base = ms(p50(cases[baseline].1));
+        for &i in compared {
+            let ratio = ms(p50(cases[i].1)) / base.max(f64::MIN_POSITIVE);
             let met = if (0.9..=1.1).contains(&ratio) {
                 "met"
             } else {
@@ -435,11 +438,11 @@ impl Report {
             };
             let _ = writeln!(
                 section,
-                "\np50 of {} / p50 of a new one: **{ratio:.3}** (0.9-1.1: {met})",
-                state.name()
+                "\np50 of {} / p50 of {}: **{ratio:.3}** (0.9-1.1: {met})",
+                cases[i].0, cases[baseline].0
             );
         }
-        self.one_answer = Some(section);
+        self.one_time.push(section);
     }
 
     /// A row of the whole pipeline's table.
@@ -453,7 +456,7 @@ impl Report {
         self.intro(&mut out, quick, pause_ms);
         self.comparison(&mut out);
         self.zips(&mut out);
-        if let Some(section) = &self.one_answer {
+        for section in &self.one_time {
             out.push_str(section);
         }
         self.curves_section(&mut out);

@@ -392,8 +392,10 @@ async fn warm_runs(
     Ok(rss)
 }
 
-/// create-user's sign-up time for a new, a pending and a verified address, at production's
-/// bcrypt cost (Rust: the figure is about the function's promise, not the language).
+/// Whether an answer's time tells who is registered, at production's bcrypt cost (Rust: the
+/// figures are about the functions' promise, not the language): create-user's sign-up for a
+/// new, a pending and a verified address; sign-in's refusals of a wrong password, an unknown
+/// address and a pending one.
 async fn one_answer(bench: &Layout, launcher: &Launcher, args: &BenchArgs, report: &mut Report) -> Result<()> {
     const COST: u32 = 12;
     let n = (args.invocations / 5).max(3);
@@ -404,7 +406,38 @@ async fn one_answer(bench: &Layout, launcher: &Launcher, args: &BenchArgs, repor
         one_answer::measure(launcher, &env, &tag, COST, n).await
     })
     .await?;
-    report.one_answer(COST, &times);
+    let cases: Vec<(&str, &[Duration])> = one_answer::State::ALL
+        .iter()
+        .map(|s| (s.name(), &times[*s as usize][..]))
+        .collect();
+    report.one_time(
+        &format!("One answer, one time: a sign-up by its address's state (Rust, BCRYPT_COST={COST})"),
+        "The states take turns in one warm create-user process: a new address each time, one address left \
+         pending (each sign-up replaces its credential), one verified (each sign-up stores its owner's notice).",
+        &cases,
+        0,
+        &[1, 2],
+    );
+    let label = format!(
+        "{n} sign-ins each refused for a wrong password, an unknown and a pending address (Rust, BCRYPT_COST={COST})"
+    );
+    let times = ui::step(&label, async |_| {
+        one_answer::measure_sign_in(launcher, &env, &tag, COST, n).await
+    })
+    .await?;
+    let cases: Vec<(&str, &[Duration])> = one_answer::SIGN_IN_CASES
+        .iter()
+        .zip(&times)
+        .map(|(name, t)| (*name, &t[..]))
+        .collect();
+    report.one_time(
+        &format!("One refusal, one time: sign-in's 401 by what was wrong (Rust, BCRYPT_COST={COST})"),
+        "The cases take turns in one warm sign-in process, the users' hashes made at the same cost; a success \
+         beside them for scale (it answers a session, so it may differ).",
+        &cases,
+        0,
+        &[1, 2],
+    );
     Ok(())
 }
 

@@ -1,0 +1,57 @@
+//! How an API function starts and serves, once for all of them (create-user, verify-email,
+//! sign-in): logging, EMF metrics, the use case built by its init (an init failure logged, then
+//! returned, which Lambda reports as the init error), and the runtime serving each invocation
+//! in its span ([`crate::InvocationSpan`]) with the work after its answer run before the next
+//! event ([`crate::after_answer`]), then the invocation's metrics flushed.
+
+use crate::after_answer::AfterAnswer;
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
+use serde_json::Value;
+use std::future::Future;
+
+/// Starts the function `name` (its binary's: `env!("CARGO_BIN_NAME")`): `describe` its
+/// metrics, build its use case with `init`, and serve every invocation with `handle`, which
+/// answers and leaves the rest of the request (a publish, a log line) to run after the answer.
+pub async fn serve<U, E, Rest, Answered>(
+    name: &str,
+    describe: fn(),
+    init: impl Future<Output = Result<U, E>>,
+    handle: fn(&'static U, LambdaEvent<Value>) -> Answered,
+) -> Result<(), Error>
+where
+    U: Send + Sync + 'static,
+    E: std::fmt::Display + Into<Error>,
+    Rest: Future<Output = ()> + Send + 'static,
+    Answered: Future<Output = (Value, Rest)> + Send + 'static,
+{
+    // JSON logs when Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON; level from AWS_LAMBDA_LOG_LEVEL,
+    // dependencies capped at INFO whatever it says (see crate::logging).
+    crate::logging::init();
+    let metrics = crate::metrics::init(crate::metrics::NAMESPACE, name)?;
+    describe();
+    let use_case = init
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "init failed"))
+        .map_err(Into::into)?;
+    // The process's one use case; the work after each answer borrows it.
+    let use_case: &'static U = Box::leak(Box::new(use_case));
+    let (after_answer, run_after_answer) = AfterAnswer::new();
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let after_answer = after_answer.clone();
+        async move {
+            let request_id = event.context.request_id.clone();
+            let (answer, rest) = handle(use_case, event).await;
+            // The client has its answer before the rest runs.
+            after_answer.defer(async move {
+                rest.await;
+                metrics.flush(&request_id);
+            });
+            Ok::<_, Error>(answer)
+        }
+    });
+    Runtime::new(handler)
+        .layer(run_after_answer)
+        .layer(crate::InvocationSpan)
+        .run()
+        .await
+}
