@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         env!("CARGO_BIN_NAME"),
         create_user::handler::metric::describe,
         create_user::init::from_env(),
-        |signup, event| create_user::handler::handle(signup, event),
+        create_user::handler::handle,
     )
     .await
 }

@@ -6,7 +6,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         env!("CARGO_BIN_NAME"),
         sign_in::handler::metric::describe,
         sign_in::init::from_env(),
-        |sign_in, event| sign_in::handler::handle(sign_in, event),
+        sign_in::handler::handle,
     )
     .await
 }

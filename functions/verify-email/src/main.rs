@@ -6,7 +6,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         env!("CARGO_BIN_NAME"),
         verify_email::handler::metric::describe,
         verify_email::init::from_env(),
-        |verify, event| verify_email::handler::handle(verify, event),
+        verify_email::handler::handle,
     )
     .await
 }
