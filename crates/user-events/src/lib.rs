@@ -282,6 +282,16 @@ impl UserEvent {
         }
     }
 
+    /// When it happened.
+    pub fn occurred_at(&self) -> OffsetDateTime {
+        match self {
+            Self::Created(e) => e.occurred_at,
+            Self::VerificationRequested(e) => e.occurred_at,
+            Self::SignUpAttempted(e) => e.occurred_at,
+            Self::Verified(e) => e.occurred_at,
+        }
+    }
+
     /// The user the event is about.
     pub fn user_id(&self) -> Uuid {
         match self {

@@ -194,6 +194,28 @@ impl UserStore for MemoryStore {
         self.write(event, now)
     }
 
+    async fn request_again(
+        &self,
+        user_id: Uuid,
+        email_key: &str,
+        credential_id: Uuid,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let current = self.user_of(email_key);
+        let still = current.is_some_and(|u| {
+            u.stored.user.id == user_id && u.stored.credential_id == credential_id && Self::live_pending(&u, now)
+        });
+        if !still {
+            self.creates.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::StateChanged);
+        }
+        self.write(event, now)?;
+        self.users.lock().unwrap().get_mut(&user_id).unwrap().stored.state = UserState::Pending { expires_at };
+        Ok(())
+    }
+
     async fn user(&self, user_id: Uuid) -> Result<Option<StoredUser>, StoreError> {
         Ok(self.users.lock().unwrap().get(&user_id).map(|u| u.stored.clone()))
     }

@@ -208,8 +208,21 @@ pub trait UserStore: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// `event` alone (a resend's): no state to check or change.
+    /// `event` alone: no state to check or change.
     fn record(&self, event: &StoredEvent, now: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A resend's: the pending user `user_id` of `email_key`, still holding `credential_id`,
+    /// and its guard, live until `expires_at` from now on (so that the link it asks for works
+    /// as long as the email says), with `event`: only if both are still as read at `now`.
+    fn request_again(
+        &self,
+        user_id: Uuid,
+        email_key: &str,
+        credential_id: Uuid,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The user `user_id`, read consistently (a pending one past its expiry included, with
     /// its state saying when it expired).

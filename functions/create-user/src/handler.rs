@@ -125,14 +125,14 @@ pub async fn handle<'a, S: UserStore + RateLimiter, P: EventPublisher>(
         let (published, after_timings) = timing::measure(async {
             match after {
                 After::Publish(event) => Some(signup.publish(&event).await),
+                // Its event, if any, is the outbox's flush's to publish (see `SignUp::resend`).
                 After::Resend(request) => match signup.resend(&request, trace).await {
-                    Ok(Some(event)) => Some(signup.publish(&event).await),
-                    Ok(None) => None,
+                    Ok(_) => None,
                     Err(e) => {
                         // Nothing stored: the client may ask again (its answer said nothing
                         // of whether this address has a pending sign-up to resend).
                         tracing::error!(error = %e, "resend not stored");
-                        Some(false)
+                        None
                     }
                 },
                 After::Nothing => None,

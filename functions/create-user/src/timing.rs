@@ -144,6 +144,21 @@ impl<S: UserStore> UserStore for Timed<S> {
         timed(Phase::Store, self.0.record(event, now)).await
     }
 
+    async fn request_again(
+        &self,
+        user_id: Uuid,
+        email_key: &str,
+        credential_id: Uuid,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let again = self
+            .0
+            .request_again(user_id, email_key, credential_id, expires_at, event, now);
+        timed(Phase::Store, again).await
+    }
+
     async fn user(&self, user_id: Uuid) -> Result<Option<StoredUser>, StoreError> {
         timed(Phase::Store, self.0.user(user_id)).await
     }

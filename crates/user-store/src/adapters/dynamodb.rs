@@ -400,6 +400,42 @@ impl UserStore for DynamoUserStore {
         self.transact(vec![self.outbox_put(event, now)?], &[]).await
     }
 
+    async fn request_again(
+        &self,
+        user_id: Uuid,
+        email_key: &str,
+        credential_id: Uuid,
+        expires_at: OffsetDateTime,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let values = || {
+            Values::default()
+                .with(":false", AttributeValue::Bool(false))
+                .with(":now", seconds(now))
+                .with(":credential", s(credential_id.to_string()))
+                .with(":expires", seconds(expires_at))
+        };
+        let items = vec![
+            self.update(
+                user_key(&user_id),
+                "SET expires_at = :expires",
+                "verified = :false AND expires_at > :now AND credential_id = :credential",
+                Names::default(),
+                values(),
+            )?,
+            self.update(
+                guard_key(email_key),
+                "SET expires_at = :expires",
+                "user_id = :user AND verified = :false AND expires_at > :now AND credential_id = :credential",
+                Names::default(),
+                values().with(":user", s(user_id.to_string())),
+            )?,
+            self.outbox_put(event, now)?,
+        ];
+        self.transact(items, &[0, 1]).await
+    }
+
     async fn user(&self, user_id: Uuid) -> Result<Option<StoredUser>, StoreError> {
         let out = self
             .client
