@@ -115,7 +115,7 @@ fn each_function_touches_only_its_own_items() {
             "VerifyEmailFunction",
             &[
                 ("dynamodb:GetItem", &["USER#*"]),
-                ("dynamodb:UpdateItem", &["USER#*", "EMAIL#*"]),
+                ("dynamodb:UpdateItem", &["USER#*", "EMAIL#*", "LIMIT#*"]),
                 ("dynamodb:PutItem", &["OUTBOX#*"]),
                 ("dynamodb:DeleteItem", &["OUTBOX#*"]),
             ],

@@ -41,7 +41,7 @@ fn user(stack: &HashMap<String, String>, email: &str, password: &str, verify: bo
     assert_eq!(status, 202, "{body}");
     if verify {
         let token = testkit::link_token(stack, email, 1, Duration::from_secs(60));
-        let (status, _, body) = post(&stack["VERIFY_URL"], &json!({"token": token}));
+        let (status, _, body) = post(&stack["VERIFY_URL"], &json!({"token": token, "password": password}));
         assert_eq!(status, 200, "{body}");
     }
 }

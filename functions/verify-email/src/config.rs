@@ -15,6 +15,9 @@ pub struct Config {
     /// The verification links' key (`VERIFY_TOKEN_SECRET_PARAM` or `VERIFY_TOKEN_SECRET`): the
     /// one send-email mints them with.
     pub link_key: SecretSource,
+    /// Wrong passwords per user per window (`VERIFY_FAILURES_PER_USER`, 10;
+    /// `VERIFY_FAILURE_WINDOW_SECONDS`, 900: the template sets sign-in's per-account limit).
+    pub failures: (u32, std::time::Duration),
 }
 
 /// The names of the parameters, never a secret.
@@ -26,6 +29,7 @@ impl std::fmt::Debug for Config {
             .field("session_key", &self.session_key.describe())
             .field("sessions", &self.sessions)
             .field("link_key", &self.link_key.describe())
+            .field("failures", &self.failures)
             .finish()
     }
 }
@@ -51,6 +55,22 @@ impl Config {
                 .parse()
                 .map_err(|_| ConfigError(format!("JWT_TTL_SECONDS={v:?} is not a valid number")))?,
         };
+        let count = |key: &str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            let value = match get(key) {
+                None => default,
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{key}={v:?} is not a valid number")))?,
+            };
+            if !(1..=max).contains(&value) {
+                return Err(ConfigError(format!("{key} must be 1-{max}, got {value}")));
+            }
+            Ok(value)
+        };
+        let failures = (
+            count("VERIFY_FAILURES_PER_USER", 10, u64::from(u32::MAX))? as u32,
+            std::time::Duration::from_secs(count("VERIFY_FAILURE_WINDOW_SECONDS", 900, 86_400)?),
+        );
         if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
             return Err(ConfigError(format!(
                 "JWT_TTL_SECONDS must be 1-{MAX_TTL_SECONDS}, got {ttl_seconds}"
@@ -67,6 +87,7 @@ impl Config {
             },
             link_key: SecretSource::from_lookup(&get, "VERIFY_TOKEN_SECRET", "VERIFY_TOKEN_SECRET_PARAM")
                 .map_err(ConfigError)?,
+            failures,
         })
     }
 }
@@ -118,5 +139,10 @@ mod tests {
         assert!(config(&BASE[..3]).unwrap_err().0.contains("VERIFY_TOKEN_SECRET_PARAM"));
         assert!(config(&[BASE[0], BASE[1], BASE[2], BASE[3], ("JWT_TTL_SECONDS", "0")]).is_err());
         assert!(config(&[BASE[0], BASE[1], BASE[2], BASE[3], ("JWT_TTL_SECONDS", "86401")]).is_err());
+        assert!(config(&[BASE[0], BASE[1], BASE[2], BASE[3], ("VERIFY_FAILURES_PER_USER", "0")]).is_err());
+        assert_eq!(
+            config(&BASE).unwrap().failures,
+            (10, std::time::Duration::from_secs(900))
+        );
     }
 }

@@ -14,6 +14,7 @@ use std::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
 use user_events::trace::TraceHeader;
+use user_store::limits::RateLimiter;
 use user_store::outbox::{EventPublisher, StoredEvent};
 use user_store::users::UserStore;
 
@@ -36,7 +37,7 @@ pub mod metric {
 /// The answer to `event`, and the rest of the request, which the client does not wait for:
 /// publishing `user.verified`, then the request's log line and its metrics. The event is
 /// stored by then, and published by the outbox's flush if the rest never runs.
-pub async fn handle<'a, S: UserStore, P: EventPublisher>(
+pub async fn handle<'a, S: UserStore + RateLimiter, P: EventPublisher>(
     verify: &'a Verify<S, P>,
     event: LambdaEvent<Value>,
 ) -> (Value, impl Future<Output = ()> + 'a) {
@@ -70,7 +71,7 @@ pub async fn handle<'a, S: UserStore, P: EventPublisher>(
     (answer, rest.instrument(span))
 }
 
-async fn respond<S: UserStore, P: EventPublisher>(
+async fn respond<S: UserStore + RateLimiter, P: EventPublisher>(
     verify: &Verify<S, P>,
     invocation: Result<lambda_support::http::Invocation, Reply>,
     trace: Option<TraceHeader>,
@@ -80,12 +81,12 @@ async fn respond<S: UserStore, P: EventPublisher>(
         Ok(request) => request,
         Err(reply) => return (reply, None),
     };
-    let (token, answer) = match request {
+    let (proof, answer) = match request {
         // Opening the link changes nothing.
         Request::Page(token) => return (http::confirm_page(&token), None),
-        Request::Verify(token, answer) => (token, answer),
+        Request::Verify(proof, answer) => (proof, answer),
     };
-    let (reply, pending) = match verify.run(&token, trace).await {
+    let (reply, pending) = match verify.run(&proof.token, &proof.password, trace).await {
         Ok(Verified { user, session, event }) => {
             let span = tracing::Span::current();
             span.record("user_id", tracing::field::display(user.id));
@@ -121,6 +122,8 @@ fn failure(error: VerifyError, request_id: &str) -> Reply {
             ErrorCode::TokenSuperseded,
             "a newer sign-up with this address sent a newer link: use the latest email's",
         ),
+        VerifyError::WrongPassword => http::wrong_password(),
+        VerifyError::Limited { retry_after } => Reply::too_many_requests(retry_after),
         VerifyError::Unavailable(cause) => {
             tracing::error!(%cause, "users table or key unavailable");
             Reply::unavailable(request_id)
@@ -149,9 +152,16 @@ mod tests {
         answer
     }
 
+    const PASSWORD: &str = "correct horse";
+
+    fn proof(token: &str) -> String {
+        json!({"token": token, "password": PASSWORD}).to_string()
+    }
+
     async fn pending_with_token(v: &Verify<MemoryStore, MemoryPublisher>) -> (Uuid, String) {
         let now = OffsetDateTime::now_utc();
-        let user = new_user(&format!("{}@x.io", Uuid::new_v4().simple()), now);
+        let mut user = new_user(&format!("{}@x.io", Uuid::new_v4().simple()), now);
+        user.password_hash = user_store::passwords::hash(PASSWORD.into(), 4).await.unwrap();
         let event = StoredEvent::from(&user_events::UserCreated::new(Uuid::new_v4(), now, user.public()));
         v.store
             .create_pending(&user, now + time::Duration::hours(1), &event, now)
@@ -190,7 +200,7 @@ mod tests {
     async fn posting_the_token_verifies_and_answers_the_session_uncached_then_publishes() {
         let v = verify(MemoryStore::default(), MemoryPublisher::default());
         let (id, token) = pending_with_token(&v).await;
-        let reply = answer(&v, post("application/json", &json!({"token": token}).to_string())).await;
+        let reply = answer(&v, post("application/json", &proof(&token))).await;
         assert_eq!(reply["statusCode"], 200, "{reply}");
         assert_eq!(reply["headers"]["cache-control"], "no-store");
         let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
@@ -198,7 +208,7 @@ mod tests {
         assert_eq!(body["token"].as_str().map(|t| t.split('.').count()), Some(3));
         assert_eq!(state(&v, id), UserState::Verified);
         assert_eq!(v.publisher.events.lock().unwrap()[0].event_type, "user.verified");
-        let again = answer(&v, post("application/json", &json!({"token": token}).to_string())).await;
+        let again = answer(&v, post("application/json", &proof(&token))).await;
         assert_eq!(again["statusCode"], 409);
         assert!(again["body"].as_str().unwrap().contains("token_used"));
     }
@@ -207,11 +217,41 @@ mod tests {
     async fn the_pages_form_post_verifies_and_answers_a_page_without_the_session() {
         let v = verify(MemoryStore::default(), MemoryPublisher::default());
         let (id, token) = pending_with_token(&v).await;
-        let page = answer(&v, post("application/x-www-form-urlencoded", &format!("token={token}"))).await;
+        let page = answer(
+            &v,
+            post(
+                "application/x-www-form-urlencoded",
+                &format!("token={token}&password=correct+horse"),
+            ),
+        )
+        .await;
         assert_eq!(page["statusCode"], 200);
         let html = page["body"].as_str().unwrap();
         assert!(html.contains("confirmed") && !html.contains("eyJ"), "{html}");
         assert_eq!(state(&v, id), UserState::Verified);
+    }
+
+    /// Someone else's password (the sign-up of an attacker who used this address, followed by
+    /// its owner): a typed 401, and nothing verified.
+    #[tokio::test]
+    async fn a_password_that_is_not_the_sign_ups_verifies_nothing() {
+        let v = verify(MemoryStore::default(), MemoryPublisher::default());
+        let (id, token) = pending_with_token(&v).await;
+        let body = json!({"token": token, "password": "the owner's own"}).to_string();
+        let reply = answer(&v, post("application/json", &body)).await;
+        assert_eq!(reply["statusCode"], 401, "{reply}");
+        assert!(reply["body"].as_str().unwrap().contains("invalid_credentials"));
+        assert!(matches!(state(&v, id), UserState::Pending { .. }));
+        let page = answer(
+            &v,
+            post(
+                "application/x-www-form-urlencoded",
+                &format!("token={token}&password=nope"),
+            ),
+        )
+        .await;
+        assert_eq!(page["statusCode"], 401);
+        assert!(page["body"].as_str().unwrap().contains("Wrong password"));
     }
 
     #[tokio::test]
@@ -227,7 +267,7 @@ mod tests {
             ("tampered", format!("{}A", &good[..good.len() - 1]), "invalid_token"),
             ("the session JWT", session, "invalid_token"),
         ] {
-            let reply = answer(&v, post("application/json", &json!({"token": token}).to_string())).await;
+            let reply = answer(&v, post("application/json", &proof(&token))).await;
             let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
             assert_eq!(
                 (reply["statusCode"].as_u64(), body["error"].as_str()),

@@ -1,9 +1,10 @@
-//! verify-email's route, `/users/verify`: GET answers the page, POST takes the token (as JSON,
-//! or as the page's form posts it). Its pages, and its answers in JSON.
+//! verify-email's route, `/users/verify`: GET answers the page, POST takes the token and the
+//! sign-up's password (as JSON, or as the page's form posts them). Its pages, and its answers
+//! in JSON.
 
 use aws_lambda_events::http::{Method, header};
 use lambda_support::http::{ErrorCode, Invocation, Reply, form_body, json_body};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokens::verification::looks_like_a_token;
 
 pub const VERIFY_PATH: &str = "/users/verify";
@@ -14,8 +15,22 @@ pub enum Request {
     /// GET: the page with the button, for this token (already checked to look like one, so
     /// that the page can show it).
     Page(String),
-    /// POST: verify with this token, answering in `Answer`'s form.
-    Verify(String, Answer),
+    /// POST: verify with this token and password, answering in `Answer`'s form.
+    Verify(Proof, Answer),
+}
+
+/// What a POST proves the address with: the link's token, and the sign-up's password.
+#[derive(PartialEq, Eq)]
+pub struct Proof {
+    pub token: String,
+    pub password: String,
+}
+
+/// Neither the token nor the password.
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Proof { <redacted> }")
+    }
 }
 
 /// How a POST wants its answer: JSON (an app) or a page (the page's form, a browser).
@@ -25,10 +40,10 @@ pub enum Answer {
     Page,
 }
 
-/// Routes an invocation: a direct invoke is a POST of its payload, `{"token": "..."}`.
+/// Routes an invocation: a direct invoke is a POST of its payload, `{"token", "password"}`.
 pub fn route(invocation: Invocation) -> Result<Request, Reply> {
     let request = match invocation {
-        Invocation::Direct(body) => return token_of(&body).map(|t| Request::Verify(t, Answer::Json)),
+        Invocation::Direct(body) => return proof_of(&body).map(|p| Request::Verify(p, Answer::Json)),
         Invocation::Http(request) => request,
     };
     if !request.is(VERIFY_PATH) {
@@ -46,32 +61,52 @@ pub fn route(invocation: Invocation) -> Result<Request, Reply> {
         return Ok(Request::Page(token.to_owned()));
     }
     if request.media_type().as_deref() == Some("application/x-www-form-urlencoded") {
-        let fields = form_body(&request)?;
-        let token = match &fields[..] {
-            [(name, token)] if name == "token" => token.clone(),
-            _ => return Err(invalid_token()),
-        };
-        return Ok(Request::Verify(token, Answer::Page));
+        let fields: Value = form_body(&request)?
+            .into_iter()
+            .map(|(name, value)| (name, Value::String(value)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        return proof_of(&fields).map(|p| Request::Verify(p, Answer::Page));
     }
-    let body = json_body(&request, "token")?;
-    token_of(&body).map(|t| Request::Verify(t, Answer::Json))
+    let body = json_body(&request, "token and password")?;
+    proof_of(&body).map(|p| Request::Verify(p, Answer::Json))
 }
 
-/// The `token` of a JSON body that has it and nothing else.
-fn token_of(body: &Value) -> Result<String, Reply> {
-    match body.as_object() {
-        Some(object) if object.len() == 1 => match object.get("token") {
-            Some(Value::String(token)) => Ok(token.clone()),
-            _ => Err(invalid_token()),
-        },
-        _ => Err(invalid_token()),
+/// The `token` and `password` of a body that has them and nothing else.
+fn proof_of(body: &Value) -> Result<Proof, Reply> {
+    let object = body
+        .as_object()
+        .filter(|o| o.keys().all(|k| k == "token" || k == "password"));
+    let Some(object) = object else {
+        return Err(invalid_token());
+    };
+    let Some(Value::String(token)) = object.get("token") else {
+        return Err(invalid_token());
+    };
+    match object.get("password") {
+        Some(Value::String(password)) if !password.is_empty() && password.len() <= 72 => Ok(Proof {
+            token: token.clone(),
+            password: password.clone(),
+        }),
+        _ => Err(Reply::error_with(
+            ErrorCode::Validation,
+            json!({"fields": {"password": "the password you signed up with: 1-72 bytes"}}),
+        )),
     }
 }
 
 pub fn invalid_token() -> Reply {
     Reply::error(
         ErrorCode::InvalidToken,
-        "not a verification token: send {\"token\": \"<the token of the link in the email>\"}",
+        "not a verification token: send {\"token\": \"<the token of the link in the email>\", \"password\": \"<the sign-up's>\"}",
+    )
+}
+
+/// Not the password of the sign-up the link confirms.
+pub fn wrong_password() -> Reply {
+    Reply::error(
+        ErrorCode::InvalidCredentials,
+        "not the password this sign-up chose: the one you signed up with",
     )
 }
 
@@ -99,14 +134,17 @@ fn html(title: &str, body: &str) -> String {
     )
 }
 
-/// The page the link opens: a button that POSTs the token to this same address. Opening it
-/// changes nothing: mail scanners (Outlook Safe Links, Proofpoint) open every link of a mail,
-/// and would use the token up if a GET verified. `token` looks like a token (base64url and
-/// dots), so it needs no escaping in the attribute.
+/// The page the link opens: the password of the sign-up, and a button that POSTs it with the
+/// token to this same address. Opening it changes nothing: mail scanners (Outlook Safe Links,
+/// Proofpoint) open every link of a mail, and would use the token up if a GET verified.
+/// `token` looks like a token (base64url and dots), so it needs no escaping in the attribute.
 pub fn confirm_page(token: &str) -> Reply {
     let body = format!(
-        "<p>Press the button to confirm your email address and finish signing up.</p>\
+        "<p>Enter the password you signed up with to confirm your email address and finish \
+         signing up.</p>\
          <form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" \
+         required maxlength=\"72\"></label> \
          <button type=\"submit\">Confirm my address</button></form>"
     );
     page_headers(Reply::html(200, html("Confirm your email address", &body)))
@@ -129,6 +167,11 @@ pub fn result_page(reply: &Reply) -> Reply {
             "A newer sign-up with this address sent a new link: use the one in the latest email.",
         ),
         Some(ErrorCode::TokenExpired) => ("Link expired", "This link has expired. Sign up again to get a new one."),
+        Some(ErrorCode::InvalidCredentials) => (
+            "Wrong password",
+            "That is not the password you signed up with. Go back and try again; if you did not sign up, ignore the email.",
+        ),
+        Some(ErrorCode::TooManyRequests) => ("Too many tries", "Too many wrong passwords. Try again later."),
         Some(ErrorCode::ServiceUnavailable) => (
             "Try again",
             "We could not confirm your address just now. Try again in a moment.",
@@ -155,19 +198,24 @@ mod tests {
 
     #[test]
     fn get_is_the_page_and_post_is_the_verification_in_json_or_a_form() {
+        let proof = || Proof {
+            token: "a.b.c".into(),
+            password: "pw".into(),
+        };
         assert_eq!(routed(open_link("a.b.c")), Ok(Request::Page("a.b.c".into())));
         assert_eq!(
-            routed(post("application/json", r#"{"token":"a.b.c"}"#)),
-            Ok(Request::Verify("a.b.c".into(), Answer::Json))
+            routed(post("application/json", r#"{"token":"a.b.c","password":"pw"}"#)),
+            Ok(Request::Verify(proof(), Answer::Json))
         );
         assert_eq!(
-            routed(post("application/x-www-form-urlencoded", "token=a.b.c")),
-            Ok(Request::Verify("a.b.c".into(), Answer::Page))
+            routed(post("application/x-www-form-urlencoded", "token=a.b.c&password=pw")),
+            Ok(Request::Verify(proof(), Answer::Page))
         );
         assert_eq!(
-            routed(serde_json::json!({"token": "a.b.c"})),
-            Ok(Request::Verify("a.b.c".into(), Answer::Json))
+            routed(serde_json::json!({"token": "a.b.c", "password": "pw"})),
+            Ok(Request::Verify(proof(), Answer::Json))
         );
+        assert!(!format!("{:?}", proof()).contains("pw"));
     }
 
     #[test]
@@ -175,9 +223,11 @@ mod tests {
         for event in [
             open_link(""),
             open_link("<script>alert(1)</script>"),
-            post("application/json", r#"{"token":7}"#),
-            post("application/json", r#"{"token":"a.b.c","extra":1}"#),
+            post("application/json", r#"{"token":7,"password":"pw"}"#),
+            post("application/json", r#"{"token":"a.b.c","password":"pw","extra":1}"#),
             post("application/json", r#"{}"#),
+            post("application/json", r#"{"token":"a.b.c"}"#),
+            post("application/json", r#"{"token":"a.b.c","password":""}"#),
             post("application/x-www-form-urlencoded", "token=a&x=1"),
         ] {
             assert_eq!(routed(event), Err(400));
@@ -202,6 +252,10 @@ mod tests {
         let lambda_support::http::ReplyBody::Html(html) = &page.body else {
             panic!("a page")
         };
+        assert!(
+            html.contains("type=\"password\" name=\"password\""),
+            "it asks for the password: {html}"
+        );
         assert!(
             html.contains("method=\"post\"") && html.contains("value=\"a.b.c\""),
             "{html}"

@@ -46,5 +46,5 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaVerify, Ini
     // DynamoDB's warm-up: a verification's own first call, the user read, of an id no user has.
     let (_, dynamodb) = timed(store.user(uuid::Uuid::nil())).await;
     tracing::info!(dynamodb_ms = ms(dynamodb), "init calls");
-    Ok(Verify::new(store, publisher, links, sessions))
+    Ok(Verify::new(store, publisher, links, sessions, config.failures))
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokens::key::Key;
 use tokens::session::SessionIssuer;
 use tokens::verification::VerificationKey;
+use user_store::limits::RateLimiter;
 use user_store::outbox::EventPublisher;
 use user_store::users::UserStore;
 
@@ -15,13 +16,15 @@ use user_store::users::UserStore;
 pub const LINK_SECRET: [u8; 32] = [8u8; 32];
 pub const SESSION_SECRET: [u8; 32] = [9u8; 32];
 
-/// The use case over `store` and `publisher`, with the test keys.
-pub fn verify<S: UserStore, P: EventPublisher>(store: S, publisher: P) -> Verify<S, P> {
+/// The use case over `store` and `publisher`, with the test keys and 10 wrong passwords per
+/// user per 15 minutes.
+pub fn verify<S: UserStore + RateLimiter, P: EventPublisher>(store: S, publisher: P) -> Verify<S, P> {
     Verify::new(
         store,
         publisher,
         Key::from(VerificationKey::for_tests(&LINK_SECRET)),
         Key::from(SessionIssuer::for_tests(&SESSION_SECRET)),
+        (10, std::time::Duration::from_secs(900)),
     )
 }
 

@@ -1,6 +1,7 @@
 //! verify-email end to end through `cargo lambda watch` (started by `cargo xtask up`): a
 //! sign-up over create-user's function URL, its verification email in LocalStack's SES, the
-//! link opened (nothing changes) and its token POSTed as a user's browser or app would, the keys
+//! link opened (nothing changes) and its token POSTed with the sign-up's password as a user's
+//! browser or app would, the keys
 //! read from LocalStack's SSM by the functions' own init.
 
 use serde_json::{Value, json};
@@ -29,12 +30,19 @@ fn send(request: reqwest::RequestBuilder) -> (u16, String, String) {
     })
 }
 
+/// The sign-ups' password.
+const PASSWORD: &str = "correct horse";
+
 fn post_token(stack: &HashMap<String, String>, token: &str) -> (u16, Value) {
+    post_proof(stack, token, PASSWORD)
+}
+
+fn post_proof(stack: &HashMap<String, String>, token: &str, password: &str) -> (u16, Value) {
     let (status, content_type, body) = send(
         http()
             .post(&stack["VERIFY_URL"])
             .header("content-type", "application/json")
-            .body(json!({"token": token}).to_string()),
+            .body(json!({"token": token, "password": password}).to_string()),
     );
     assert_eq!(content_type, "application/json", "{body}");
     (status, serde_json::from_str(&body).unwrap())
@@ -43,7 +51,7 @@ fn post_token(stack: &HashMap<String, String>, token: &str) -> (u16, Value) {
 /// A new sign-up's address; the token of its link.
 fn sign_up(stack: &HashMap<String, String>, tag: &str) -> (String, String) {
     let email = format!("verify.{tag}.{}@example.io", uuid::Uuid::new_v4().simple());
-    let body = json!({"name": "Vera", "email": email, "password": "correct horse"}).to_string();
+    let body = json!({"name": "Vera", "email": email, "password": PASSWORD}).to_string();
     let (status, _, answer) = send(
         http()
             .post(&stack["CREATE_USER_URL"])
@@ -86,6 +94,14 @@ fn opening_the_link_changes_nothing_and_posting_its_token_verifies_once() {
         assert!(page.contains("method=\"post\"") && page.contains(&token), "{page}");
     }
 
+    // Someone else's password (that of whoever else might have signed up with this address)
+    // proves nothing.
+    let (status, refused) = post_proof(&stack, &token, "another horse");
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("invalid_credentials")),
+        "{refused}"
+    );
     let (status, verified) = post_token(&stack, &token);
     assert_eq!(status, 200, "{verified}");
     let user_id = testkit::user_of(&stack, &email).unwrap();
@@ -172,6 +188,6 @@ fn expired_superseded_tampered_and_empty_tokens_are_refused_and_change_nothing()
         (409, Some("token_superseded")),
         "{body}"
     );
-    let (status, body) = post_token(&stack, &second);
-    assert_eq!(status, 200, "the newest link works: {body}");
+    let (status, body) = post_proof(&stack, &second, "another horse");
+    assert_eq!(status, 200, "the newest link works, with the newest password: {body}");
 }

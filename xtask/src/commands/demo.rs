@@ -60,9 +60,10 @@ pub async fn run(layout: &Layout, up_args: &up::UpArgs) -> Result<()> {
     Ok(())
 }
 
-/// What a user does with the email: open its link (a page with a button; opening it changes
-/// nothing), then press the button, which POSTs the token. The demo POSTs it as JSON, as an
-/// app's page does, and prints the answer: the user, verified, and its session JWT.
+/// What a user does with the email: open its link (a page that asks for the sign-up's
+/// password; opening it changes nothing), then press its button, which POSTs the token with the
+/// password. The demo POSTs them as JSON, as an app's page does, and prints the answer: the
+/// user, verified, and its session JWT.
 async fn follow_the_link(verify_url: &str, mail: &Value) -> Result<()> {
     let text = mail["Body"]["text_part"].as_str().unwrap_or_default();
     let link = text
@@ -73,15 +74,15 @@ async fn follow_the_link(verify_url: &str, mail: &Value) -> Result<()> {
     let http = local_stack::http_client();
     let page = http.get(link).send().await.with_context(|| format!("GET {link}"))?;
     println!(
-        "\n4. GET the link: {} {} (a page whose button POSTs the token; opening it changes nothing)",
+        "\n4. GET the link: {} {} (a page whose button POSTs the token with the password; opening it changes nothing)",
         page.status().as_u16(),
         page.headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
     );
-    let request = json!({"token": token});
-    println!("\n5. POST {verify_url}  {{\"token\": \"<the link's token>\"}}");
+    let request = json!({"token": token, "password": PASSWORD});
+    println!("\n5. POST {verify_url}  {{\"token\": \"<the link's token>\", \"password\": \"...\"}}");
     let response = http
         .post(verify_url)
         .json(&request)
@@ -149,7 +150,8 @@ The stack keeps running. Try next, in a shell:
   curl -s -X POST "$CREATE_USER_URL" -H 'content-type: application/json' \
        -d '{"name":"You","email":"you@example.com","password":"correct horse battery"}'
   curl -s "$AWS_ENDPOINT_URL/_aws/ses"        # the emails SES accepted: the link is in the last one
-  curl -s -X POST "$VERIFY_URL" -H 'content-type: application/json' -d '{"token":"<the link'"'"'s token>"}'
+  curl -s -X POST "$VERIFY_URL" -H 'content-type: application/json' \
+       -d '{"token":"<the link'"'"'s token>","password":"correct horse battery"}'
   curl -s -X POST "$SIGN_IN_URL" -H 'content-type: application/json' \
        -d '{"email":"you@example.com","password":"correct horse battery"}'
   awslocal sns publish --topic-arn "$USER_EVENTS_TOPIC_ARN" --message file://events/user-created.json \

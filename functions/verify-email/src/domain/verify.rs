@@ -4,6 +4,13 @@
 //! of it a condition of one transaction with the guard and the `user.verified` event. So a link
 //! works once (the user is verified by the first use), never after a newer sign-up replaced
 //! its password, and never after the pending sign-up expired.
+//!
+//! And only with the password of that credential: the link proves the mailbox, the password
+//! proves the sign-up. Without it, whoever signed up with someone else's address (before or
+//! after them: a sign-up with a pending address replaces its password) would have them confirm
+//! a password that is not theirs by following the link, and own the account (account
+//! pre-hijacking). Wrong passwords take slots of a per-user limit, as sign-in's per-account one,
+//! so a link that leaks cannot be used to guess the password.
 
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -12,8 +19,10 @@ use tokens::session::SessionIssuer;
 use tokens::verification::{CheckError, VerificationKey};
 use user_events::trace::TraceHeader;
 use user_events::{PublicUser, UserVerified};
+use user_store::limits::{Decision, Limit, RateLimiter};
 use user_store::outbox::{EventPublisher, StoredEvent, publish_stored};
-use user_store::users::{ConflictRetry, StoreError, StoredUser, UserState, UserStore, live};
+use user_store::passwords;
+use user_store::users::{ConflictRetry, Credentials, StoreError, UserState, UserStore, live};
 
 /// Why a token verified nothing. Each is the token holder's to know: the answer names it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,6 +39,12 @@ pub enum VerifyError {
     /// A newer sign-up with the address replaced the one this link confirms.
     #[error("a newer sign-up replaced this one")]
     Superseded,
+    /// Not the password of the sign-up this link confirms.
+    #[error("not the sign-up's password")]
+    WrongPassword,
+    /// The user's wrong passwords are used up until `retry_after` from now.
+    #[error("too many wrong passwords for {retry_after:?}")]
+    Limited { retry_after: Duration },
     /// The users table or a key's secret could not be read: worth a retry (503).
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -81,24 +96,41 @@ pub struct Verify<S, P> {
     pub links: Key<VerificationKey>,
     /// Signs the session.
     pub sessions: Key<SessionIssuer>,
+    /// Wrong passwords per user per window.
+    pub failures: Limit,
     pub conflict_retry: ConflictRetry,
     pub publish_budget: Duration,
 }
 
-impl<S: UserStore, P: EventPublisher> Verify<S, P> {
-    pub fn new(store: S, publisher: P, links: Key<VerificationKey>, sessions: Key<SessionIssuer>) -> Self {
+/// The per-user limit's counters' name.
+pub const FAILURES_LIMIT: &str = "verify-user";
+
+impl<S: UserStore + RateLimiter, P: EventPublisher> Verify<S, P> {
+    pub fn new(
+        store: S,
+        publisher: P,
+        links: Key<VerificationKey>,
+        sessions: Key<SessionIssuer>,
+        failures: (u32, Duration),
+    ) -> Self {
         Self {
             store,
             publisher,
             links,
             sessions,
+            failures: Limit {
+                name: FAILURES_LIMIT,
+                max: failures.0,
+                window: failures.1,
+            },
             conflict_retry: ConflictRetry::DEFAULT,
             publish_budget: PUBLISH_BUDGET,
         }
     }
 
-    /// Proves the address `token` was sent to; the verified user and its session.
-    pub async fn run(&self, token: &str, trace: Option<TraceHeader>) -> Result<Verified, VerifyError> {
+    /// Proves the address `token` was sent to, with the `password` of the sign-up it confirms;
+    /// the verified user and its session.
+    pub async fn run(&self, token: &str, password: &str, trace: Option<TraceHeader>) -> Result<Verified, VerifyError> {
         let links = self.links.get().await?;
         let checked = links.check(token).map_err(|e| match e {
             CheckError::Expired => VerifyError::Expired,
@@ -108,9 +140,24 @@ impl<S: UserStore, P: EventPublisher> Verify<S, P> {
         // get 503 now and "used" on the retry.
         let sessions = self.sessions.get().await?;
         let now = OffsetDateTime::now_utc();
-        let user = self.user_to_verify(checked.user_id, checked.credential_id, now).await?;
+        let Credentials { user, password_hash } =
+            self.user_to_verify(checked.user_id, checked.credential_id, now).await?;
         if !links.is_bound_to(&checked, &user.email_key) {
             return Err(VerifyError::Invalid("minted for another address".into()));
+        }
+        let subject = user.user.id.to_string();
+        if let Decision::Denied { retry_after } = self.store.take(&self.failures, &subject, now).await? {
+            return Err(VerifyError::Limited { retry_after });
+        }
+        let matched = passwords::verify(password.to_owned(), &password_hash)
+            .await
+            .map_err(|e| VerifyError::Internal(e.to_string()))?;
+        if !matched {
+            return Err(VerifyError::WrongPassword);
+        }
+        // The right password is no failure: its slot goes back.
+        if let Err(e) = self.store.give_back(&self.failures, &subject, now).await {
+            tracing::warn!(error = %e, "a verification's slot not given back: it counts until its window ends");
         }
         let event = StoredEvent::from(&UserVerified::new(now, user.user.clone())).traced(trace);
         match self
@@ -137,20 +184,21 @@ impl<S: UserStore, P: EventPublisher> Verify<S, P> {
         })
     }
 
-    /// The user a token names, if it can be verified with `credential_id` at `now`; else why
-    /// not.
+    /// The user a token names, and its password's hash, if it can be verified with
+    /// `credential_id` at `now`; else why not.
     async fn user_to_verify(
         &self,
         user_id: uuid::Uuid,
         credential_id: uuid::Uuid,
         now: OffsetDateTime,
-    ) -> Result<StoredUser, VerifyError> {
-        let user = self.store.user(user_id).await?.ok_or(VerifyError::Expired)?;
+    ) -> Result<Credentials, VerifyError> {
+        let credentials = self.store.credentials(user_id).await?.ok_or(VerifyError::Expired)?;
+        let user = &credentials.user;
         match user.state {
             UserState::Verified => Err(VerifyError::Used),
             UserState::Pending { expires_at } if !live(expires_at, now) => Err(VerifyError::Expired),
             UserState::Pending { .. } if user.credential_id != credential_id => Err(VerifyError::Superseded),
-            UserState::Pending { .. } => Ok(user),
+            UserState::Pending { .. } => Ok(credentials),
         }
     }
 
@@ -170,10 +218,13 @@ mod tests {
     use user_store::testing::{MemoryPublisher, MemoryStore, new_user};
     use uuid::Uuid;
 
-    /// A pending user of `email`, stored, and a token for its first sign-up.
+    const PASSWORD: &str = "correct horse";
+
+    /// A pending user of `email` with [`PASSWORD`], stored, and a token for its first sign-up.
     async fn pending(v: &Verify<MemoryStore, MemoryPublisher>, email: &str) -> (Uuid, String) {
         let now = OffsetDateTime::now_utc();
-        let user = new_user(email, now);
+        let mut user = new_user(email, now);
+        user.password_hash = passwords::hash(PASSWORD.into(), 4).await.unwrap();
         let event = StoredEvent::from(&user_events::UserCreated::new(Uuid::new_v4(), now, user.public()));
         v.store
             .create_pending(&user, now + time::Duration::hours(1), &event, now)
@@ -197,7 +248,7 @@ mod tests {
     async fn a_good_link_verifies_once_and_gives_a_session() {
         let v = verify(MemoryStore::default(), MemoryPublisher::default());
         let (id, token) = pending(&v, "ann@x.io").await;
-        let verified = v.run(&token, None).await.unwrap();
+        let verified = v.run(&token, PASSWORD, None).await.unwrap();
         assert_eq!(verified.user.id, id);
         let claims = SessionIssuer::for_tests(&SESSION_SECRET)
             .verify(&verified.session)
@@ -207,7 +258,11 @@ mod tests {
         assert!(
             matches!(user_events::decode_sqs_body(&verified.event.json), Ok(UserEvent::Verified(e)) if e.user.id == id)
         );
-        assert_eq!(v.run(&token, None).await.unwrap_err(), VerifyError::Used, "once");
+        assert_eq!(
+            v.run(&token, PASSWORD, None).await.unwrap_err(),
+            VerifyError::Used,
+            "once"
+        );
     }
 
     #[tokio::test]
@@ -216,12 +271,12 @@ mod tests {
         let (id, old) = pending(&v, "ann@x.io").await;
         let newer = Uuid::new_v4();
         v.store.users.lock().unwrap().get_mut(&id).unwrap().stored.credential_id = newer;
-        assert_eq!(v.run(&old, None).await.unwrap_err(), VerifyError::Superseded);
+        assert_eq!(v.run(&old, PASSWORD, None).await.unwrap_err(), VerifyError::Superseded);
         assert!(matches!(
             v.store.user_of("ann@x.io").unwrap().stored.state,
             UserState::Pending { .. }
         ));
-        assert!(v.run(&token(id, newer, "ann@x.io"), None).await.is_ok());
+        assert!(v.run(&token(id, newer, "ann@x.io"), PASSWORD, None).await.is_ok());
     }
 
     #[tokio::test]
@@ -244,23 +299,26 @@ mod tests {
         let expired = short
             .mint(&what, OffsetDateTime::now_utc() - time::Duration::seconds(5))
             .unwrap();
-        assert_eq!(v.run(&expired, None).await.unwrap_err(), VerifyError::Expired);
+        assert_eq!(v.run(&expired, PASSWORD, None).await.unwrap_err(), VerifyError::Expired);
         let session = SessionIssuer::for_tests(&SESSION_SECRET)
             .issue(id, OffsetDateTime::now_utc())
             .unwrap();
         assert!(
-            matches!(v.run(&session, None).await, Err(VerifyError::Invalid(_))),
+            matches!(v.run(&session, PASSWORD, None).await, Err(VerifyError::Invalid(_))),
             "a session JWT"
         );
         let tampered = format!("{}x", &good[..good.len() - 1]);
-        assert!(matches!(v.run(&tampered, None).await, Err(VerifyError::Invalid(_))));
         assert!(matches!(
-            v.run(&token(id, id, "bob@x.io"), None).await,
+            v.run(&tampered, PASSWORD, None).await,
             Err(VerifyError::Invalid(_))
         ));
-        assert!(matches!(v.run("", None).await, Err(VerifyError::Invalid(_))));
+        assert!(matches!(
+            v.run(&token(id, id, "bob@x.io"), PASSWORD, None).await,
+            Err(VerifyError::Invalid(_))
+        ));
+        assert!(matches!(v.run("", PASSWORD, None).await, Err(VerifyError::Invalid(_))));
         assert_eq!(
-            v.run(&token(Uuid::new_v4(), Uuid::new_v4(), "x@x.io"), None)
+            v.run(&token(Uuid::new_v4(), Uuid::new_v4(), "x@x.io"), PASSWORD, None)
                 .await
                 .unwrap_err(),
             VerifyError::Expired,
@@ -273,7 +331,33 @@ mod tests {
             ),
             "nothing changed"
         );
-        assert!(v.run(&good, None).await.is_ok());
+        assert!(v.run(&good, PASSWORD, None).await.is_ok());
+    }
+
+    /// The link proves the mailbox; the password proves the sign-up. Someone else's password
+    /// (an earlier or later sign-up with the address) verifies nothing, and wrong passwords are
+    /// limited per user.
+    #[tokio::test]
+    async fn only_the_sign_ups_own_password_verifies_and_wrong_ones_are_limited() {
+        let mut v = verify(MemoryStore::default(), MemoryPublisher::default());
+        v.failures.max = 2;
+        let (id, token) = pending(&v, "ann@x.io").await;
+        for _ in 0..2 {
+            assert_eq!(
+                v.run(&token, "someone else's", None).await.unwrap_err(),
+                VerifyError::WrongPassword
+            );
+        }
+        assert!(matches!(
+            v.run(&token, PASSWORD, None).await,
+            Err(VerifyError::Limited { .. })
+        ));
+        assert!(matches!(
+            v.store.user_of("ann@x.io").unwrap().stored.state,
+            UserState::Pending { .. }
+        ));
+        v.failures.max = 10;
+        assert_eq!(v.run(&token, PASSWORD, None).await.unwrap().user.id, id);
     }
 
     #[tokio::test]
@@ -283,6 +367,6 @@ mod tests {
         v.store.users.lock().unwrap().get_mut(&id).unwrap().stored.state = UserState::Pending {
             expires_at: OffsetDateTime::now_utc() - time::Duration::seconds(1),
         };
-        assert_eq!(v.run(&token, None).await.unwrap_err(), VerifyError::Expired);
+        assert_eq!(v.run(&token, PASSWORD, None).await.unwrap_err(), VerifyError::Expired);
     }
 }
