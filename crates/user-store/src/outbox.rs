@@ -1,8 +1,9 @@
 //! The transactional outbox: no stored user without its event.
 //!
-//! The user, its email guard and its `user.created` event are written in one transaction, so
-//! the event exists exactly when the user does. create-user then publishes it and marks it
-//! published. If SNS is down or slow, the sign-up still succeeds (the user exists and the event
+//! Every change to a user is written in one transaction with its event (`user.created` with
+//! the user and its email guard, `user.verified` with the verification, ...), so the event
+//! exists exactly when the change does. The function that made the change then publishes it
+//! and marks it published. If SNS is down or slow, the sign-up still succeeds (the user exists and the event
 //! is durable) and the event stays pending; [`flush`], run on a schedule by the publish-outbox
 //! function, publishes whatever is pending. A publish that succeeded but was not marked may be
 //! published twice; consumers deduplicate by `event_id`.
@@ -106,7 +107,7 @@ pub struct Page<C> {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("publishing user.created failed: {0}")]
+#[error("publishing a user event failed: {0}")]
 pub struct PublishError(pub String);
 
 pub trait EventPublisher: Send + Sync {

@@ -828,6 +828,31 @@ impl Outbox for DynamoUserStore {
 mod tests {
     use super::*;
 
+    /// Users stored before sign-ups were verified carry no `verified`: they keep their accounts.
+    #[test]
+    fn legacy_items_without_verified_read_as_verified() {
+        let item = |attrs: &[(&str, AttributeValue)]| -> HashMap<String, AttributeValue> {
+            attrs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        };
+        let at = AttributeValue::N("1893456000".into());
+        assert_eq!(Read(&item(&[])).state(), Ok(UserState::Verified));
+        assert_eq!(
+            Read(&item(&[("verified", AttributeValue::Bool(true))])).state(),
+            Ok(UserState::Verified)
+        );
+        assert_eq!(
+            Read(&item(&[("verified", AttributeValue::Bool(false)), (EXPIRES_AT, at)])).state(),
+            Ok(UserState::Pending {
+                expires_at: OffsetDateTime::from_unix_timestamp(1893456000).unwrap()
+            })
+        );
+        assert!(
+            Read(&item(&[("verified", AttributeValue::Bool(false))]))
+                .state()
+                .is_err()
+        );
+    }
+
     /// Every reason code DynamoDB documents for a cancelled TransactWriteItems, on each item.
     #[test]
     fn every_cancellation_reason_maps_to_what_it_means() {

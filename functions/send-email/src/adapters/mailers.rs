@@ -58,7 +58,8 @@ impl Mailer for SesMailer {
     }
 }
 
-/// Dry runs: logs the recipient and subject (never the body) and sends nothing.
+/// Dry runs: logs the subject (never the recipient or the body: the log line is not a mailbox)
+/// and sends nothing.
 pub struct LogMailer;
 
 impl Mailer for LogMailer {
