@@ -61,7 +61,7 @@ fn signs_up_over_the_function_url_with_one_answer_whatever_the_address() {
     let verified = post(
         &stack["VERIFY_URL"],
         "application/json",
-        &json!({"token": token}).to_string(),
+        &json!({"token": token, "password": "correct horse"}).to_string(),
     );
     assert_eq!(verified.0, 200, "{verified:?}");
     assert_eq!(
