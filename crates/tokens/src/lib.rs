@@ -14,6 +14,15 @@ pub mod key;
 pub mod session;
 pub mod verification;
 
+/// The `iss` of every token of the project unless `JWT_ISSUER` says otherwise (the template's
+/// `JwtIssuer` default too).
+pub const DEFAULT_ISSUER: &str = "user-signup";
+
+/// The tokens' issuer, from `JWT_ISSUER`: the functions that mint or check a token read it alike.
+pub fn issuer(get: &impl Fn(&str) -> Option<String>) -> String {
+    get("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into())
+}
+
 /// HS256 needs a key at least as long as its output to be as strong as it claims.
 pub const MIN_SECRET_BYTES: usize = 32;
 

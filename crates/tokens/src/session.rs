@@ -14,6 +14,10 @@ use uuid::Uuid;
 /// holds it until it expires, and these cannot be revoked without a deny list.
 pub const MAX_TTL_SECONDS: i64 = 24 * 3600;
 
+/// The template's defaults (`JwtAudience`, `JwtTtlSeconds`).
+pub const DEFAULT_AUDIENCE: &str = "user-signup";
+pub const DEFAULT_TTL_SECONDS: i64 = 3600;
+
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub sub: String,
@@ -30,6 +34,29 @@ pub struct SessionPolicy {
     pub issuer: String,
     pub audience: String,
     pub ttl_seconds: i64,
+}
+
+impl SessionPolicy {
+    /// The policy from `JWT_ISSUER`, `JWT_AUDIENCE` and `JWT_TTL_SECONDS` (1 to
+    /// [`MAX_TTL_SECONDS`]): verify-email and sign-in issue one kind of session.
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let ttl_seconds = match get("JWT_TTL_SECONDS") {
+            None => DEFAULT_TTL_SECONDS,
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("JWT_TTL_SECONDS={v:?} is not a valid number"))?,
+        };
+        if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
+            return Err(format!(
+                "JWT_TTL_SECONDS must be 1-{MAX_TTL_SECONDS}, got {ttl_seconds}"
+            ));
+        }
+        Ok(Self {
+            issuer: crate::issuer(get),
+            audience: get("JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
+            ttl_seconds,
+        })
+    }
 }
 
 pub struct SessionIssuer {

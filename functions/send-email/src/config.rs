@@ -93,14 +93,11 @@ impl Config {
             verify_key: SecretSource::from_lookup(&get, "VERIFY_TOKEN_SECRET", "VERIFY_TOKEN_SECRET_PARAM")
                 .map_err(ConfigError)?,
             verify_ttl_seconds,
-            issuer: get("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
+            issuer: tokens::issuer(&get),
             verify_url_base,
         })
     }
 }
-
-/// The template's default issuer (`JwtIssuer`): the `iss` of every token of the project.
-pub const DEFAULT_ISSUER: &str = "user-signup";
 
 fn number<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,

@@ -4,7 +4,7 @@
 use crate::domain::sign_in::Limits;
 use std::time::Duration;
 use tokens::key::SecretSource;
-use tokens::session::{MAX_TTL_SECONDS, SessionPolicy};
+use tokens::session::SessionPolicy;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
@@ -71,11 +71,7 @@ impl Config {
         Ok(Self {
             users_table,
             session_key: SecretSource::from_lookup(&get, "JWT_SECRET", "JWT_SECRET_PARAM").map_err(ConfigError)?,
-            sessions: SessionPolicy {
-                issuer: get("JWT_ISSUER").unwrap_or_else(|| "user-signup".into()),
-                audience: get("JWT_AUDIENCE").unwrap_or_else(|| "user-signup".into()),
-                ttl_seconds: number(&get, "JWT_TTL_SECONDS", 3600, 1..=MAX_TTL_SECONDS)?,
-            },
+            sessions: SessionPolicy::from_lookup(&get).map_err(ConfigError)?,
             bcrypt_cost: number(&get, "BCRYPT_COST", 12, 4..=31)?,
             limits: Limits {
                 per_client: (

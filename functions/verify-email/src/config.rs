@@ -2,7 +2,7 @@
 //! stops the function from starting, with a message that names the variable.
 
 use tokens::key::SecretSource;
-use tokens::session::{MAX_TTL_SECONDS, SessionPolicy};
+use tokens::session::SessionPolicy;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
@@ -34,10 +34,6 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// The template's defaults too (JwtIssuer, JwtAudience).
-pub const DEFAULT_ISSUER: &str = "user-signup";
-pub const DEFAULT_AUDIENCE: &str = "user-signup";
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
@@ -49,12 +45,6 @@ impl Config {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |key: &str| get(key).ok_or_else(|| ConfigError(format!("{key} is not set")));
-        let ttl_seconds = match get("JWT_TTL_SECONDS") {
-            None => 3600,
-            Some(v) => v
-                .parse()
-                .map_err(|_| ConfigError(format!("JWT_TTL_SECONDS={v:?} is not a valid number")))?,
-        };
         let count = |key: &str, default: u64, max: u64| -> Result<u64, ConfigError> {
             let value = match get(key) {
                 None => default,
@@ -71,20 +61,11 @@ impl Config {
             count("VERIFY_FAILURES_PER_USER", 10, u64::from(u32::MAX))? as u32,
             std::time::Duration::from_secs(count("VERIFY_FAILURE_WINDOW_SECONDS", 900, 86_400)?),
         );
-        if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
-            return Err(ConfigError(format!(
-                "JWT_TTL_SECONDS must be 1-{MAX_TTL_SECONDS}, got {ttl_seconds}"
-            )));
-        }
         Ok(Self {
             users_table: required("USERS_TABLE")?,
             topic_arn: required("USER_EVENTS_TOPIC_ARN")?,
             session_key: SecretSource::from_lookup(&get, "JWT_SECRET", "JWT_SECRET_PARAM").map_err(ConfigError)?,
-            sessions: SessionPolicy {
-                issuer: get("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
-                audience: get("JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
-                ttl_seconds,
-            },
+            sessions: SessionPolicy::from_lookup(&get).map_err(ConfigError)?,
             link_key: SecretSource::from_lookup(&get, "VERIFY_TOKEN_SECRET", "VERIFY_TOKEN_SECRET_PARAM")
                 .map_err(ConfigError)?,
             failures,

@@ -448,23 +448,7 @@ impl UserStore for DynamoUserStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = out.item else { return Ok(None) };
-        let item = Read(&item);
-        let text = |name: &str| item.text(name).map(str::to_owned).ok_or_else(|| unreadable(name));
-        let created_at = OffsetDateTime::parse(&text("created_at")?, &Rfc3339).map_err(|_| unreadable("created_at"))?;
-        Ok(Some(StoredUser {
-            user: PublicUser {
-                id: user_id,
-                name: text("name")?,
-                email: text("email")?,
-                created_at,
-            },
-            email_key: text("email_key")?,
-            credential_id: item
-                .uuid("credential_id")
-                .unwrap_or(user_events::first_credential(user_id)),
-            state: item.state()?,
-        }))
+        out.item.map(|item| stored_user(user_id, &item)).transpose()
     }
 
     async fn verify(
