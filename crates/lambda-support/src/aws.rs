@@ -9,6 +9,11 @@
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
+use aws_smithy_runtime_api::http::Response;
+use std::error::Error;
 use std::time::Duration;
 
 /// Opening a TCP (and TLS) connection: AWS endpoints answer in milliseconds.
@@ -45,6 +50,74 @@ pub async fn sdk_config() -> SdkConfig {
         .timeout_config(timeouts())
         .load()
         .await
+}
+
+/// Whether a failed call's request may have reached the service, and so may have done its
+/// work. Matters for the calls that are not idempotent (SES SendEmail: each request that
+/// arrives is an email); a retry of one of them is safe only where the answer is [`Reach::No`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Provably not: no connection was made (refused, DNS, connect timeout), the request was
+    /// never built, or the service answered that it refused it (4xx: throttling, validation).
+    No,
+    /// Perhaps: the request was written and then the answer timed out, broke off, was a 5xx
+    /// or could not be read. The work may have been done.
+    Maybe,
+}
+
+/// [`Reach`] of a call that failed with `error`.
+pub fn reach<E>(error: &SdkError<E, Response>) -> Reach {
+    match error {
+        SdkError::ConstructionFailure(_) => Reach::No,
+        SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
+            Some(e) if never_connected(e) => Reach::No,
+            _ => Reach::Maybe,
+        },
+        SdkError::ServiceError(e) if e.raw().status().is_client_error() => Reach::No,
+        _ => Reach::Maybe,
+    }
+}
+
+/// Whether the connector failed before the request could be written: hyper's client reports
+/// every failure to connect (TCP, DNS, its connect timeout) as a connect error.
+fn never_connected(error: &ConnectorError) -> bool {
+    let mut source: Option<&(dyn Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(|e| e.is_connect())
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// A retry classifier for calls that must not be repeated once they may have arrived: it
+/// forbids a retry unless the failed attempt provably never reached the service ([`Reach`]),
+/// and otherwise leaves the decision to the SDK's standard classifiers (which retry connect
+/// errors and throttling answers, and forbid the rest). Without it, an attempt that timed out
+/// while SES was slow is retried as transient, and SES sends the email a second time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AtMostOnce;
+
+impl ClassifyRetry for AtMostOnce {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(error)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let refused = ctx.response().is_some_and(|r| r.status().is_client_error());
+        let never_connected = error.as_connector_error().is_some_and(never_connected);
+        if refused || never_connected {
+            RetryAction::NoActionIndicated
+        } else {
+            RetryAction::RetryForbidden
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "AtMostOnce"
+    }
 }
 
 #[cfg(test)]

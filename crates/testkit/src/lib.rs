@@ -139,6 +139,28 @@ pub fn dynamodb(sdk: &SdkConfig, stack: &HashMap<String, String>) -> aws_sdk_dyn
     local_stack::dynamodb_client(sdk, &endpoints(stack))
 }
 
+/// A DynamoDB client for DynamoDB Local whose first connection's answers come `late` (a
+/// [`DelayingProxy`] in front of it, returned with it: it stops when dropped). Later
+/// connections, the SDK's retries among them, pass at once. With `late` over the attempt
+/// timeout, a write is done and its answer lost, and the SDK sends it again: the fault a
+/// conditional write must be ready for.
+pub fn dynamodb_losing_first_answer(
+    sdk: &SdkConfig,
+    stack: &HashMap<String, String>,
+    late: std::time::Duration,
+) -> (aws_sdk_dynamodb::Client, DelayingProxy) {
+    let delays = Delays {
+        answer: late,
+        first_connections: Some(1),
+        ..Delays::default()
+    };
+    let proxy = DelayingProxy::with(&endpoints(stack).dynamodb, delays);
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .endpoint_url(&proxy.url)
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(conf), proxy)
+}
+
 /// The id of the user the address's guard names (pending or verified), as DynamoDB Local holds
 /// it: what a test learns of a sign-up whose answer, by design, names no user. Blocking.
 pub fn user_of(stack: &HashMap<String, String>, email: &str) -> Option<uuid::Uuid> {
@@ -238,6 +260,100 @@ impl Drop for HangingListener {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// A dependency that is slow: a TCP proxy to `upstream` that holds each connection's request
+/// (or its answer) for a while before it passes it on, then relays both ways. The request does
+/// reach the upstream, late, or the upstream's answer comes late: as a slow AWS endpoint that
+/// does its work and answers after the delay. Stops accepting when dropped.
+pub struct DelayingProxy {
+    pub url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What a [`DelayingProxy`] holds, and on which connections.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Delays {
+    /// Before the request is passed on (the upstream gets it late).
+    pub request: std::time::Duration,
+    /// Before the answer is passed back (the upstream did its work; its answer is late).
+    pub answer: std::time::Duration,
+    /// Only the first this many connections are delayed (`None`: all).
+    pub first_connections: Option<usize>,
+}
+
+impl DelayingProxy {
+    /// A proxy to `upstream` (an `http://host:port` URL) on a free loopback port that holds
+    /// each request for `delay`.
+    pub fn start(upstream: &str, delay: std::time::Duration) -> Self {
+        Self::with(
+            upstream,
+            Delays {
+                request: delay,
+                ..Delays::default()
+            },
+        )
+    }
+
+    pub fn with(upstream: &str, delays: Delays) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut accepted = 0;
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        accepted += 1;
+                        let delayed = delays.first_connections.is_none_or(|n| accepted <= n);
+                        let delays = if delayed { delays } else { Delays::default() };
+                        let upstream = upstream.clone();
+                        std::thread::spawn(move || relay(client, &upstream, delays));
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        Self { url, stop }
+    }
+}
+
+impl Drop for DelayingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Relays `client` and a new connection to `upstream` both ways, the request after
+/// `delays.request` and the answer after `delays.answer`, until either side closes.
+fn relay(client: std::net::TcpStream, upstream: &str, delays: Delays) {
+    std::thread::sleep(delays.request);
+    client.set_nonblocking(false).ok();
+    let Ok(server) = std::net::TcpStream::connect(upstream) else {
+        return;
+    };
+    let (Ok(mut client_reader), Ok(mut server_writer)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let up = std::thread::spawn(move || {
+        std::io::copy(&mut client_reader, &mut server_writer).ok();
+        server_writer.shutdown(std::net::Shutdown::Write).ok();
+    });
+    let (mut server_reader, mut client_writer) = (server, client);
+    let mut first = [0u8; 1];
+    // The answer's first byte is read (the upstream has answered) before it is held.
+    if let Ok(1) = std::io::Read::read(&mut server_reader, &mut first) {
+        std::thread::sleep(delays.answer);
+        if std::io::Write::write_all(&mut client_writer, &first).is_ok() {
+            std::io::copy(&mut server_reader, &mut client_writer).ok();
+        }
+    }
+    client_writer.shutdown(std::net::Shutdown::Both).ok();
+    up.join().ok();
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! and SNS; `testing` (a cargo feature) has in-memory doubles for other crates' unit tests.
 
 pub mod adapters;
+pub mod claims;
 pub mod limits;
 pub mod outbox;
 pub mod passwords;

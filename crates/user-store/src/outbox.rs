@@ -148,33 +148,7 @@ pub async fn publish_stored<S: UserStore, P: EventPublisher>(
     }
 }
 
-/// Who holds a claim on an outbox item: a random id, written into the claim. Only its holder
-/// can complete or release the claim.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClaimToken(String);
-
-impl ClaimToken {
-    /// A fresh token: one per claim taken.
-    pub fn random() -> Self {
-        Self(Uuid::new_v4().to_string())
-    }
-
-    /// As the claim stores it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Why completing or releasing a claim did not happen.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SettleError {
-    /// The claim is not ours (any more): its lease ran out and another flush claimed the item
-    /// since, or the item is gone. Nothing was changed.
-    #[error("the claim is not ours any more (its lease ran out and another flush took the item, or the item is gone)")]
-    NotOwner,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+pub use crate::claims::{ClaimToken, SettleError};
 
 pub trait Outbox: Send + Sync {
     /// Where a page ends: the next query starts after it, so items deleted behind it (and the

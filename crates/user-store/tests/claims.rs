@@ -11,6 +11,8 @@ use user_store::outbox::{Outbox, SettleError};
 struct Table {
     client: aws_sdk_dynamodb::Client,
     name: String,
+    vars: HashMap<String, String>,
+    sdk: aws_config::SdkConfig,
 }
 
 impl Table {
@@ -20,6 +22,8 @@ impl Table {
         Self {
             client: testkit::dynamodb(&sdk, &vars),
             name: vars["USERS_TABLE"].clone(),
+            vars,
+            sdk,
         }
     }
 
@@ -103,4 +107,30 @@ async fn only_the_owner_of_a_claim_completes_or_releases_it() {
     assert_eq!(store.complete(&key, &last).await, Err(SettleError::NotOwner));
     assert_eq!(store.release(&key, &last).await, Err(SettleError::NotOwner));
     assert_eq!(table.item(&key).await, None, "and settling it again creates nothing");
+}
+
+/// The claim's write is done and its answer lost (the attempt timed out): the SDK's retry
+/// finds the item claimed by our own token, and that claim is ours (before, the flush skipped
+/// the event until its own lease ran out).
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_is_ours() {
+    let table = Table::new().await;
+    let key = table.pending_item().await;
+    let late = lambda_support::aws::ATTEMPT_TIMEOUT + Duration::from_millis(500);
+    let (client, _proxy) = testkit::dynamodb_losing_first_answer(&table.sdk, &table.vars, late);
+    let store = DynamoUserStore::new(client, table.name.clone());
+    let token = store
+        .claim(&key, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("our own claim");
+    let item = table.item(&key).await.unwrap();
+    assert_eq!(
+        item.get(user_store::claims::OWNER)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+        Some(token.as_str())
+    );
+    store.complete(&key, &token).await.unwrap();
+    assert_eq!(table.item(&key).await, None);
 }

@@ -57,17 +57,21 @@ pub enum Cause {
     Key,
     /// SES refused or failed the send (throttling included: the error is SES's text).
     Ses,
+    /// SES may have the email and did not say: the claim is kept, and the message's
+    /// redelivery after its lease sends again (see `domain::deliver`).
+    SesOutcomeUnknown,
     /// The message's task panicked.
     Panic,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 6] = [
+    pub const ALL: [Cause; 7] = [
         Cause::Decode,
         Cause::InProgress,
         Cause::Claim,
         Cause::Key,
         Cause::Ses,
+        Cause::SesOutcomeUnknown,
         Cause::Panic,
     ];
 
@@ -78,6 +82,7 @@ impl Cause {
             Cause::Claim => "claim",
             Cause::Key => "key",
             Cause::Ses => "ses",
+            Cause::SesOutcomeUnknown => "ses_outcome_unknown",
             Cause::Panic => "panic",
         }
     }
@@ -219,6 +224,7 @@ async fn process<C: ClaimStore, M: Mailer, L: RecipientLog>(
                 DeliverError::Claims(_) | DeliverError::Log(_) => Cause::Claim,
                 DeliverError::Key(_) => Cause::Key,
                 DeliverError::Send(_) => Cause::Ses,
+                DeliverError::OutcomeUnknown(_) => Cause::SesOutcomeUnknown,
             })
         }
     }

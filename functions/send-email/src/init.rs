@@ -2,7 +2,7 @@
 
 use crate::adapters::{
     dynamodb_claims::DynamoClaims,
-    mailers::{AnyMailer, LogMailer, SesMailer},
+    mailers::{AnyMailer, LogMailer, SesMailer, ses_client},
     pacing::Paced,
     recipient_log::DynamoRecipientLog,
 };
@@ -40,7 +40,7 @@ pub async fn from_env() -> Result<LambdaDeliver, InitError> {
 pub fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaDeliver, InitError> {
     let mailer = match config.transport {
         MailTransport::Ses => AnyMailer::Ses(SesMailer::new(
-            aws_sdk_ses::Client::new(sdk),
+            ses_client(sdk),
             config.from.clone(),
             config.configuration_set.clone(),
         )),

@@ -15,6 +15,8 @@ pub struct Record {
     pub owner: ClaimToken,
     /// The transport's message id, once sent.
     pub sent: Option<String>,
+    /// Marked as sent or not, nobody knows.
+    pub unknown: bool,
 }
 
 #[derive(Default)]
@@ -30,13 +32,20 @@ impl ClaimStore for MemoryClaims {
         let mut state = self.state.lock().unwrap();
         Ok(match state.get(&id) {
             None => {
-                let token = ClaimToken::new();
+                let token = ClaimToken::random();
                 let owner = if self.taken_over.lock().unwrap().contains(&id) {
-                    ClaimToken::new()
+                    ClaimToken::random()
                 } else {
                     token.clone()
                 };
-                state.insert(id, Record { owner, sent: None });
+                state.insert(
+                    id,
+                    Record {
+                        owner,
+                        sent: None,
+                        unknown: false,
+                    },
+                );
                 Claim::Acquired(token)
             }
             Some(Record { sent: Some(_), .. }) => Claim::AlreadySent,
@@ -47,6 +56,15 @@ impl ClaimStore for MemoryClaims {
         match self.state.lock().unwrap().get_mut(&id) {
             Some(record) if record.owner == *token => {
                 record.sent = Some(message_id.to_owned());
+                Ok(())
+            }
+            _ => Err(SettleError::NotOwner),
+        }
+    }
+    async fn mark_unknown(&self, id: Uuid, token: &ClaimToken) -> Result<(), SettleError> {
+        match self.state.lock().unwrap().get_mut(&id) {
+            Some(record) if record.owner == *token && record.sent.is_none() => {
+                record.unknown = true;
                 Ok(())
             }
             _ => Err(SettleError::NotOwner),
@@ -65,25 +83,33 @@ impl ClaimStore for MemoryClaims {
 }
 
 /// Records what it sends; fails for addresses starting with `fail` (quoting the address,
-/// as SES's sandbox does for unverified recipients), panics for `panic`.
+/// as SES's sandbox does for unverified recipients), panics for `panic`, and for `lost`
+/// records the email but answers that its outcome is unknown (SES sent it, its answer timed
+/// out).
 #[derive(Default)]
 pub struct MemoryMailer {
     pub sent: Mutex<Vec<Email>>,
 }
 
 impl Mailer for MemoryMailer {
-    async fn send(&self, email: &Email) -> Result<String, PortError> {
+    async fn send(&self, email: &Email) -> Result<String, SendError> {
         if email.to.starts_with("panic") {
             panic!("mailer exploded");
         }
         if email.to.starts_with("fail") {
-            return Err(PortError(format!(
+            return Err(SendError::NotSent(PortError(format!(
                 "MessageRejected: Email address is not verified. The following identities failed the check in region US-EAST-1: {}",
                 email.to.to_uppercase()
-            )));
+            ))));
         }
         let mut sent = self.sent.lock().unwrap();
         sent.push(email.clone());
+        if email.to.starts_with("lost") {
+            return Err(SendError::OutcomeUnknown(PortError(format!(
+                "timeout: no answer for {} within the attempt timeout",
+                email.to
+            ))));
+        }
         Ok(format!("msg-{}", sent.len()))
     }
 }

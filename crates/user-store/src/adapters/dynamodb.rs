@@ -10,20 +10,22 @@
 //! or user without `verified` was stored before sign-ups were verified: it reads as verified.
 //!
 //! Pending events are found through the sparse `pending-events` index: only outbox items carry
-//! its key attributes. A flush's claim on an outbox item is `claimed_until` (epoch
-//! milliseconds) and `claimed_by` (the claim's token).
+//! its key attributes. A flush's claim on an outbox item is a [`crate::claims`] claim.
 
+use crate::claims::{self, ClaimToken, SettleError, millis, settled, unavailable};
 use crate::limits::{Decision, Limit, RateLimiter};
-use crate::outbox::{ClaimToken, Outbox, Page, PendingItem, SettleError, StoredEvent};
+use crate::outbox::{Outbox, Page, PendingItem, StoredEvent};
 use crate::users::{
     Credentials, Guard, NewCredential, NewUser, PasswordHash, StoreError, StoredUser, UserState, UserStore, live,
 };
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -193,10 +195,6 @@ const OUTBOX_AT: &str = "outbox_at";
 const OUTBOX_TRACE: &str = "trace_header";
 /// The table's TTL attribute (epoch seconds), on pending users and guards.
 pub const EXPIRES_AT: &str = "expires_at";
-
-fn millis(at: OffsetDateTime) -> AttributeValue {
-    AttributeValue::N((at.unix_timestamp_nanos() / 1_000_000).to_string())
-}
 
 fn seconds(at: OffsetDateTime) -> AttributeValue {
     AttributeValue::N(at.unix_timestamp().to_string())
@@ -617,23 +615,6 @@ pub fn limit_key(limit: &Limit, start: i64, subject: &str) -> String {
     format!("LIMIT#{}#{start}#{subject}", limit.name)
 }
 
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
-    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
-}
-
-/// A write that settles a claim (complete, release): its condition failing means the claim is
-/// not ours any more, anything else is the store's failure.
-fn settled<T, E: std::error::Error + 'static, R: std::fmt::Debug>(
-    result: Result<T, SdkError<E, R>>,
-    condition_failed: fn(&E) -> bool,
-) -> Result<(), SettleError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(SdkError::ServiceError(e)) if condition_failed(e.err()) => Err(SettleError::NotOwner),
-        Err(e) => Err(SettleError::Store(unavailable(e))),
-    }
-}
-
 /// Position of the email guard in the sign-up transaction (user, guard, outbox).
 const GUARD_ITEM: usize = 1;
 
@@ -712,22 +693,34 @@ impl Outbox for DynamoUserStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .update_expression("SET claimed_until = :until, claimed_by = :token")
+            .update_expression("SET #until = :until, #owner = :token")
             // Still pending (create-user may have published and deleted it meanwhile: the
             // condition then keeps the update from re-creating it), and not claimed by a
             // flush that is still within its lease. An expired claim changes owner: its old
             // holder can no longer settle it.
-            .condition_expression("#state = :pending AND (attribute_not_exists(claimed_until) OR claimed_until < :now)")
+            .condition_expression("#state = :pending AND (attribute_not_exists(#until) OR #until < :now)")
             .expression_attribute_names("#state", OUTBOX_STATE)
+            .expression_attribute_names("#until", claims::UNTIL)
+            .expression_attribute_names("#owner", claims::OWNER)
             .expression_attribute_values(":pending", s(PENDING))
             .expression_attribute_values(":now", millis(now))
-            .expression_attribute_values(":until", millis(now + lease))
-            .expression_attribute_values(":token", s(token.as_str()))
+            .expression_attribute_values(":until", claims::until(now, lease))
+            .expression_attribute_values(":token", token.value())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(Some(token)),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                // Our own first attempt, written, its answer lost: ours.
+                UpdateItemError::ConditionalCheckFailedException(failed)
+                    if claims::claimed_by(failed.item(), &token) =>
+                {
+                    Ok(Some(token))
+                }
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                _ => Err(unavailable(SdkError::ServiceError(e))),
+            },
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -739,8 +732,9 @@ impl Outbox for DynamoUserStore {
             .table_name(&self.table)
             .key("pk", s(key))
             // Never another flush's item: ours only while the claim is.
-            .condition_expression("claimed_by = :token")
-            .expression_attribute_values(":token", s(token.as_str()))
+            .condition_expression("#owner = :token")
+            .expression_attribute_names("#owner", claims::OWNER)
+            .expression_attribute_values(":token", token.value())
             .send()
             .await;
         settled(result, DeleteItemError::is_conditional_check_failed_exception)
@@ -752,11 +746,13 @@ impl Outbox for DynamoUserStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .update_expression("REMOVE claimed_until, claimed_by")
+            .update_expression("REMOVE #until, #owner")
             // Never another flush's claim, and never an item that is gone (UpdateItem would
             // create it).
-            .condition_expression("claimed_by = :token")
-            .expression_attribute_values(":token", s(token.as_str()))
+            .condition_expression("#owner = :token")
+            .expression_attribute_names("#until", claims::UNTIL)
+            .expression_attribute_names("#owner", claims::OWNER)
+            .expression_attribute_values(":token", token.value())
             .send()
             .await;
         settled(result, UpdateItemError::is_conditional_check_failed_exception)

@@ -1,25 +1,29 @@
-//! Idempotency claims in the users table: `EMAIL_SENT#<event_id>`, with a lease while a
-//! consumer sends, the token of the consumer that owns it (`owner`), and a TTL (`expires_at`)
-//! so the records clean themselves up.
+//! Idempotency claims in the users table: `EMAIL_SENT#<event_id>`, a [`user_store::claims`]
+//! claim (its owner's token and its lease, as the outbox's), a `status`, and a TTL
+//! (`expires_at`) so the records clean themselves up.
 //!
-//! Item while sending: `status = sending, owner, lease_until, expires_at`; once sent:
-//! `status = sent, owner, message_id, sent_at, expires_at`. `lease_until` is in seconds with
-//! microseconds (a decimal number: integer seconds written before compare the same way), so a
-//! lease is as long as configured, not up to a second longer or shorter.
+//! Item while sending: `status = sending, claimed_by, claimed_until, expires_at`; once sent:
+//! `status = sent, claimed_by, message_id, sent_at, expires_at`; when SES's answer was lost:
+//! `status = unknown`, still claimed until its lease ends. Records written before claims were
+//! shared (`owner`, `lease_until` in seconds) read as sent when sent; a legacy `sending` one
+//! has no `claimed_until` and reads as expired: its send ended long before any redelivery.
 
-use crate::domain::deliver::{Claim, ClaimStore, ClaimToken, PortError, SettleError};
+use crate::domain::deliver::{Claim, ClaimStore, PortError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+use time::OffsetDateTime;
+use user_store::claims::{self, ClaimToken, SettleError, settled};
 use uuid::Uuid;
 
 /// send-email's timeout (template.yaml). No shorter: a send still running is never taken
 /// over. Shorter than the queue's visibility timeout (180 s; the local bridge's 35 s): when a
-/// consumer dies mid-send, the redelivered message finds the lease expired and sends.
+/// consumer dies mid-send, or SES's answer is lost, the redelivered message finds the lease
+/// expired and sends.
 pub const LEASE_SECONDS: u64 = 30;
 
 pub struct DynamoClaims {
@@ -62,61 +66,41 @@ impl DynamoClaims {
     }
 }
 
-/// Time since the epoch.
-fn now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
-}
-
-/// Whole seconds, as the TTL attribute wants them.
-fn seconds(t: Duration) -> AttributeValue {
-    AttributeValue::N(t.as_secs().to_string())
-}
-
-/// Seconds with microseconds, for the lease.
-fn precise(t: Duration) -> AttributeValue {
-    AttributeValue::N(format!("{}.{:06}", t.as_secs(), t.subsec_micros()))
-}
-
 fn string(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
+}
+
+fn seconds(at: OffsetDateTime) -> AttributeValue {
+    AttributeValue::N(at.unix_timestamp().to_string())
 }
 
 fn port_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> PortError {
     PortError(DisplayErrorContext(&e).to_string())
 }
 
-/// A settling write (mark sent, release): its condition failing means the claim is not ours
-/// any more, anything else is the store's failure.
-fn settled<T, E: std::error::Error + 'static, R: std::fmt::Debug>(
-    result: Result<T, SdkError<E, R>>,
-    condition_failed: fn(&E) -> bool,
-) -> Result<(), SettleError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(SdkError::ServiceError(e)) if condition_failed(e.err()) => Err(SettleError::NotOwner),
-        Err(e) => Err(SettleError::Port(port_error(e))),
-    }
-}
-
 impl ClaimStore for DynamoClaims {
     async fn claim(&self, event_id: Uuid) -> Result<Claim, PortError> {
-        let now = now();
-        let token = ClaimToken::new();
+        let now = OffsetDateTime::now_utc();
+        let token = ClaimToken::random();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", Self::key(event_id))
             .item("status", string("sending"))
-            .item("owner", string(&token.to_string()))
-            .item("lease_until", precise(now + self.lease))
+            .item(claims::OWNER, token.value())
+            .item(claims::UNTIL, claims::until(now, self.lease))
             .item("expires_at", seconds(now + self.retention))
-            // New, or a claim whose consumer died mid-send (its lease ran out): then the
-            // owner is replaced, and the old one can no longer settle it.
-            .condition_expression("attribute_not_exists(pk) OR (#status = :sending AND lease_until < :now)")
+            // New, or a claim whose consumer died mid-send or lost SES's answer (its lease ran
+            // out): then the owner is replaced, and the old one can no longer settle it.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#status IN (:sending, :unknown) AND (attribute_not_exists(#until) OR #until < :now))",
+            )
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#until", claims::UNTIL)
             .expression_attribute_values(":sending", string("sending"))
-            .expression_attribute_values(":now", precise(now))
+            .expression_attribute_values(":unknown", string("unknown"))
+            .expression_attribute_values(":now", claims::millis(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -124,10 +108,12 @@ impl ClaimStore for DynamoClaims {
             Ok(_) => Ok(Claim::Acquired(token)),
             Err(SdkError::ServiceError(e)) => match e.err() {
                 PutItemError::ConditionalCheckFailedException(failed) => {
-                    let status = failed
-                        .item()
-                        .and_then(|item| item.get("status"))
-                        .and_then(|s| s.as_s().ok());
+                    let item = failed.item();
+                    if claims::claimed_by(item, &token) {
+                        // Our own first attempt, written, its answer lost: ours.
+                        return Ok(Claim::Acquired(token));
+                    }
+                    let status = item.and_then(|item| item.get("status")).and_then(|s| s.as_s().ok());
                     Ok(if status.is_some_and(|s| s == "sent") {
                         Claim::AlreadySent
                     } else {
@@ -147,15 +133,16 @@ impl ClaimStore for DynamoClaims {
             .table_name(&self.table)
             .key("pk", Self::key(event_id))
             // `expires_at` is left as the claim wrote it: the record keeps its TTL.
-            .update_expression("SET #status = :sent, message_id = :message_id, sent_at = :now REMOVE lease_until")
+            .update_expression("SET #status = :sent, message_id = :message_id, sent_at = :now REMOVE #until")
             // Never creates an item (UpdateItem would), never overwrites another owner's.
             .condition_expression("attribute_exists(pk) AND #owner = :owner")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#owner", claims::OWNER)
+            .expression_attribute_names("#until", claims::UNTIL)
             .expression_attribute_values(":sent", string("sent"))
             .expression_attribute_values(":message_id", string(message_id))
-            .expression_attribute_values(":now", seconds(now()))
-            .expression_attribute_values(":owner", string(&token.to_string()))
+            .expression_attribute_values(":now", seconds(OffsetDateTime::now_utc()))
+            .expression_attribute_values(":owner", token.value())
             .send()
             .await;
         settled(result, UpdateItemError::is_conditional_check_failed_exception)
@@ -167,14 +154,34 @@ impl ClaimStore for DynamoClaims {
             .delete_item()
             .table_name(&self.table)
             .key("pk", Self::key(event_id))
-            // Never delete a record of a send that succeeded, nor another owner's claim.
+            // Never delete a record of a send that succeeded or may have, nor another owner's
+            // claim.
             .condition_expression("#status = :sending AND #owner = :owner")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#owner", claims::OWNER)
             .expression_attribute_values(":sending", string("sending"))
-            .expression_attribute_values(":owner", string(&token.to_string()))
+            .expression_attribute_values(":owner", token.value())
             .send()
             .await;
         settled(result, DeleteItemError::is_conditional_check_failed_exception)
+    }
+
+    async fn mark_unknown(&self, event_id: Uuid, token: &ClaimToken) -> Result<(), SettleError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(event_id))
+            // The lease stays as it is: until it ends, a redelivery finds the claim in progress.
+            .update_expression("SET #status = :unknown")
+            .condition_expression("#status = :sending AND #owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#owner", claims::OWNER)
+            .expression_attribute_values(":sending", string("sending"))
+            .expression_attribute_values(":unknown", string("unknown"))
+            .expression_attribute_values(":owner", token.value())
+            .send()
+            .await;
+        settled(result, UpdateItemError::is_conditional_check_failed_exception)
     }
 }

@@ -9,18 +9,20 @@
 //! belongs to the transport (whichever it is), and waiting happens after the claim, so a
 //! duplicate delivery (answered from the claim) never uses a slot.
 
-use crate::domain::deliver::{Mailer, PortError};
+use crate::domain::deliver::{Mailer, PortError, SendError};
 use crate::domain::emails::Email;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// The longest a send waits for its slot. A waiting send holds its claim and runs inside the
-/// function's 30 s timeout; after the wait come SES (3 s at most) and the claim's mark or
-/// release (3 s at most), and the claim itself took up to 3 s before. A send that would wait
-/// longer fails at once: its claim is released and SQS retries the message later, instead of
-/// the whole batch running into the timeout.
-pub const MAX_WAIT: Duration = Duration::from_secs(20);
+/// function's 30 s timeout; after the wait come SES
+/// ([`crate::adapters::mailers::SES_OPERATION_TIMEOUT`], 13 s at most) and the claim's mark
+/// or release (3 s at most), and the claim itself took up to 3 s before. A send that would
+/// wait longer fails at once: its claim is released and SQS retries the message later,
+/// instead of the whole batch running into the timeout. At the SES sandbox's 1 send a second
+/// a batch of 10 waits 9 s at most.
+pub const MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// Start slots at least `interval` apart: the next free one, behind a lock held only to take it.
 pub struct Pacer {
@@ -80,9 +82,9 @@ impl<M> Paced<M> {
 }
 
 impl<M: Mailer> Mailer for Paced<M> {
-    async fn send(&self, email: &Email) -> Result<String, PortError> {
+    async fn send(&self, email: &Email) -> Result<String, SendError> {
         if let Some(pacer) = &self.pacer {
-            pacer.slot().await?;
+            pacer.slot().await.map_err(SendError::NotSent)?;
         }
         self.inner.send(email).await
     }
@@ -100,7 +102,7 @@ mod tests {
     }
 
     impl Mailer for Clocked {
-        async fn send(&self, _: &Email) -> Result<String, PortError> {
+        async fn send(&self, _: &Email) -> Result<String, SendError> {
             self.starts.lock().unwrap().push(Instant::now());
             Ok("m".into())
         }
@@ -173,12 +175,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_send_whose_slot_is_too_far_off_fails_at_once_and_takes_no_slot() {
         let mailer = Arc::new(Paced::new(Clocked::default(), Some(Duration::from_secs(1))));
-        // Slots at 0, 1, ..., 20 s are within the longest wait; the rest are refused.
-        let (starts, refused) = concurrent_sends(mailer.clone(), 25).await;
-        assert_eq!((starts.len(), refused), (21, 4), "{starts:?}");
+        // Slots at 0, 1, ..., 10 s are within the longest wait; the rest are refused.
+        let (starts, refused) = concurrent_sends(mailer.clone(), 15).await;
+        assert_eq!((starts.len(), refused), (11, 4), "{starts:?}");
         assert_eq!(starts.last(), Some(&MAX_WAIT));
         // The refused ones took no slot: the next send starts one interval after the last
-        // accepted one (at 21 s, not 25 s).
+        // accepted one (at 11 s, not 15 s).
         let t = Instant::now();
         mailer.send(&email()).await.unwrap();
         assert_eq!(Instant::now() - t, Duration::from_secs(1));

@@ -4,10 +4,20 @@
 //! Before sending, the consumer claims the event id (a conditional write with a lease and an
 //! owner token of its own). The first claim wins; a duplicate finds the event already sent and
 //! succeeds without sending; a duplicate that arrives while another consumer holds a live lease
-//! fails, so SQS retries it after the visibility timeout, when the outcome is known. A failed
-//! send releases the claim, so the retry can send. The one window left, a crash between SES
-//! accepting the email and the claim being marked sent, resends after the lease expires: SES
-//! has no idempotency key to close it.
+//! fails, so SQS retries it after the visibility timeout, when the outcome is known. A send
+//! that provably did not go out ([`SendError::NotSent`]) releases the claim, so the retry can
+//! send.
+//!
+//! SES has no idempotency key, so a send whose outcome is unknown (the request went out and
+//! no answer came: [`SendError::OutcomeUnknown`]) is neither retried at once nor released: its
+//! claim is kept, marked `unknown`, and the message fails. SQS delivers it again after the
+//! visibility timeout, long after the claim's lease has run out, and that delivery sends: the
+//! product's promise is an email the user can sign up with, and a verification email that
+//! never arrived locks the address for `PendingTtlHours`, where a second one costs a
+//! duplicate. So an email is sent twice only when SES took the request and did not answer
+//! within its whole attempt timeout (the SES adapter's), and when a consumer crashes between
+//! SES accepting the email and the claim being marked sent. Each is counted
+//! (`EmailFailuresByCause`, `ses_outcome_unknown`).
 //! The lease must outlast a send (the function's timeout) and expire before the message is
 //! delivered again (the queue's visibility timeout), or a crashed send would end in the DLQ.
 //!
@@ -25,7 +35,6 @@
 //! quotes it (SES's sandbox names unverified recipients) has it redacted before it travels on.
 
 use super::emails::{Email, notice, verification};
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -34,29 +43,7 @@ use tokens::verification::{Confirmation, VerificationKey};
 use user_events::{Recipient, UserEvent, first_credential};
 use uuid::Uuid;
 
-/// Who holds a claim: a random id, written into the claim as its owner. Only its holder can
-/// mark the claim sent or release it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClaimToken(Uuid);
-
-impl ClaimToken {
-    /// A fresh, random token: one per claim taken.
-    pub fn new() -> Self {
-        Self(Uuid::new_v4())
-    }
-}
-
-impl Default for ClaimToken {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for ClaimToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use user_store::claims::{ClaimToken, SettleError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -72,17 +59,6 @@ pub enum Claim {
 #[error("{0}")]
 pub struct PortError(pub String);
 
-/// Why marking a claim sent or releasing it did not happen.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SettleError {
-    /// The claim is not ours (any more): our lease ran out and another consumer took the claim
-    /// over, or it is gone, or (for a release) it is already sent. Nothing was changed.
-    #[error("the claim is not ours any more (our lease expired and another consumer took it over, or it was settled)")]
-    NotOwner,
-    #[error("claim store: {0}")]
-    Port(PortError),
-}
-
 /// Idempotency records keyed by event id.
 pub trait ClaimStore: Send + Sync {
     fn claim(&self, event_id: Uuid) -> impl Future<Output = Result<Claim, PortError>> + Send;
@@ -95,11 +71,37 @@ pub trait ClaimStore: Send + Sync {
     ) -> impl Future<Output = Result<(), SettleError>> + Send;
     /// Deletes a claim still being sent, if `token` owns it; a sent record is never deleted.
     fn release(&self, event_id: Uuid, token: &ClaimToken) -> impl Future<Output = Result<(), SettleError>> + Send;
+    /// Marks a claim `token` owns as sent or not, nobody knows: it stays claimed until its
+    /// lease runs out (a delivery after that sends again), and says why to whoever reads it.
+    fn mark_unknown(&self, event_id: Uuid, token: &ClaimToken) -> impl Future<Output = Result<(), SettleError>> + Send;
 }
 
-/// Sends an email; returns the transport's message id.
+/// Why an email is not known to be sent.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    /// The transport did not take it (no connection, or it refused the request): not sent,
+    /// and safe to send again.
+    #[error("not sent: {0}")]
+    NotSent(PortError),
+    /// The request may have reached the transport, and no answer said what became of it: it
+    /// may be sent. Sending again may be a second email.
+    #[error("outcome unknown (it may have been sent): {0}")]
+    OutcomeUnknown(PortError),
+}
+
+impl SendError {
+    fn map(self, f: impl FnOnce(PortError) -> PortError) -> Self {
+        match self {
+            SendError::NotSent(e) => SendError::NotSent(f(e)),
+            SendError::OutcomeUnknown(e) => SendError::OutcomeUnknown(f(e)),
+        }
+    }
+}
+
+/// Sends an email; returns the transport's message id. Never retries a request that may have
+/// reached the transport: that is the caller's decision ([`SendError::OutcomeUnknown`]).
 pub trait Mailer: Send + Sync {
-    fn send(&self, email: &Email) -> impl Future<Output = Result<String, PortError>> + Send;
+    fn send(&self, email: &Email) -> impl Future<Output = Result<String, SendError>> + Send;
 }
 
 /// What kind of email an event is, for the caps.
@@ -236,6 +238,8 @@ pub enum DeliverError {
     Key(String),
     #[error("sending failed: {0}")]
     Send(PortError),
+    #[error("SES did not answer whether it sent the email; it is sent again after the claim's lease: {0}")]
+    OutcomeUnknown(PortError),
 }
 
 /// The email an event asks for, before its link is minted.
@@ -307,7 +311,11 @@ impl<C: ClaimStore, M: Mailer, L: RecipientLog> Deliver<C, M, L> {
                 self.mark_sent(event_id, &token, CAPPED).await;
                 Ok(Delivered::Capped)
             }
-            Err(e) => {
+            Err(SendFailed::Unknown(e)) => {
+                self.mark_unknown(event_id, &token).await;
+                Err(DeliverError::OutcomeUnknown(e))
+            }
+            Err(SendFailed::Before(e)) => {
                 self.release(event_id, &token).await;
                 Err(e)
             }
@@ -315,7 +323,7 @@ impl<C: ClaimStore, M: Mailer, L: RecipientLog> Deliver<C, M, L> {
     }
 
     /// Within the caps, the email, sent: its message id; `None` over the caps.
-    async fn send(&self, event_id: Uuid, wanted: Wanted) -> Result<Option<String>, DeliverError> {
+    async fn send(&self, event_id: Uuid, wanted: Wanted) -> Result<Option<String>, SendFailed> {
         let (to, kind) = wanted.to();
         let next = Sent {
             event_id,
@@ -327,7 +335,7 @@ impl<C: ClaimStore, M: Mailer, L: RecipientLog> Deliver<C, M, L> {
             .log
             .admit(&email_key, next, self.caps)
             .await
-            .map_err(DeliverError::Log)?
+            .map_err(|e| SendFailed::Before(DeliverError::Log(e)))?
             == Admission::Capped
         {
             tracing::info!(kind = kind.as_str(), "over the address's caps: not sent");
@@ -339,16 +347,32 @@ impl<C: ClaimStore, M: Mailer, L: RecipientLog> Deliver<C, M, L> {
                     .links
                     .link(&what)
                     .await
-                    .map_err(|e| DeliverError::Key(e.to_string()))?;
+                    .map_err(|e| SendFailed::Before(DeliverError::Key(e.to_string())))?;
                 verification(&to, &link, ttl)
             }
             Wanted::Notice(to) => notice(&to),
         };
-        self.mailer
-            .send(&email)
-            .await
-            .map(Some)
-            .map_err(|e| DeliverError::Send(redact(e, &email.to)))
+        match self.mailer.send(&email).await {
+            Ok(message_id) => Ok(Some(message_id)),
+            Err(e) => Err(match e.map(|e| redact(e, &email.to)) {
+                SendError::NotSent(e) => SendFailed::Before(DeliverError::Send(e)),
+                SendError::OutcomeUnknown(e) => SendFailed::Unknown(e),
+            }),
+        }
+    }
+
+    async fn mark_unknown(&self, event_id: Uuid, token: &ClaimToken) {
+        match self.claims.mark_unknown(event_id, token).await {
+            Ok(()) => {}
+            Err(SettleError::NotOwner) => tracing::warn!(
+                event_id = %event_id,
+                "send's outcome unknown, and our claim expired and another consumer took it over: left to it"
+            ),
+            // Still claimed as `sending` until the lease runs out: the same protection.
+            Err(SettleError::Store(e)) => {
+                tracing::warn!(event_id = %event_id, error = %e, "send's outcome unknown; the claim is not marked so")
+            }
+        }
     }
 
     async fn mark_sent(&self, event_id: Uuid, token: &ClaimToken, message_id: &str) {
@@ -362,7 +386,7 @@ impl<C: ClaimStore, M: Mailer, L: RecipientLog> Deliver<C, M, L> {
                 "email sent, but our claim expired and another consumer took it over: not marked sent; it may be sent twice"
             ),
             // The lease still guards retries until it expires.
-            Err(SettleError::Port(e)) => {
+            Err(SettleError::Store(e)) => {
                 tracing::warn!(event_id = %event_id, error = %e, "email sent but not marked sent")
             }
         }
@@ -378,11 +402,18 @@ impl<C: ClaimStore, M: Mailer, L: RecipientLog> Deliver<C, M, L> {
                 "send failed, and our claim expired and another consumer took it over: left to it"
             ),
             // The retry finds the claim in progress until the lease expires, then sends.
-            Err(SettleError::Port(e)) => {
+            Err(SettleError::Store(e)) => {
                 tracing::warn!(event_id = %event_id, error = %e, "could not release the claim")
             }
         }
     }
+}
+
+/// How a send ended short of a message id: before the email could have gone out (the claim
+/// is released), or with the transport's outcome unknown (it is kept).
+enum SendFailed {
+    Before(DeliverError),
+    Unknown(PortError),
 }
 
 /// The message id a claim is settled with when its email was over the caps.
@@ -581,6 +612,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_send_whose_outcome_is_unknown_keeps_its_claim_so_no_retry_sends_within_the_lease() {
+        let d = deliver();
+        let e = event("lost@x.io");
+        let Err(DeliverError::OutcomeUnknown(error)) = d.run(&e).await else {
+            panic!("the send's outcome is unknown")
+        };
+        assert!(error.0.contains("<recipient>"), "redacted: {error}");
+        let record = d.claims.state.lock().unwrap()[&e.event_id()].clone();
+        assert_eq!((record.unknown, record.sent), (true, None), "kept, marked unknown");
+        assert_eq!(d.run(&e).await, Err(DeliverError::InProgress(e.event_id())));
+        assert_eq!(d.mailer.sent.lock().unwrap().len(), 1, "no second email");
+    }
+
+    #[tokio::test]
     async fn a_live_claim_of_another_consumer_fails_this_delivery() {
         let d = deliver();
         let e = event("ann@x.io");
@@ -596,7 +641,7 @@ mod tests {
         let Ok(Claim::Acquired(token)) = claims.claim(id).await else {
             panic!("a new claim is acquired")
         };
-        let other = ClaimToken::new();
+        let other = ClaimToken::random();
         assert_ne!(token, other, "every claim has a token of its own");
         assert_eq!(claims.release(id, &other).await, Err(SettleError::NotOwner));
         assert_eq!(claims.mark_sent(id, &other, "m").await, Err(SettleError::NotOwner));

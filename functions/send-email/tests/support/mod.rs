@@ -4,9 +4,12 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use send_email::adapters::{dynamodb_claims::DynamoClaims, mailers::SesMailer, recipient_log::DynamoRecipientLog};
-use send_email::domain::deliver::{Caps, Deliver};
+use send_email::domain::deliver::Caps;
 use std::collections::HashMap;
 use uuid::Uuid;
+
+/// The use case over the real adapters.
+pub type Deliver = send_email::domain::deliver::Deliver<DynamoClaims, SesMailer, DynamoRecipientLog>;
 
 /// The use case on the stack's table (claims and recipient log) with `ses` for SES, the
 /// default caps and the test key's links.
@@ -14,7 +17,7 @@ pub fn deliver(
     dynamodb: &aws_sdk_dynamodb::Client,
     stack: &HashMap<String, String>,
     ses: aws_sdk_ses::Client,
-) -> Deliver<DynamoClaims, SesMailer, DynamoRecipientLog> {
+) -> Deliver {
     let table = stack["USERS_TABLE"].clone();
     Deliver {
         claims: DynamoClaims::new(dynamodb.clone(), table.clone()),
