@@ -321,7 +321,7 @@ pub fn read_event(event: Value) -> (EventShape, Result<Invocation, Reply>) {
         let request = serde_json::from_value::<ApiGatewayProxyRequest>(event).map(|r| HttpRequest {
             method: r.http_method,
             path: r.path.unwrap_or_default(),
-            headers: r.headers,
+            headers: every_value(r.headers, r.multi_value_headers),
             query: r.query_string_parameters,
             body: r.body,
             base64: r.is_base64_encoded,
@@ -345,6 +345,19 @@ pub fn read_event(event: Value) -> (EventShape, Result<Invocation, Reply>) {
         };
         (EventShape::Direct, result)
     }
+}
+
+/// A REST API v1 event's headers with every value: `headers` holds only the last value of a
+/// repeated header, `multiValueHeaders` all of them. Reading `headers` alone would take
+/// `Content-Type: text/plain` then `Content-Type: application/json` for one JSON header.
+fn every_value(last: HeaderMap, all: HeaderMap) -> HeaderMap {
+    let mut headers = all;
+    for (name, value) in &last {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    headers
 }
 
 fn unreadable_event(e: serde_json::Error) -> Reply {
@@ -778,6 +791,26 @@ mod tests {
         assert_eq!(
             status(v1(json!({"Content-Type": "application/json"}))),
             Ok(json!({"a": 1}))
+        );
+        // REST v1 puts a repeated header's last value in `headers`, all of them in
+        // `multiValueHeaders`: two are two, whatever the last one says.
+        let v1_multi = |multi: Value| {
+            let mut event = v1(json!({"Content-Type": "application/json"}));
+            event["multiValueHeaders"] = multi;
+            event
+        };
+        assert_eq!(
+            status(v1_multi(json!({"Content-Type": ["text/plain", "application/json"]}))),
+            Err(415)
+        );
+        assert_eq!(
+            status(v1_multi(json!({"Content-Type": ["application/json"]}))),
+            Ok(json!({"a": 1}))
+        );
+        assert_eq!(
+            status(v1_multi(json!({"Accept": ["*/*"]}))),
+            Ok(json!({"a": 1})),
+            "a header only in `headers` still counts"
         );
         // Two Content-Type headers are ambiguous, even if both say JSON.
         let mut headers = HeaderMap::new();

@@ -46,7 +46,7 @@ pub struct Metrics(&'static Collector);
 ///
 /// Counters that did not move are written as 0 rather than left out, so a quiet invocation
 /// still reports (an alarm that treats missing data as breaching can tell "nothing happened"
-/// from "did not run").
+/// from "did not run"); but only in the function's own document: see [`Metrics::flush_to`].
 pub fn init(namespace: &'static str, default_function_name: &str) -> Result<Metrics, String> {
     Builder::new()
         .cloudwatch_namespace(namespace)
@@ -72,9 +72,50 @@ impl Metrics {
     }
 
     /// [`Metrics::flush`] to any writer.
-    pub fn flush_to(&self, writer: impl Write, request_id: &str) -> std::io::Result<()> {
-        self.0.set_property(REQUEST_ID, request_id).flush(writer)
+    ///
+    /// A document with a dimension of its own (a reason, a cause) is written only when one of
+    /// its counters moved. The recorder keeps every label set it has seen and would write each
+    /// as 0 after every later invocation: nine zero lines per sign-up once each refusal reason
+    /// has happened once. CloudWatch bills log ingestion by the byte, and an absent data point
+    /// reads as 0 in a Sum alarm that treats missing data as not breaching, as ours do.
+    pub fn flush_to(&self, mut writer: impl Write, request_id: &str) -> std::io::Result<()> {
+        let mut documents = Vec::new();
+        self.0.set_property(REQUEST_ID, request_id).flush(&mut documents)?;
+        for line in documents.split_inclusive(|b| *b == b'\n') {
+            if !labelled_and_quiet(line) {
+                writer.write_all(line)?;
+            }
+        }
+        Ok(())
     }
+}
+
+/// Whether an EMF document has a dimension besides [`FUNCTION_DIMENSION`] and every metric in
+/// it is 0 (or an empty histogram). Anything unreadable is kept: better a line too many.
+fn labelled_and_quiet(document: &[u8]) -> bool {
+    use serde_json::Value;
+    let Ok(root) = serde_json::from_slice::<Value>(document) else {
+        return false;
+    };
+    let directive = &root["_aws"]["CloudWatchMetrics"][0];
+    let labelled = directive["Dimensions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .any(|d| d.as_str() != Some(FUNCTION_DIMENSION));
+    let quiet = directive["Metrics"].as_array().is_some_and(|metrics| {
+        metrics.iter().all(|m| {
+            let value = m["Name"].as_str().map(|name| &root[name]);
+            match value {
+                Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+                Some(Value::Array(values)) => values.is_empty(),
+                _ => false,
+            }
+        })
+    });
+    labelled && quiet
 }
 
 /// Reading EMF documents back, for tests: [`emf::Document::parse`] checks a line against the
@@ -229,13 +270,22 @@ mod tests {
         assert_eq!(by_kind.string("Kind"), Some("red"));
         assert_eq!(by_kind.value("ThingsByKind"), Some(2.0));
 
-        // The next invocation's counters start from 0, and are written as 0, with its own id.
+        // The next invocation's counters start from 0, and are written as 0, with its own id;
+        // a label set that did not move is not written at all.
         let mut out = Vec::new();
         metrics.flush_to(&mut out, "req-2").unwrap();
         let docs = Document::all_in(&String::from_utf8(out).unwrap());
         let plain = docs.iter().find(|d| d.value("Things").is_some()).unwrap();
         assert_eq!(plain.value("Things"), Some(0.0));
         assert_eq!(plain.string(REQUEST_ID), Some("req-2"));
+        assert_eq!(docs.len(), 1, "no zero line for the quiet label set: {docs:?}");
+
+        // It comes back when it moves again.
+        metrics::counter!("ThingsByKind", "Kind" => "red").increment(1);
+        let mut out = Vec::new();
+        metrics.flush_to(&mut out, "req-3").unwrap();
+        let docs = Document::all_in(&String::from_utf8(out).unwrap());
+        assert_eq!(docs.len(), 2);
     }
 
     #[test]

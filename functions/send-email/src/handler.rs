@@ -62,10 +62,13 @@ pub enum Cause {
     SesOutcomeUnknown,
     /// The message's task panicked.
     Panic,
+    /// A record that is not an SQS message (its `eventSource` is not `aws:sqs`, or it has no
+    /// message id): not processed, so a direct invoke cannot have us mail anyone.
+    NotSqs,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 7] = [
+    pub const ALL: [Cause; 8] = [
         Cause::Decode,
         Cause::InProgress,
         Cause::Claim,
@@ -73,6 +76,7 @@ impl Cause {
         Cause::Ses,
         Cause::SesOutcomeUnknown,
         Cause::Panic,
+        Cause::NotSqs,
     ];
 
     pub fn label(self) -> &'static str {
@@ -84,6 +88,7 @@ impl Cause {
             Cause::Ses => "ses",
             Cause::SesOutcomeUnknown => "ses_outcome_unknown",
             Cause::Panic => "panic",
+            Cause::NotSqs => "not_sqs",
         }
     }
 }
@@ -118,7 +123,14 @@ where
         .map(|message| {
             let id = message.message_id.clone().unwrap_or_default();
             let span = message_span(&id, &message);
-            let task = tokio::spawn(process(deliver.clone(), message).instrument(span));
+            let task = if is_sqs_message(&message) {
+                tokio::spawn(process(deliver.clone(), message).instrument(span))
+            } else {
+                span.in_scope(
+                    || tracing::error!(event_source = ?message.event_source, "not an SQS message: not processed"),
+                );
+                tokio::spawn(std::future::ready(Outcome::Failed(Cause::NotSqs)))
+            };
             (id, task)
         })
         .collect();
@@ -134,7 +146,10 @@ where
             }
         };
         outcomes.push(outcome);
-        if let Outcome::Failed(_) = outcome {
+        // A failure without an id cannot be reported: Lambda reads an empty identifier as
+        // the whole batch failed, and SQS would deliver every message again. Only a record
+        // that is no SQS message has none, and there is nothing for SQS to redeliver.
+        if matches!(outcome, Outcome::Failed(_)) && !id.is_empty() {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);
@@ -185,6 +200,12 @@ fn message_span(id: &str, message: &SqsMessage) -> tracing::Span {
         event_type = Empty,
         user_id = Empty,
     )
+}
+
+/// Whether a record is an SQS message, as the event source mapping sends them: from
+/// `aws:sqs`, with the message id a failure is reported by.
+fn is_sqs_message(message: &SqsMessage) -> bool {
+    message.event_source.as_deref() == Some("aws:sqs") && message.message_id.as_deref().is_some_and(|id| !id.is_empty())
 }
 
 /// Decodes and delivers one message; a failure means "retry it".
@@ -252,6 +273,7 @@ mod tests {
     fn message(id: &str, body: &str) -> SqsMessage {
         let mut m = SqsMessage::default();
         m.message_id = Some(id.into());
+        m.event_source = Some("aws:sqs".into());
         m.body = Some(body.into());
         m
     }
@@ -273,6 +295,23 @@ mod tests {
             .map(|f| f.item_identifier)
             .collect();
         (failed, deliver.mailer.sent.lock().unwrap().len())
+    }
+
+    /// A record from elsewhere than SQS (a direct invoke with a crafted event) sends nothing:
+    /// it is a failed item when it has an id, and left out of the answer when it has none
+    /// (an empty identifier would fail the whole batch); its batch mates are delivered.
+    #[tokio::test]
+    async fn records_that_are_no_sqs_messages_send_nothing_and_fail_alone() {
+        let mut forged = message("m-forged", &event_for("victim@x.io"));
+        forged.event_source = Some("aws:sns".into());
+        let mut no_id = message("", &event_for("victim2@x.io"));
+        no_id.message_id = None;
+        let mut empty_id = message("", &event_for("victim3@x.io"));
+        empty_id.message_id = Some(String::new());
+        let good = message("m-good", &event_for("ann@x.io"));
+        let (failed, sent) = run(vec![forged, no_id, empty_id, good]).await;
+        assert_eq!(failed, ["m-forged"]);
+        assert_eq!(sent, 1, "only the SQS message's email");
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ fn batch_of(messages: &[(&str, &str)]) -> LambdaEvent<SqsEvent> {
         .map(|(id, body)| {
             let mut message = SqsMessage::default();
             message.message_id = Some((*id).into());
+            message.event_source = Some("aws:sqs".into());
             message.body = Some((*body).into());
             message
         })
