@@ -637,7 +637,23 @@ fn check_outbox(template: &Value) -> Result<(), String> {
     })?;
     ensure(template["Parameters"]["OutboxMaxAgeSeconds"]["Default"] == 300, || {
         "OutboxMaxAgeSeconds defaults to 300".into()
-    })
+    })?;
+    // A set-aside item is an event never published: one is enough to page.
+    let aside = find(
+        &watched,
+        "UserSignup",
+        "EventsSetAside",
+        &[("FunctionName", json!({"Ref": "PublishOutboxFunction"}))],
+    )
+    .ok_or("no alarm on UserSignup/EventsSetAside{FunctionName=!Ref PublishOutboxFunction}")?;
+    let p = aside.properties;
+    ensure(
+        aside.statistic == "Sum"
+            && p["Threshold"] == 1
+            && p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+            && p["TreatMissingData"] == "notBreaching",
+        || format!("{}: Sum >= 1, missing data not breaching: {p}", aside.alarm),
+    )
 }
 
 /// Every alarm: says what it means, and notifies the alarm topic when it fires and clears.
@@ -746,4 +762,43 @@ fn every_alarm_is_load_bearing() {
             assert!(check_every_alarm(&broken).is_err(), "{id} without {key} passes");
         }
     }
+}
+
+/// Abuse can be traced to a client: the HTTP API writes an access log line per request with
+/// the client's address, the route, the status, the latency and the request id, to a log group
+/// that expires; and nothing of the request's body or query.
+#[test]
+fn the_http_api_writes_access_logs() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    let group = logical_id_of_get_att(&api["DestinationArn"]).expect("DestinationArn: !GetAtt <log group>.Arn");
+    let group = &template["Resources"][group];
+    assert_eq!(group["Type"], "AWS::Logs::LogGroup");
+    assert_eq!(
+        group["Properties"]["RetentionInDays"],
+        json!({"Ref": "LogRetentionDays"})
+    );
+    let format = api["Format"].as_str().expect("a Format");
+    let line: Value = serde_json::from_str(format).expect("the format is a JSON line");
+    for (field, variable) in [
+        ("requestId", "$context.requestId"),
+        ("sourceIp", "$context.identity.sourceIp"),
+        ("routeKey", "$context.routeKey"),
+        ("status", "$context.status"),
+        ("responseLatency", "$context.responseLatency"),
+    ] {
+        assert_eq!(line[field], variable, "{field}");
+    }
+    for secret in ["$context.requestBody", "$input", "querystring"] {
+        assert!(!format.contains(secret), "{secret} in the access log");
+    }
+}
+
+/// The users table survives a stray DeleteTable, not only a stack deletion.
+#[test]
+fn the_users_table_is_protected_from_deletion() {
+    let template = template();
+    let table = &template["Resources"]["UsersTable"];
+    assert_eq!(table["Properties"]["DeletionProtectionEnabled"], true);
+    assert_eq!(table["DeletionPolicy"], "Retain");
 }
