@@ -25,6 +25,19 @@ pub enum EventShape {
     Direct,
 }
 
+impl EventShape {
+    /// The shape of an invoking event, by the keys only its kind has.
+    pub fn of(event: &Value) -> Self {
+        if event.pointer("/requestContext/http").is_some() {
+            EventShape::HttpApiV2
+        } else if event.get("httpMethod").is_some() {
+            EventShape::RestApiV1
+        } else {
+            EventShape::Direct
+        }
+    }
+}
+
 /// Why a request was not done: the `error` of the answer's body, with its status. The one list
 /// of them, for every function of the HTTP API: the metrics' `Reason` dimension names these
 /// words and no others.
@@ -301,9 +314,8 @@ pub enum Invocation {
 /// Reads the event: `Ok` the request to route, `Err(reply)` an answer already (an event this
 /// function does not read, or a direct invoke too large).
 pub fn read_event(event: Value) -> (EventShape, Result<Invocation, Reply>) {
-    let is_v2 = event.pointer("/requestContext/http").is_some();
-    let is_v1 = event.get("httpMethod").is_some();
-    if is_v2 {
+    let shape = EventShape::of(&event);
+    if shape == EventShape::HttpApiV2 {
         let request = serde_json::from_value::<ApiGatewayV2httpRequest>(event).map(|r| HttpRequest {
             method: r.request_context.http.method,
             path: r.raw_path.or(r.request_context.http.path).unwrap_or_default(),
@@ -317,7 +329,7 @@ pub fn read_event(event: Value) -> (EventShape, Result<Invocation, Reply>) {
             EventShape::HttpApiV2,
             request.map(Invocation::Http).map_err(unreadable_event),
         )
-    } else if is_v1 {
+    } else if shape == EventShape::RestApiV1 {
         let request = serde_json::from_value::<ApiGatewayProxyRequest>(event).map(|r| HttpRequest {
             method: r.http_method,
             path: r.path.unwrap_or_default(),

@@ -5,10 +5,12 @@
 //! scheme for every function) and [`InvocationSpan`] (each invocation in a span with its ids)
 //! and [`after_answer`] (work that the caller does not wait for, done before the next event)
 //! and [`http`] (the API functions' edge: events in, strict bodies, replies out, one list of
-//! error codes) and [`start`] (how an API function starts and serves).
+//! error codes) and [`start`] (how an API function starts and serves) and [`deadline`] (every
+//! invocation answers before Lambda's deadline).
 
 pub mod after_answer;
 pub mod aws;
+pub mod deadline;
 pub mod http;
 pub mod logging;
 pub mod metrics;

@@ -2,9 +2,11 @@
 //! sign-in): logging, EMF metrics, the use case built by its init (an init failure logged, then
 //! returned, which Lambda reports as the init error), and the runtime serving each invocation
 //! in its span ([`crate::InvocationSpan`]) with the work after its answer run before the next
-//! event ([`crate::after_answer`]), then the invocation's metrics flushed.
+//! event ([`crate::after_answer`]), then the invocation's metrics flushed. Every answer comes
+//! before the invocation's deadline ([`within_deadline`]).
 
 use crate::after_answer::AfterAnswer;
+use crate::http::{ErrorCode, EventShape, Reply, render};
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 use serde_json::Value;
 use std::future::Future;
@@ -40,10 +42,12 @@ where
         let after_answer = after_answer.clone();
         async move {
             let request_id = event.context.request_id.clone();
-            let (answer, rest) = handle(use_case, event).await;
+            let (answer, rest) = within_deadline(event, |event| handle(use_case, event)).await;
             // The client has its answer before the rest runs.
             after_answer.defer(async move {
-                rest.await;
+                if let Some(rest) = rest {
+                    rest.await;
+                }
                 metrics.flush(&request_id);
             });
             Ok::<_, Error>(answer)
@@ -54,4 +58,36 @@ where
         .layer(crate::InvocationSpan)
         .run()
         .await
+}
+
+/// `handle`'s answer to `event` and the rest of its work, or, if it has not answered by the
+/// invocation's deadline ([`crate::deadline::answer_by`]), 503 `retryable` in the event's
+/// shape and nothing after it: the client retries, where Lambda's own timeout would have
+/// answered 500. The work is dropped where it stands; whatever it had committed by then is
+/// what a 503 `retryable` may mean already (its retry answers the same, and a stored event
+/// is published by the outbox).
+pub async fn within_deadline<Rest, Answered>(
+    event: LambdaEvent<Value>,
+    handle: impl FnOnce(LambdaEvent<Value>) -> Answered,
+) -> (Value, Option<Rest>)
+where
+    Answered: Future<Output = (Value, Rest)>,
+{
+    let Some(answer_by) = crate::deadline::answer_by(&event.context) else {
+        let (answer, rest) = handle(event).await;
+        return (answer, Some(rest));
+    };
+    let shape = EventShape::of(&event.payload);
+    let request_id = event.context.request_id.clone();
+    match tokio::time::timeout_at(answer_by, handle(event)).await {
+        Ok((answer, rest)) => (answer, Some(rest)),
+        Err(_) => {
+            tracing::error!(
+                margin_ms = crate::deadline::MARGIN.as_millis() as u64,
+                "the invocation's deadline is near and it has not answered: 503 retryable (its dependencies are slow)"
+            );
+            crate::http::metric::count(503, Some(ErrorCode::ServiceUnavailable));
+            (render(Reply::unavailable(&request_id), shape), None)
+        }
+    }
 }

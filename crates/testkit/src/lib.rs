@@ -262,10 +262,10 @@ impl Drop for HangingListener {
     }
 }
 
-/// A dependency that is slow: a TCP proxy to `upstream` that holds each connection's request
-/// (or its answer) for a while before it passes it on, then relays both ways. The request does
-/// reach the upstream, late, or the upstream's answer comes late: as a slow AWS endpoint that
-/// does its work and answers after the delay. Stops accepting when dropped.
+/// A dependency that is slow: a TCP proxy to `upstream` that holds each request (or each
+/// answer) for a while before it passes it on. The request does reach the upstream, late, or
+/// the upstream's answer comes late: as a slow AWS endpoint that does its work and answers
+/// after the delay. Stops accepting when dropped.
 pub struct DelayingProxy {
     pub url: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -328,32 +328,57 @@ impl Drop for DelayingProxy {
     }
 }
 
-/// Relays `client` and a new connection to `upstream` both ways, the request after
-/// `delays.request` and the answer after `delays.answer`, until either side closes.
+/// Relays `client` and a new connection to `upstream` both ways until either side closes,
+/// holding each request (the first bytes the client sends after an answer) for
+/// `delays.request` and each answer (the first bytes the upstream sends after a request) for
+/// `delays.answer`: every exchange on a kept-alive connection is as slow as the first.
 fn relay(client: std::net::TcpStream, upstream: &str, delays: Delays) {
-    std::thread::sleep(delays.request);
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     client.set_nonblocking(false).ok();
     let Ok(server) = std::net::TcpStream::connect(upstream) else {
         return;
     };
-    let (Ok(mut client_reader), Ok(mut server_writer)) = (client.try_clone(), server.try_clone()) else {
+    let (Ok(client_reader), Ok(server_writer)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
+    // Whose turn it is: set when a request went up (its answer is due), cleared when the
+    // answer's first bytes came down.
+    let awaiting_answer = Arc::new(AtomicBool::new(false));
+    let turn = awaiting_answer.clone();
     let up = std::thread::spawn(move || {
-        std::io::copy(&mut client_reader, &mut server_writer).ok();
-        server_writer.shutdown(std::net::Shutdown::Write).ok();
+        pump(client_reader, server_writer, |_| {
+            if !turn.swap(true, Ordering::SeqCst) {
+                std::thread::sleep(delays.request);
+            }
+        })
     });
-    let (mut server_reader, mut client_writer) = (server, client);
-    let mut first = [0u8; 1];
-    // The answer's first byte is read (the upstream has answered) before it is held.
-    if let Ok(1) = std::io::Read::read(&mut server_reader, &mut first) {
-        std::thread::sleep(delays.answer);
-        if std::io::Write::write_all(&mut client_writer, &first).is_ok() {
-            std::io::copy(&mut server_reader, &mut client_writer).ok();
+    pump(server, client, |_| {
+        if awaiting_answer.swap(false, Ordering::SeqCst) {
+            std::thread::sleep(delays.answer);
+        }
+    });
+    up.join().ok();
+}
+
+/// Copies `from` to `to` until either closes, calling `before` ahead of writing each chunk;
+/// then shuts both down.
+fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, mut before: impl FnMut(&[u8])) {
+    use std::io::{Read, Write};
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                before(&buffer[..n]);
+                if to.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+            }
         }
     }
-    client_writer.shutdown(std::net::Shutdown::Both).ok();
-    up.join().ok();
+    to.shutdown(std::net::Shutdown::Both).ok();
+    from.shutdown(std::net::Shutdown::Both).ok();
 }
 
 #[cfg(test)]

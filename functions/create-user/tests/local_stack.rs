@@ -4,6 +4,7 @@
 
 mod support;
 
+use lambda_runtime::Context;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -315,6 +316,40 @@ async fn with_dynamodb_down_it_answers_503_and_publishes_nothing() {
         h.events_for(&email, Duration::from_secs(3)).await.is_empty(),
         "nothing published"
     );
+}
+
+/// DynamoDB answering slowly (each answer 1.2 s late: under the attempt timeout, so every call
+/// succeeds), in an invocation with 3 s left: the sign-up's calls add up past its deadline, and
+/// it answers 503 `retryable` before it, where Lambda would have cut it off and answered 500.
+/// Each call alone is fine: only the invocation's own budget ends it (with none, the same
+/// sign-up is accepted, slowly).
+#[tokio::test]
+async fn with_dynamodb_slow_it_answers_503_retryable_by_the_invocations_deadline() {
+    let vars = testkit::stack();
+    let delays = testkit::Delays {
+        answer: Duration::from_millis(1200),
+        ..Default::default()
+    };
+    let slow = testkit::DelayingProxy::with(&vars["AWS_ENDPOINT_URL_DYNAMODB"], delays);
+    let h = harness_with(Overrides {
+        dynamodb: Some(slow.url.clone()),
+        ..Default::default()
+    })
+    .await;
+    let email = unique_email();
+    let body = json!({"name": "Slow", "email": email, "password": PASSWORD});
+    let mut context = Context::default();
+    let deadline = std::time::SystemTime::now() + Duration::from_secs(3);
+    context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let (status, answer) = h.post_in(body.clone(), context).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["retryable"].as_bool(), Some(true), "{answer}");
+
+    // Without a deadline the same slow calls finish: slowness alone is no error.
+    let (status, answer) = h
+        .post(json!({"name": "Slow", "email": unique_email(), "password": PASSWORD}))
+        .await;
+    assert_eq!(status, 202, "{answer}");
 }
 
 /// DynamoDB accepts connections and never answers: the sign-up must answer 503 `retryable`

@@ -62,13 +62,16 @@ pub enum Cause {
     SesOutcomeUnknown,
     /// The message's task panicked.
     Panic,
+    /// Still running at the invocation's deadline: given back to SQS before Lambda's timeout
+    /// would fail the whole batch. Its claim stays until its lease runs out.
+    Deadline,
     /// A record that is not an SQS message (its `eventSource` is not `aws:sqs`, or it has no
     /// message id): not processed, so a direct invoke cannot have us mail anyone.
     NotSqs,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 8] = [
+    pub const ALL: [Cause; 9] = [
         Cause::Decode,
         Cause::InProgress,
         Cause::Claim,
@@ -76,6 +79,7 @@ impl Cause {
         Cause::Ses,
         Cause::SesOutcomeUnknown,
         Cause::Panic,
+        Cause::Deadline,
         Cause::NotSqs,
     ];
 
@@ -88,6 +92,7 @@ impl Cause {
             Cause::Ses => "ses",
             Cause::SesOutcomeUnknown => "ses_outcome_unknown",
             Cause::Panic => "panic",
+            Cause::Deadline => "deadline",
             Cause::NotSqs => "not_sqs",
         }
     }
@@ -114,6 +119,7 @@ where
     L: RecipientLog + 'static,
 {
     let started = Instant::now();
+    let answer_by = lambda_support::deadline::answer_by(&event.context);
     let records = event.payload.records;
     let count = records.len();
     // One task per message: they run concurrently, and a panic in one is that task's
@@ -137,12 +143,21 @@ where
 
     let mut response = SqsBatchResponse::default();
     let mut outcomes = Vec::with_capacity(count);
-    for (id, task) in tasks {
-        let outcome = match task.await {
-            Ok(outcome) => outcome,
-            Err(join_error) => {
+    for (id, mut task) in tasks {
+        let finished = match answer_by {
+            Some(at) => tokio::time::timeout_at(at, &mut task).await.ok(),
+            None => Some((&mut task).await),
+        };
+        let outcome = match finished {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(join_error)) => {
                 tracing::error!(message_id = %id, error = %join_error, "message processing panicked");
                 Outcome::Failed(Cause::Panic)
+            }
+            None => {
+                task.abort();
+                tracing::error!(message_id = %id, "still running at the invocation's deadline: given back to SQS");
+                Outcome::Failed(Cause::Deadline)
             }
         };
         outcomes.push(outcome);
@@ -312,6 +327,29 @@ mod tests {
         let (failed, sent) = run(vec![forged, no_id, empty_id, good]).await;
         assert_eq!(failed, ["m-forged"]);
         assert_eq!(sent, 1, "only the SQS message's email");
+    }
+
+    /// A message still running when the invocation's deadline nears (SES never answering
+    /// here) fails alone, answered before Lambda's timeout would fail the whole batch.
+    #[tokio::test(start_paused = true)]
+    async fn a_message_still_running_at_the_deadline_fails_alone_before_it() {
+        let deliver = Arc::new(deliver());
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            message("m-stuck", &event_for("hang@x.io")),
+            message("m-good", &event_for("ann@x.io")),
+        ];
+        let mut context = Context::default();
+        let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let response = handle(deliver.clone(), LambdaEvent::new(event, context)).await.unwrap();
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["m-stuck"]);
+        assert_eq!(deliver.mailer.sent.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -83,7 +83,8 @@ impl ClaimStore for MemoryClaims {
 }
 
 /// Records what it sends; fails for addresses starting with `fail` (quoting the address,
-/// as SES's sandbox does for unverified recipients), panics for `panic`, and for `lost`
+/// as SES's sandbox does for unverified recipients), panics for `panic`, never answers for
+/// `hang`, and for `lost`
 /// records the email but answers that its outcome is unknown (SES sent it, its answer timed
 /// out).
 #[derive(Default)]
@@ -95,6 +96,9 @@ impl Mailer for MemoryMailer {
     async fn send(&self, email: &Email) -> Result<String, SendError> {
         if email.to.starts_with("panic") {
             panic!("mailer exploded");
+        }
+        if email.to.starts_with("hang") {
+            std::future::pending::<()>().await;
         }
         if email.to.starts_with("fail") {
             return Err(SendError::NotSent(PortError(format!(

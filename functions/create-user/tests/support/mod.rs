@@ -137,9 +137,14 @@ impl Harness {
         self.invoke_in(event, Context::default()).await
     }
 
-    async fn invoke_in(&self, event: Value, context: Context) -> Value {
-        let (reply, rest) = create_user::handler::handle(&self.signup, LambdaEvent::new(event, context)).await;
-        rest.await;
+    /// As Lambda runs it: within the invocation's deadline, if `context` has one
+    /// (`lambda_support::start::within_deadline`, as `main` serves it).
+    pub async fn invoke_in(&self, event: Value, context: Context) -> Value {
+        let handle = |event| create_user::handler::handle(&self.signup, event);
+        let (reply, rest) = lambda_support::start::within_deadline(LambdaEvent::new(event, context), handle).await;
+        if let Some(rest) = rest {
+            rest.await;
+        }
         reply
     }
 
