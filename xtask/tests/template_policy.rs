@@ -802,3 +802,54 @@ fn the_users_table_is_protected_from_deletion() {
     assert_eq!(table["Properties"]["DeletionProtectionEnabled"], true);
     assert_eq!(table["DeletionPolicy"], "Retain");
 }
+
+/// Every function that reads a key parameter may decrypt it with the stack's customer managed
+/// KMS key when one is given (`KmsKeyArn`), and only then, only that key, only through SSM;
+/// and reads the parameter again every `KeyRefreshSeconds`, so a rotation reaches it.
+#[test]
+fn key_readers_may_decrypt_with_the_given_kms_key_only_and_refresh_their_keys() {
+    let template = template();
+    assert_eq!(
+        template["Conditions"]["HasKmsKey"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "KmsKeyArn"}, ""]}]})
+    );
+    assert_eq!(template["Parameters"]["KmsKeyArn"]["Default"], "");
+    let readers: Vec<String> = statements(&template)
+        .into_iter()
+        .filter(|(_, s)| actions(s).iter().any(|a| a == "ssm:GetParameter"))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(readers.len(), 3, "send-email, verify-email, sign-in: {readers:?}");
+    for id in readers {
+        let function = &template["Resources"][&id]["Properties"];
+        assert_eq!(
+            function["Environment"]["Variables"]["KEY_REFRESH_SECONDS"],
+            json!({"Ref": "KeyRefreshSeconds"}),
+            "{id}"
+        );
+        let grants: Vec<&Value> = function["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p.get("Fn::If").is_some())
+            .collect();
+        assert_eq!(grants.len(), 1, "{id}: one conditional policy");
+        let branches = grants[0]["Fn::If"].as_array().unwrap();
+        assert_eq!(branches[0], "HasKmsKey", "{id}");
+        assert_eq!(
+            branches[2],
+            json!({"Ref": "AWS::NoValue"}),
+            "{id}: nothing without a key"
+        );
+        let statements = branches[1]["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 1, "{id}");
+        let grant = &statements[0];
+        assert_eq!(grant["Action"], "kms:Decrypt", "{id}");
+        assert_eq!(grant["Resource"], json!({"Ref": "KmsKeyArn"}), "{id}");
+        assert_eq!(
+            grant["Condition"]["StringEquals"]["kms:ViaService"],
+            json!({"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}),
+            "{id}"
+        );
+    }
+}

@@ -63,13 +63,22 @@ pub struct SessionIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     policy: SessionPolicy,
+    /// Its secret's version, named in the header of what it signs.
+    kid: Option<String>,
 }
 
 impl FromSecret for SessionIssuer {
     type Policy = SessionPolicy;
 
-    fn from_secret(secret: &[u8], policy: &SessionPolicy) -> Result<Self, TokenError> {
-        Self::new(secret, policy.clone())
+    fn from_secret(secret: &[u8], kid: Option<String>, policy: &SessionPolicy) -> Result<Self, TokenError> {
+        Ok(Self {
+            kid,
+            ..Self::new(secret, policy.clone())?
+        })
+    }
+
+    fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
     }
 }
 
@@ -81,7 +90,16 @@ impl SessionIssuer {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             policy,
+            kid: None,
         })
+    }
+
+    /// HS256, naming the key's version.
+    fn header(&self) -> Header {
+        Header {
+            kid: self.kid.clone(),
+            ..Header::new(Algorithm::HS256)
+        }
     }
 
     /// An issuer for tests: issuer and audience `test`, one hour.
@@ -104,11 +122,7 @@ impl SessionIssuer {
             exp: iat + self.policy.ttl_seconds,
             jti: Uuid::new_v4().to_string(),
         };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+        Ok(jsonwebtoken::encode(&self.header(), &claims, &self.encoding)?)
     }
 
     /// Verifies signature (HS256 only), expiry, issuer and audience.

@@ -84,13 +84,22 @@ pub struct VerificationKey {
     decoding: DecodingKey,
     address_key: hmac::Key,
     policy: VerifyPolicy,
+    /// Its secret's version, named in the header of what it signs.
+    kid: Option<String>,
 }
 
 impl FromSecret for VerificationKey {
     type Policy = VerifyPolicy;
 
-    fn from_secret(secret: &[u8], policy: &VerifyPolicy) -> Result<Self, TokenError> {
-        Self::new(secret, policy.clone())
+    fn from_secret(secret: &[u8], kid: Option<String>, policy: &VerifyPolicy) -> Result<Self, TokenError> {
+        Ok(Self {
+            kid,
+            ..Self::new(secret, policy.clone())?
+        })
+    }
+
+    fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
     }
 }
 
@@ -103,7 +112,16 @@ impl VerificationKey {
             decoding: DecodingKey::from_secret(secret),
             address_key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             policy,
+            kid: None,
         })
+    }
+
+    /// HS256, naming the key's version.
+    fn header(&self) -> Header {
+        Header {
+            kid: self.kid.clone(),
+            ..Header::new(Algorithm::HS256)
+        }
     }
 
     /// A key for tests: issuer `test`, a day.
@@ -134,11 +152,7 @@ impl VerificationKey {
             exp: iat + self.policy.ttl_seconds,
             jti: Uuid::new_v4(),
         };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+        Ok(jsonwebtoken::encode(&self.header(), &claims, &self.encoding)?)
     }
 
     /// Checks signature (HS256 only), audience, issuer, purpose and expiry (to the second: no

@@ -101,8 +101,12 @@ mod tests {
             ),
             (3600, "user-signup", "user-signup")
         );
-        assert_eq!(c.session_key, SecretSource::SsmParameter("/p".into()));
-        assert_eq!(c.link_key, SecretSource::SsmParameter("/v".into()));
+        let parameter = |name: &str| SecretSource::SsmParameter {
+            name: name.into(),
+            refresh: tokens::key::DEFAULT_REFRESH,
+        };
+        assert_eq!(c.session_key, parameter("/p"));
+        assert_eq!(c.link_key, parameter("/v"));
         let secret = "s".repeat(32);
         let c = config(&[BASE[0], BASE[1], ("JWT_SECRET", &secret), BASE[3]]).unwrap();
         assert!(!format!("{c:?}").contains(&secret), "Debug must not print the secret");

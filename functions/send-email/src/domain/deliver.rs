@@ -570,8 +570,14 @@ mod tests {
     async fn an_unreadable_key_fails_the_message_and_frees_its_claim_and_slot() {
         struct Down;
         impl tokens::key::SecretStore for Down {
-            fn read(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
+            fn read(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<tokens::key::Secret, String>> + Send + '_>> {
                 Box::pin(async { Err("SSM did not answer".into()) })
+            }
+            fn read_version(
+                &self,
+                _: i64,
+            ) -> std::pin::Pin<Box<dyn Future<Output = Result<tokens::key::Secret, String>> + Send + '_>> {
+                self.read()
             }
         }
         let mut d = deliver();
@@ -579,7 +585,7 @@ mod tests {
             issuer: "test".into(),
             ttl_seconds: 60,
         };
-        d.links.key = Key::read_on_first_use(Down, policy);
+        d.links.key = Key::read_on_first_use(Down, policy, tokens::key::DEFAULT_REFRESH);
         let e = event("a@x.io");
         assert!(matches!(d.run(&e).await, Err(DeliverError::Key(cause)) if cause.contains("SSM")));
         assert!(

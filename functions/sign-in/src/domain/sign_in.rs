@@ -109,6 +109,8 @@ impl From<KeyError> for SignInError {
         match e {
             KeyError::Unreadable(cause) => SignInError::Unavailable(cause),
             KeyError::Invalid(e) => SignInError::Internal(e.to_string()),
+            // Sign-in checks no token: only `for_kid` answers this.
+            e @ KeyError::UnknownKid(_) => SignInError::Internal(e.to_string()),
         }
     }
 }

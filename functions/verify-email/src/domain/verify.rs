@@ -58,6 +58,8 @@ impl From<KeyError> for VerifyError {
         match e {
             KeyError::Unreadable(cause) => VerifyError::Unavailable(cause),
             KeyError::Invalid(e) => VerifyError::Internal(e.to_string()),
+            // Signed with a key that is no longer (or never was) ours.
+            e @ KeyError::UnknownKid(_) => VerifyError::Invalid(e.to_string()),
         }
     }
 }
@@ -131,7 +133,8 @@ impl<S: UserStore + RateLimiter, P: EventPublisher> Verify<S, P> {
     /// Proves the address `token` was sent to, with the `password` of the sign-up it confirms;
     /// the verified user and its session.
     pub async fn run(&self, token: &str, password: &str, trace: Option<TraceHeader>) -> Result<Verified, VerifyError> {
-        let links = self.links.get().await?;
+        // The key the token names (`kid`): the current one, or the one before a rotation.
+        let links = self.links.for_kid(tokens::key::kid_of(token).as_deref()).await?;
         let checked = links.check(token).map_err(|e| match e {
             CheckError::Expired => VerifyError::Expired,
             CheckError::Invalid(why) => VerifyError::Invalid(why),
