@@ -17,13 +17,21 @@ use tokio::time::Instant;
 pub const MARGIN: Duration = Duration::from_millis(500);
 
 /// When the invocation must have its answer ready, on tokio's clock: [`MARGIN`] before its
-/// deadline, or now if that has passed. `None` when the context has no deadline (0: a context
-/// built by hand, as tests do; the runtime always sets one).
+/// deadline (now, if less is left). `None` when the context has no deadline to go by: 0 (a
+/// context built by hand, as tests do), or one already past as the invocation starts, which
+/// Lambda never sends and an emulator may: `cargo lambda watch` sends a fixed `600000`
+/// (ten minutes after 1970), `sam local`'s emulator the real thing.
 pub fn answer_by(context: &Context) -> Option<Instant> {
     if context.deadline == 0 {
         return None;
     }
-    let remaining = context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
+    let Ok(remaining) = context.deadline().duration_since(SystemTime::now()) else {
+        tracing::debug!(
+            deadline_ms = context.deadline,
+            "the runtime's deadline passed before the invocation began: not a real one, none applied"
+        );
+        return None;
+    };
     Some(Instant::now() + remaining.saturating_sub(MARGIN))
 }
 
@@ -38,7 +46,7 @@ mod tests {
     }
 
     #[test]
-    fn answers_a_margin_before_the_deadline_and_never_in_the_past() {
+    fn answers_a_margin_before_the_deadline_and_ignores_one_already_past() {
         assert_eq!(answer_by(&Context::default()), None, "no deadline, no limit");
         let in_ten_seconds = answer_by(&context(SystemTime::now() + Duration::from_secs(10))).unwrap();
         let left = in_ten_seconds - Instant::now();
@@ -46,7 +54,12 @@ mod tests {
             left <= Duration::from_secs(10) - MARGIN && left > Duration::from_secs(8),
             "{left:?}"
         );
-        let passed = answer_by(&context(SystemTime::now() - Duration::from_secs(1))).unwrap();
-        assert!(passed <= Instant::now(), "a deadline gone by: answer now");
+        let nearly = answer_by(&context(SystemTime::now() + MARGIN / 2)).unwrap();
+        assert!(nearly <= Instant::now(), "less than the margin left: answer now");
+        assert_eq!(
+            answer_by(&context(SystemTime::UNIX_EPOCH + Duration::from_millis(600_000))),
+            None,
+            "cargo lambda watch's fixed 600000 is no deadline"
+        );
     }
 }
