@@ -31,6 +31,9 @@ pub struct Config {
     pub verify_ttl_seconds: i64,
     pub issuer: String,
     pub verify_url_base: String,
+    /// `EMAIL_QUEUE_URL`: the queue this function is fed from, where a message over the send
+    /// rate goes back for later; unset, such a message fails instead.
+    pub queue_url: Option<String>,
 }
 
 /// The parameter's name, never the secret.
@@ -95,6 +98,7 @@ impl Config {
             verify_ttl_seconds,
             issuer: tokens::issuer(&get),
             verify_url_base,
+            queue_url: get("EMAIL_QUEUE_URL"),
         })
     }
 }

@@ -5,7 +5,7 @@
 //! DLQ after maxReceiveCount). Logs name messages, events and users by id, never by email
 //! address. Each batch counts its [`metric`]s.
 
-use crate::domain::deliver::{ClaimStore, Deliver, DeliverError, Delivered, Mailer, RecipientLog};
+use crate::domain::deliver::{ClaimStore, Deliver, DeliverError, Delivered, Mailer, PortError, RecipientLog};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use std::sync::Arc;
@@ -30,6 +30,9 @@ pub mod metric {
     /// The same failures by [`super::Cause`], in the dimension [`CAUSE`] (a document has one
     /// dimension set: hence a metric of its own).
     pub const EMAIL_FAILURES_BY_CAUSE: &str = "EmailFailuresByCause";
+    /// Emails over the send rate (SES's throttling, the instance's pacing), sent back to the
+    /// queue as delayed copies rather than failed (see [`super::Requeue`]).
+    pub const EMAILS_DEFERRED: &str = "EmailsDeferred";
     pub const CAUSE: &str = "Cause";
 
     /// Units for the recorder; once, at init.
@@ -40,6 +43,7 @@ pub mod metric {
         describe_counter!(EMAILS_CAPPED, Unit::Count, "emails over their address's caps, not sent");
         describe_counter!(EMAIL_FAILURES, Unit::Count, "messages failed, to be retried");
         describe_counter!(EMAIL_FAILURES_BY_CAUSE, Unit::Count, "messages failed, by cause");
+        describe_counter!(EMAILS_DEFERRED, Unit::Count, "messages deferred over the send rate");
     }
 }
 
@@ -55,7 +59,8 @@ pub enum Cause {
     Claim,
     /// The verification key could not be read (SSM).
     Key,
-    /// SES refused or failed the send (throttling included: the error is SES's text).
+    /// SES refused the send, or could not be reached; or a message over the send rate could
+    /// not be deferred (see [`Requeue`]).
     Ses,
     /// SES may have the email and did not say: the claim is kept, and the message's
     /// redelivery after its lease sends again (see `domain::deliver`).
@@ -106,17 +111,59 @@ enum Outcome {
     Capped,
     /// An event that is no email.
     Skipped,
+    /// Over the send rate: to be sent back to the queue for later.
+    Deferred,
     Failed(Cause),
 }
 
-pub async fn handle<C, M, L>(
+/// Where a message over the send rate goes: back to its queue as a copy delayed by `delay`,
+/// carrying how often it has been deferred (`deferrals`). Its original then succeeds.
+///
+/// Failing it instead would count a receive against `maxReceiveCount` each time: a burst in
+/// the SES sandbox (1 email a second) would walk good messages to the DLQ. A copy starts its
+/// receive count afresh, and a copy twice is one email all the same (the claim). At most
+/// [`MAX_DEFERRALS`] times, so a rate that never recovers still ends in the DLQ.
+pub trait Requeue: Send + Sync {
+    fn later(
+        &self,
+        message: &SqsMessage,
+        deferrals: u32,
+        delay: std::time::Duration,
+    ) -> impl std::future::Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The message attribute that counts a message's deferrals.
+pub const DEFERRALS_ATTRIBUTE: &str = "deferrals";
+/// How often one event may be deferred: with [`defer_delay`]'s 30-60 s, 5 to 10 minutes,
+/// SES's own advice for throttling ("wait up to 10 minutes").
+pub const MAX_DEFERRALS: u32 = 10;
+
+/// How long a deferred copy waits: 30 s, and up to 30 s more at random, so that a burst
+/// deferred at once does not come back at once.
+pub fn defer_delay() -> std::time::Duration {
+    std::time::Duration::from_secs(30 + fastrand::u64(0..=30))
+}
+
+/// How often `message` has been deferred before.
+fn deferrals_of(message: &SqsMessage) -> u32 {
+    message
+        .message_attributes
+        .get(DEFERRALS_ATTRIBUTE)
+        .and_then(|a| a.string_value.as_deref())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+pub async fn handle<C, M, L, Q>(
     deliver: Arc<Deliver<C, M, L>>,
+    requeue: &Q,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error>
 where
     C: ClaimStore + 'static,
     M: Mailer + 'static,
     L: RecipientLog + 'static,
+    Q: Requeue,
 {
     let started = Instant::now();
     let answer_by = lambda_support::deadline::answer_by(&event.context);
@@ -130,20 +177,21 @@ where
             let id = message.message_id.clone().unwrap_or_default();
             let span = message_span(&id, &message);
             let task = if is_sqs_message(&message) {
-                tokio::spawn(process(deliver.clone(), message).instrument(span))
+                tokio::spawn(process(deliver.clone(), message.clone()).instrument(span.clone()))
             } else {
                 span.in_scope(
                     || tracing::error!(event_source = ?message.event_source, "not an SQS message: not processed"),
                 );
                 tokio::spawn(std::future::ready(Outcome::Failed(Cause::NotSqs)))
             };
-            (id, task)
+            // The message is kept for a deferral (its copy goes back to the queue).
+            (id, message, span, task)
         })
         .collect();
 
     let mut response = SqsBatchResponse::default();
     let mut outcomes = Vec::with_capacity(count);
-    for (id, mut task) in tasks {
+    for (id, message, span, mut task) in tasks {
         let finished = match answer_by {
             Some(at) => tokio::time::timeout_at(at, &mut task).await.ok(),
             None => Some((&mut task).await),
@@ -159,6 +207,10 @@ where
                 tracing::error!(message_id = %id, "still running at the invocation's deadline: given back to SQS");
                 Outcome::Failed(Cause::Deadline)
             }
+        };
+        let outcome = match outcome {
+            Outcome::Deferred => defer(requeue, &message).instrument(span).await,
+            other => other,
         };
         outcomes.push(outcome);
         // A failure without an id cannot be reported: Lambda reads an empty identifier as
@@ -187,6 +239,7 @@ fn count_outcomes(outcomes: &[Outcome]) {
     metrics::counter!(metric::EMAILS_SENT).increment(count(Outcome::Sent));
     metrics::counter!(metric::DUPLICATES_SKIPPED).increment(count(Outcome::Duplicate));
     metrics::counter!(metric::EMAILS_CAPPED).increment(count(Outcome::Capped));
+    metrics::counter!(metric::EMAILS_DEFERRED).increment(count(Outcome::Deferred));
     let failed = outcomes.iter().filter(|o| matches!(o, Outcome::Failed(_))).count() as u64;
     metrics::counter!(metric::EMAIL_FAILURES).increment(failed);
     for cause in Cause::ALL {
@@ -215,6 +268,31 @@ fn message_span(id: &str, message: &SqsMessage) -> tracing::Span {
         event_type = Empty,
         user_id = Empty,
     )
+}
+
+/// A message over the send rate, sent back to the queue for later ([`Requeue`]): deferred,
+/// or failed if it has been deferred [`MAX_DEFERRALS`] times or cannot be sent back.
+async fn defer<Q: Requeue>(requeue: &Q, message: &SqsMessage) -> Outcome {
+    let deferrals = deferrals_of(message) + 1;
+    if deferrals > MAX_DEFERRALS {
+        tracing::warn!(deferrals, "over the send rate too often: failed, towards the DLQ");
+        return Outcome::Failed(Cause::Ses);
+    }
+    let delay = defer_delay();
+    match requeue.later(message, deferrals, delay).await {
+        Ok(()) => {
+            tracing::info!(
+                deferrals,
+                delay_s = delay.as_secs(),
+                "over the send rate: sent back to the queue for later"
+            );
+            Outcome::Deferred
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "over the send rate, and not sent back to the queue: failed for SQS to retry");
+            Outcome::Failed(Cause::Ses)
+        }
+    }
 }
 
 /// Whether a record is an SQS message, as the event source mapping sends them: from
@@ -253,6 +331,7 @@ async fn process<C: ClaimStore, M: Mailer, L: RecipientLog>(
             tracing::info!("not an email event; skipped");
             Outcome::Skipped
         }
+        Err(DeliverError::Throttled(_)) => Outcome::Deferred,
         Err(e) => {
             tracing::warn!(error = %e, "delivery failed; SQS will retry");
             Outcome::Failed(match e {
@@ -261,6 +340,7 @@ async fn process<C: ClaimStore, M: Mailer, L: RecipientLog>(
                 DeliverError::Key(_) => Cause::Key,
                 DeliverError::Send(_) => Cause::Ses,
                 DeliverError::OutcomeUnknown(_) => Cause::SesOutcomeUnknown,
+                DeliverError::Throttled(_) => unreachable!("answered as deferred above"),
             })
         }
     }
@@ -280,7 +360,7 @@ fn event_type(event: &user_events::UserEvent) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::deliver;
+    use crate::testing::{MemoryRequeue, deliver};
     use lambda_runtime::Context;
     use user_events::testing::user_created;
     use uuid::Uuid;
@@ -298,10 +378,14 @@ mod tests {
     }
 
     async fn run(messages: Vec<SqsMessage>) -> (Vec<String>, usize) {
+        run_with(messages, &MemoryRequeue::default()).await
+    }
+
+    async fn run_with(messages: Vec<SqsMessage>, requeue: &MemoryRequeue) -> (Vec<String>, usize) {
         let deliver = Arc::new(deliver());
         let mut event = SqsEvent::default();
         event.records = messages;
-        let response = handle(deliver.clone(), LambdaEvent::new(event, Context::default()))
+        let response = handle(deliver.clone(), requeue, LambdaEvent::new(event, Context::default()))
             .await
             .unwrap();
         let failed = response
@@ -329,6 +413,43 @@ mod tests {
         assert_eq!(sent, 1, "only the SQS message's email");
     }
 
+    /// Over the send rate (SES throttling, the pacing's longest wait): sent back to the queue
+    /// as a delayed copy, counting its deferrals, and the original succeeds, so no receive
+    /// counts towards the DLQ; after MAX_DEFERRALS, or when the copy cannot be sent, failed.
+    #[tokio::test]
+    async fn a_message_over_the_send_rate_is_deferred_not_failed_a_bounded_number_of_times() {
+        let requeue = MemoryRequeue::default();
+        let throttled = message("m-1", &event_for("throttle@x.io"));
+        let (failed, sent) = run_with(
+            vec![throttled.clone(), message("m-2", &event_for("ann@x.io"))],
+            &requeue,
+        )
+        .await;
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(sent, 1);
+        let copies = requeue.sent.lock().unwrap().clone();
+        assert_eq!(copies.len(), 1);
+        let (id, body, deferrals, delay) = &copies[0];
+        assert_eq!(
+            (id.as_str(), body, *deferrals),
+            ("m-1", throttled.body.as_ref().unwrap(), 1)
+        );
+        assert!((30..=60).contains(&delay.as_secs()), "{delay:?}");
+
+        let mut tenth = throttled.clone();
+        let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+        attribute.string_value = Some(MAX_DEFERRALS.to_string());
+        attribute.data_type = Some("Number".into());
+        tenth.message_attributes.insert(DEFERRALS_ATTRIBUTE.into(), attribute);
+        let (failed, _) = run_with(vec![tenth], &requeue).await;
+        assert_eq!(failed, ["m-1"], "deferred too often: towards the DLQ");
+
+        requeue.down.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (failed, _) = run_with(vec![throttled], &requeue).await;
+        assert_eq!(failed, ["m-1"], "not sent back: failed, for SQS to retry");
+        assert_eq!(requeue.sent.lock().unwrap().len(), 1);
+    }
+
     /// A message still running when the invocation's deadline nears (SES never answering
     /// here) fails alone, answered before Lambda's timeout would fail the whole batch.
     #[tokio::test(start_paused = true)]
@@ -342,7 +463,13 @@ mod tests {
         let mut context = Context::default();
         let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
         context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-        let response = handle(deliver.clone(), LambdaEvent::new(event, context)).await.unwrap();
+        let response = handle(
+            deliver.clone(),
+            &MemoryRequeue::default(),
+            LambdaEvent::new(event, context),
+        )
+        .await
+        .unwrap();
         let failed: Vec<_> = response
             .batch_item_failures
             .iter()

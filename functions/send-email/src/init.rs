@@ -5,6 +5,7 @@ use crate::adapters::{
     mailers::{AnyMailer, LogMailer, SesMailer, ses_client},
     pacing::Paced,
     recipient_log::DynamoRecipientLog,
+    requeue::SqsRequeue,
 };
 use crate::config::{Config, MailTransport};
 use crate::domain::deliver::{Deliver, Links};
@@ -24,17 +25,22 @@ pub enum InitError {
     Key(#[from] tokens::TokenError),
 }
 
-pub async fn from_env() -> Result<LambdaDeliver, InitError> {
+/// The use case, and where a message over the send rate goes back to ([`SqsRequeue`]).
+pub async fn from_env() -> Result<(LambdaDeliver, Option<SqsRequeue>), InitError> {
     let config = Config::from_env()?;
     let sdk = lambda_support::aws::sdk_config().await;
     let deliver = build(&config, &sdk)?;
+    let requeue = config
+        .queue_url
+        .clone()
+        .map(|url| SqsRequeue::new(aws_sdk_sqs::Client::new(&sdk), url));
     // The key's secret (SSM) is read beside the warm-up and into the first batch: a batch
     // needs it only once its claims are taken. SES is not warmed: its only read-only calls
     // (GetSendQuota, ...) need `Resource: "*"`, and the template grants no wildcard.
     deliver.links.key.read_after_init("verification");
     let ((), dynamodb) = lambda_support::timing::timed(deliver.claims.warm_up()).await;
     tracing::info!(dynamodb_ms = lambda_support::timing::ms(dynamodb), "init calls");
-    Ok(deliver)
+    Ok((deliver, requeue))
 }
 
 pub fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaDeliver, InitError> {

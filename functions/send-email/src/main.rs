@@ -14,15 +14,15 @@ async fn main() -> Result<(), Error> {
     lambda_support::logging::init();
     let metrics = lambda_support::metrics::init(lambda_support::metrics::NAMESPACE, env!("CARGO_BIN_NAME"))?;
     send_email::handler::metric::describe();
-    let deliver = send_email::init::from_env()
+    let (deliver, requeue) = send_email::init::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
-    let deliver = Arc::new(deliver);
+    let (deliver, requeue) = (Arc::new(deliver), Arc::new(requeue));
     let handler = service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let deliver = deliver.clone();
+        let (deliver, requeue) = (deliver.clone(), requeue.clone());
         async move {
             let request_id = event.context.request_id.clone();
-            let result = send_email::handler::handle(deliver, event).await;
+            let result = send_email::handler::handle(deliver, &*requeue, event).await;
             metrics.flush(&request_id);
             result
         }

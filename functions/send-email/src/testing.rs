@@ -84,7 +84,7 @@ impl ClaimStore for MemoryClaims {
 
 /// Records what it sends; fails for addresses starting with `fail` (quoting the address,
 /// as SES's sandbox does for unverified recipients), panics for `panic`, never answers for
-/// `hang`, and for `lost`
+/// `hang`, is over the send rate for `throttle`, and for `lost`
 /// records the email but answers that its outcome is unknown (SES sent it, its answer timed
 /// out).
 #[derive(Default)]
@@ -99,6 +99,11 @@ impl Mailer for MemoryMailer {
         }
         if email.to.starts_with("hang") {
             std::future::pending::<()>().await;
+        }
+        if email.to.starts_with("throttle") {
+            return Err(SendError::Throttled(PortError(
+                "Throttling: Maximum sending rate exceeded.".into(),
+            )));
         }
         if email.to.starts_with("fail") {
             return Err(SendError::NotSent(PortError(format!(
@@ -133,6 +138,35 @@ impl RecipientLog for MemoryLog {
             *log = Caps::kept(log, next);
         }
         Ok(admission)
+    }
+}
+
+/// Records what it would send back to the queue; refuses while `down`.
+#[derive(Default)]
+pub struct MemoryRequeue {
+    /// Each copy: the message's id, its body, its deferral count and delay.
+    pub sent: Mutex<Vec<(String, String, u32, std::time::Duration)>>,
+    pub down: std::sync::atomic::AtomicBool,
+}
+
+impl crate::handler::Requeue for MemoryRequeue {
+    async fn later(
+        &self,
+        message: &aws_lambda_events::sqs::SqsMessage,
+        deferrals: u32,
+        delay: std::time::Duration,
+    ) -> Result<(), PortError> {
+        if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PortError("SQS did not answer".into()));
+        }
+        let copy = (
+            message.message_id.clone().unwrap_or_default(),
+            message.body.clone().unwrap_or_default(),
+            deferrals,
+            delay,
+        );
+        self.sent.lock().unwrap().push(copy);
+        Ok(())
     }
 }
 

@@ -300,3 +300,64 @@ async fn concurrent_admissions_to_one_address_stay_within_its_cap() {
         "the log expires with the table's TTL"
     );
 }
+
+/// A deferred message's copy on LocalStack's SQS: the same body, its message attributes, one
+/// more deferral, and its trace header; after its delay.
+#[tokio::test]
+async fn a_deferred_message_goes_back_to_the_queue_as_a_delayed_copy() {
+    use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
+    use send_email::adapters::requeue::SqsRequeue;
+    use send_email::handler::{DEFERRALS_ATTRIBUTE, Requeue};
+    let stack = Stack::new().await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("send-email-requeue-test-{}", Uuid::new_v4().simple()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let mut message = SqsMessage::default();
+    message.message_id = Some("m-1".into());
+    message.body = Some(r#"{"event_type":"user.created"}"#.into());
+    let mut event_type = SqsMessageAttribute::default();
+    event_type.string_value = Some("user.created".into());
+    event_type.data_type = Some("String".into());
+    message.message_attributes.insert("event_type".into(), event_type);
+    let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    message.attributes.insert("AWSTraceHeader".into(), trace.into());
+
+    let requeue = SqsRequeue::new(sqs.clone(), queue.clone());
+    requeue.later(&message, 3, Duration::from_secs(1)).await.unwrap();
+    let mut received = Vec::new();
+    for _ in 0..10 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .wait_time_seconds(2)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        received.extend(out.messages.unwrap_or_default());
+        if !received.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(received.len(), 1, "one copy");
+    let copy = &received[0];
+    assert_eq!(copy.body(), message.body.as_deref());
+    let attributes = copy.message_attributes.clone().unwrap_or_default();
+    assert_eq!(attributes[DEFERRALS_ATTRIBUTE].string_value(), Some("3"));
+    assert_eq!(attributes["event_type"].string_value(), Some("user.created"));
+    let system = copy.attributes.clone().unwrap_or_default();
+    assert_eq!(
+        system
+            .get(&aws_sdk_sqs::types::MessageSystemAttributeName::AwsTraceHeader)
+            .map(String::as_str),
+        Some(trace)
+    );
+    sqs.delete_queue().queue_url(&queue).send().await.ok();
+}

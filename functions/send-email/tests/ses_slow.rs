@@ -80,7 +80,8 @@ impl Stack {
 
 /// Handles one message of `event`; the ids of the failed ones.
 async fn handle(deliver: Arc<support::Deliver>, messages: &[(&str, &str)]) -> Vec<String> {
-    send_email::handler::handle(deliver, batch_of(messages))
+    let requeue = send_email::testing::MemoryRequeue::default();
+    send_email::handler::handle(deliver, &requeue, batch_of(messages))
         .await
         .expect("no function error: the batch is answered")
         .batch_item_failures

@@ -219,8 +219,9 @@ mod tests {
         assert_eq!(create_user["USERS_TABLE"], "user-signup-users");
         assert_eq!(create_user["BCRYPT_COST"], "4");
         assert_eq!(vars["SendEmailFunction"]["EMAIL_FROM"], "welcome@example.com");
+        assert_eq!(vars["SendEmailFunction"]["EMAIL_QUEUE_URL"], "http://q");
         assert!(
-            vars["SendEmailFunction"].get("EMAIL_QUEUE_URL").is_none(),
+            vars["SendEmailFunction"].get("USER_EVENTS_TOPIC_ARN").is_none(),
             "not declared"
         );
         assert!(vars["SendEmailFunction"].get("BCRYPT_COST").is_none(), "not declared");

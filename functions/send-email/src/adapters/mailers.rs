@@ -6,7 +6,7 @@ use crate::domain::emails::Email;
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ses::Client;
-use aws_sdk_ses::error::DisplayErrorContext;
+use aws_sdk_ses::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
 use lambda_support::aws::{AtMostOnce, Reach};
 use std::time::Duration;
@@ -87,7 +87,11 @@ impl Mailer for SesMailer {
             .await
             .map_err(|e| {
                 let error = PortError(DisplayErrorContext(&e).to_string());
+                // SES's answer to a send over the account's rate: "Throttling - Maximum sending
+                // rate exceeded" (and the daily quota's), a 400.
+                let throttled = e.code().is_some_and(|code| code.starts_with("Throttling"));
                 match lambda_support::aws::reach(&e) {
+                    Reach::No if throttled => SendError::Throttled(error),
                     Reach::No => SendError::NotSent(error),
                     Reach::Maybe => SendError::OutcomeUnknown(error),
                 }

@@ -84,7 +84,7 @@ impl<M> Paced<M> {
 impl<M: Mailer> Mailer for Paced<M> {
     async fn send(&self, email: &Email) -> Result<String, SendError> {
         if let Some(pacer) = &self.pacer {
-            pacer.slot().await.map_err(SendError::NotSent)?;
+            pacer.slot().await.map_err(SendError::Throttled)?;
         }
         self.inner.send(email).await
     }

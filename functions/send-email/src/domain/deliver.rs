@@ -87,6 +87,10 @@ pub enum SendError {
     /// may be sent. Sending again may be a second email.
     #[error("outcome unknown (it may have been sent): {0}")]
     OutcomeUnknown(PortError),
+    /// Not sent because of the send rate (SES's throttling answer, or this instance's pacing):
+    /// good to send later, with nothing wrong with the email.
+    #[error("not sent, over the send rate: {0}")]
+    Throttled(PortError),
 }
 
 impl SendError {
@@ -94,6 +98,7 @@ impl SendError {
         match self {
             SendError::NotSent(e) => SendError::NotSent(f(e)),
             SendError::OutcomeUnknown(e) => SendError::OutcomeUnknown(f(e)),
+            SendError::Throttled(e) => SendError::Throttled(f(e)),
         }
     }
 }
@@ -240,6 +245,9 @@ pub enum DeliverError {
     Send(PortError),
     #[error("SES did not answer whether it sent the email; it is sent again after the claim's lease: {0}")]
     OutcomeUnknown(PortError),
+    /// Over the send rate: not sent, its claim released; for later.
+    #[error("over the send rate; to be sent later: {0}")]
+    Throttled(PortError),
 }
 
 /// The email an event asks for, before its link is minted.
@@ -356,6 +364,7 @@ impl<C: ClaimStore, M: Mailer, L: RecipientLog> Deliver<C, M, L> {
             Ok(message_id) => Ok(Some(message_id)),
             Err(e) => Err(match e.map(|e| redact(e, &email.to)) {
                 SendError::NotSent(e) => SendFailed::Before(DeliverError::Send(e)),
+                SendError::Throttled(e) => SendFailed::Before(DeliverError::Throttled(e)),
                 SendError::OutcomeUnknown(e) => SendFailed::Unknown(e),
             }),
         }
