@@ -228,15 +228,15 @@ pub fn blocking<T: Send>(work: impl Future<Output = T> + Send) -> T {
     })
 }
 
-/// A dependency that hangs: a TCP listener that accepts every connection and never answers
-/// (not a closed port, which fails at once). Connections are held until it is dropped.
-pub struct HangingListener {
-    pub url: String,
+/// A listener on a free loopback port that hands every connection to `accepted` until it
+/// is dropped: what the fault doubles below are made of.
+struct Loopback {
+    url: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl HangingListener {
-    pub fn start() -> Self {
+impl Loopback {
+    fn serve(mut accepted: impl FnMut(std::net::TcpStream) + Send + 'static) -> Self {
         use std::sync::atomic::{AtomicBool, Ordering};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -244,10 +244,9 @@ impl HangingListener {
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         std::thread::spawn(move || {
-            let mut held = Vec::new();
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((stream, _)) => held.push(stream),
+                    Ok((stream, _)) => accepted(stream),
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
                 }
             }
@@ -256,9 +255,27 @@ impl HangingListener {
     }
 }
 
-impl Drop for HangingListener {
+impl Drop for Loopback {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A dependency that hangs: a TCP listener that accepts every connection and never answers
+/// (not a closed port, which fails at once). Connections are held until it is dropped.
+pub struct HangingListener {
+    pub url: String,
+    _listener: Loopback,
+}
+
+impl HangingListener {
+    pub fn start() -> Self {
+        let mut held = Vec::new();
+        let listener = Loopback::serve(move |stream| held.push(stream));
+        Self {
+            url: listener.url.clone(),
+            _listener: listener,
+        }
     }
 }
 
@@ -268,7 +285,7 @@ impl Drop for HangingListener {
 /// after the delay. Stops accepting when dropped.
 pub struct DelayingProxy {
     pub url: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _listener: Loopback,
 }
 
 /// What a [`DelayingProxy`] holds, and on which connections.
@@ -296,35 +313,19 @@ impl DelayingProxy {
     }
 
     pub fn with(upstream: &str, delays: Delays) -> Self {
-        use std::sync::atomic::{AtomicBool, Ordering};
         let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        listener.set_nonblocking(true).unwrap();
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            let mut accepted = 0;
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        accepted += 1;
-                        let delayed = delays.first_connections.is_none_or(|n| accepted <= n);
-                        let delays = if delayed { delays } else { Delays::default() };
-                        let upstream = upstream.clone();
-                        std::thread::spawn(move || relay(client, &upstream, delays));
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-                }
-            }
+        let mut accepted = 0;
+        let listener = Loopback::serve(move |client| {
+            accepted += 1;
+            let delayed = delays.first_connections.is_none_or(|n| accepted <= n);
+            let delays = if delayed { delays } else { Delays::default() };
+            let upstream = upstream.clone();
+            std::thread::spawn(move || relay(client, &upstream, delays));
         });
-        Self { url, stop }
-    }
-}
-
-impl Drop for DelayingProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            url: listener.url.clone(),
+            _listener: listener,
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Stack;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use send_email::adapters::{dynamodb_claims::DynamoClaims, recipient_log::DynamoRecipientLog};
 use send_email::domain::deliver::{
@@ -17,34 +19,6 @@ use user_events::UserEvent;
 use user_events::testing::user_created;
 use user_store::claims;
 use uuid::Uuid;
-
-struct Stack {
-    vars: HashMap<String, String>,
-    dynamodb: aws_sdk_dynamodb::Client,
-    sdk: aws_config::SdkConfig,
-}
-
-impl Stack {
-    async fn new() -> Self {
-        let vars = testkit::stack();
-        let sdk = testkit::sdk_config(&vars).await;
-        let dynamodb = testkit::dynamodb(&sdk, &vars);
-        Self { vars, dynamodb, sdk }
-    }
-
-    fn claims(&self) -> DynamoClaims {
-        DynamoClaims::new(self.dynamodb.clone(), self.vars["USERS_TABLE"].clone())
-    }
-
-    fn log(&self) -> DynamoRecipientLog {
-        DynamoRecipientLog::new(self.dynamodb.clone(), self.vars["USERS_TABLE"].clone())
-    }
-
-    /// The claim's item as DynamoDB Local holds it.
-    async fn item(&self, event_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
-        support::claim_item(&self.dynamodb, &self.vars["USERS_TABLE"], event_id).await
-    }
-}
 
 fn attr<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
     match item.get(name)? {

@@ -8,12 +8,11 @@
 
 mod support;
 
+use support::Stack;
+
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
-use send_email::adapters::dynamodb_claims::DynamoClaims;
-use send_email::adapters::mailers::ses_client;
 use send_email::domain::deliver::{Claim, ClaimStore};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use user_events::UserCreated;
@@ -37,45 +36,6 @@ fn batch_of(messages: &[(&str, &str)]) -> LambdaEvent<SqsEvent> {
 
 fn new_event(name: &str) -> UserCreated {
     user_created(name, &format!("slow.{}@example.io", Uuid::new_v4().simple()))
-}
-
-struct Stack {
-    vars: HashMap<String, String>,
-    sdk: aws_config::SdkConfig,
-    dynamodb: aws_sdk_dynamodb::Client,
-}
-
-impl Stack {
-    async fn new() -> Self {
-        let vars = testkit::stack();
-        let sdk = testkit::sdk_config(&vars).await;
-        let dynamodb = testkit::dynamodb(&sdk, &vars);
-        Self { vars, sdk, dynamodb }
-    }
-
-    /// The function's SES client, sending to `endpoint` (`None`: LocalStack's SES).
-    fn ses(&self, endpoint: Option<&str>) -> aws_sdk_ses::Client {
-        match endpoint {
-            Some(url) => ses_client(&self.sdk.to_builder().endpoint_url(url).build()),
-            None => ses_client(&self.sdk),
-        }
-    }
-
-    /// The use case with the function's SES client at `endpoint`, its claims' lease `lease`.
-    fn deliver(&self, endpoint: Option<&str>, lease: Duration) -> Arc<support::Deliver> {
-        let mut deliver = support::deliver(&self.dynamodb, &self.vars, self.ses(endpoint));
-        deliver.claims = deliver.claims.with_lease(lease);
-        Arc::new(deliver)
-    }
-
-    fn claims(&self) -> DynamoClaims {
-        DynamoClaims::new(self.dynamodb.clone(), self.vars["USERS_TABLE"].clone())
-    }
-
-    async fn claim_status(&self, event_id: Uuid) -> Option<String> {
-        let item = support::claim_item(&self.dynamodb, &self.vars["USERS_TABLE"], event_id).await?;
-        Some(item.get("status")?.as_s().ok()?.clone())
-    }
 }
 
 /// Handles one message of `event`; the ids of the failed ones.
