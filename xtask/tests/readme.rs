@@ -223,10 +223,16 @@ const RUN_BLOCKS: &[&str] = &[
 ];
 
 /// Blocks not run here, and why.
-const NOT_RUN_BLOCKS: &[(&str, &str)] = &[(
-    "## Deploying to AWS",
-    "deploys to a real AWS account (sam build alone runs in .ci/run)",
-)];
+const NOT_RUN_BLOCKS: &[(&str, &str)] = &[
+    (
+        "## Deploying to AWS",
+        "deploys to a real AWS account (sam build alone runs in .ci/run)",
+    ),
+    (
+        "### Rotating a key",
+        "rotates a key in a real AWS account; crates/tokens/tests/rotation.rs does it on LocalStack's SSM",
+    ),
+];
 
 /// Commands shown inline that `readme_commands_work_as_written` runs as written (besides any
 /// that is a line, or the start of a line, of a block it runs).

@@ -309,7 +309,8 @@ async fn a_deferred_message_goes_back_to_the_queue_as_a_delayed_copy() {
         let out = sqs
             .receive_message()
             .queue_url(&queue)
-            .wait_time_seconds(2)
+            // Within the stack config's 3 s operation timeout.
+            .wait_time_seconds(1)
             .message_attribute_names("All")
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()

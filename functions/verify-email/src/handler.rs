@@ -254,6 +254,15 @@ mod tests {
         assert!(page["body"].as_str().unwrap().contains("Wrong password"));
     }
 
+    /// `token` with the first character of its signature changed: it carries six bits of the
+    /// signature, where the last carries four and padding (changing that one can leave the
+    /// same bytes: a flaky test).
+    fn tampered(token: &str) -> String {
+        let at = token.rfind('.').expect("a JWT") + 1;
+        let other = if token[at..].starts_with('A') { "B" } else { "A" };
+        format!("{}{other}{}", &token[..at], &token[at + 1..])
+    }
+
     #[tokio::test]
     async fn every_bad_token_is_a_typed_4xx_json_and_changes_nothing() {
         let v = verify(MemoryStore::default(), MemoryPublisher::default());
@@ -264,7 +273,7 @@ mod tests {
         for (what, token, code) in [
             ("empty", String::new(), "invalid_token"),
             ("malformed", "not a token".into(), "invalid_token"),
-            ("tampered", format!("{}A", &good[..good.len() - 1]), "invalid_token"),
+            ("tampered", tampered(&good), "invalid_token"),
             ("the session JWT", session, "invalid_token"),
         ] {
             let reply = answer(&v, post("application/json", &proof(&token))).await;
