@@ -6,7 +6,6 @@ use crate::layout::Layout;
 use crate::ui;
 use anyhow::{Context, Result, bail};
 use std::fs::{self, File};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -148,10 +147,8 @@ async fn install_lock(layout: &Layout) -> Result<File> {
     let path = layout.installs.join("install.lock");
     tokio::task::spawn_blocking(move || {
         let file = File::create(&path)?;
-        // SAFETY: flock on a descriptor we own; the lock is released when `file` is dropped.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            bail!("could not lock {}", path.display());
-        }
+        file.lock()
+            .with_context(|| format!("could not lock {}", path.display()))?;
         Ok(file)
     })
     .await?

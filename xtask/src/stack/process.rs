@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(try_from = "StoredRecord")]
 pub struct ServiceRecord {
     pub name: String,
     pub pid: i32,
@@ -31,43 +30,6 @@ pub struct ServiceRecord {
     pub started: u64,
     pub port: u16,
     pub log: PathBuf,
-}
-
-/// A record as stored. Stacks started before xtask read its process table through `sysinfo`
-/// recorded the kernel's start time in clock ticks since boot (Linux's `/proc/<pid>/stat`);
-/// read as the same instant, so that `down` still stops them.
-#[derive(Deserialize)]
-struct StoredRecord {
-    name: String,
-    pid: i32,
-    started: Option<u64>,
-    start_ticks: Option<u64>,
-    port: u16,
-    log: PathBuf,
-}
-
-impl TryFrom<StoredRecord> for ServiceRecord {
-    type Error = String;
-
-    fn try_from(stored: StoredRecord) -> Result<Self, String> {
-        let started = match (stored.started, stored.start_ticks) {
-            (Some(started), _) => started,
-            // What sysinfo computes on Linux: boot time plus whole seconds of ticks.
-            (None, Some(ticks)) => {
-                // SAFETY: sysconf has no memory-safety preconditions.
-                let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-                System::boot_time() + ticks / per_second
-            }
-            (None, None) => return Err(format!("{}: a record without a start time", stored.name)),
-        };
-        Ok(Self {
-            name: stored.name,
-            pid: stored.pid,
-            started,
-            port: stored.port,
-            log: stored.log,
-        })
-    }
 }
 
 impl ServiceRecord {
@@ -412,16 +374,5 @@ mod tests {
         assert!(family.iter().all(|p| !p.is_alive()), "{family:?}");
         assert!(!record.is_running());
         let _ = fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn a_record_from_before_sysinfo_reads_as_the_same_start() {
-        let legacy = r#"{"name": "x", "pid": 1, "start_ticks": 250, "port": 0, "log": "/x.log"}"#;
-        let record: ServiceRecord = serde_json::from_str(legacy).unwrap();
-        // SAFETY: as above.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-        assert_eq!(record.started, System::boot_time() + 250 / per_second);
-        let round_trip: ServiceRecord = serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
-        assert_eq!(round_trip, record);
     }
 }
