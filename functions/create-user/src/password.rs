@@ -1,6 +1,6 @@
 //! Password hashing at the sign-up's cost, counted as its hash phase (see [`crate::timing`]).
 
-use crate::timing::{Phase, timed};
+use crate::timing::{Phase, in_phase};
 use user_store::passwords::{self, HashError};
 use user_store::users::PasswordHash;
 
@@ -21,6 +21,6 @@ impl Bcrypt {
         // starts the work at once, and the stopwatch only when the future is first polled (by
         // then, on a busy machine, the hash may be done).
         let cost = self.cost;
-        timed(Phase::Hash, async move { passwords::hash(password, cost).await }).await
+        in_phase(Phase::Hash, async move { passwords::hash(password, cost).await }).await
     }
 }

@@ -77,7 +77,7 @@ pub async fn measure<F: Future>(work: F) -> (F::Output, Timings) {
 /// Counts the time `work` takes as `phase` of the current [`measure`], from its first poll
 /// until it finishes or is dropped (a publish given up after its budget spent that budget all
 /// the same). So `work` must start nothing before it is polled.
-pub async fn timed<F: Future>(phase: Phase, work: F) -> F::Output {
+pub async fn in_phase<F: Future>(phase: Phase, work: F) -> F::Output {
     let _stopwatch = Stopwatch {
         phase,
         started: Instant::now(),
@@ -103,7 +103,7 @@ pub struct Timed<T>(pub T);
 
 impl<S: UserStore> UserStore for Timed<S> {
     async fn guard(&self, email_key: &str, now: OffsetDateTime) -> Result<Option<Guard>, StoreError> {
-        timed(Phase::Store, self.0.guard(email_key, now)).await
+        in_phase(Phase::Store, self.0.guard(email_key, now)).await
     }
 
     async fn create_pending(
@@ -113,7 +113,7 @@ impl<S: UserStore> UserStore for Timed<S> {
         event: &StoredEvent,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        timed(Phase::Store, self.0.create_pending(user, expires_at, event, now)).await
+        in_phase(Phase::Store, self.0.create_pending(user, expires_at, event, now)).await
     }
 
     async fn replace_credential(
@@ -123,7 +123,7 @@ impl<S: UserStore> UserStore for Timed<S> {
         event: &StoredEvent,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        timed(
+        in_phase(
             Phase::Store,
             self.0.replace_credential(credential, expires_at, event, now),
         )
@@ -137,11 +137,11 @@ impl<S: UserStore> UserStore for Timed<S> {
         event: &StoredEvent,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        timed(Phase::Store, self.0.record_for_verified(email_key, user_id, event, now)).await
+        in_phase(Phase::Store, self.0.record_for_verified(email_key, user_id, event, now)).await
     }
 
     async fn record(&self, event: &StoredEvent, now: OffsetDateTime) -> Result<(), StoreError> {
-        timed(Phase::Store, self.0.record(event, now)).await
+        in_phase(Phase::Store, self.0.record(event, now)).await
     }
 
     async fn request_again(
@@ -156,11 +156,11 @@ impl<S: UserStore> UserStore for Timed<S> {
         let again = self
             .0
             .request_again(user_id, email_key, credential_id, expires_at, event, now);
-        timed(Phase::Store, again).await
+        in_phase(Phase::Store, again).await
     }
 
     async fn user(&self, user_id: Uuid) -> Result<Option<StoredUser>, StoreError> {
-        timed(Phase::Store, self.0.user(user_id)).await
+        in_phase(Phase::Store, self.0.user(user_id)).await
     }
 
     async fn verify(
@@ -170,41 +170,41 @@ impl<S: UserStore> UserStore for Timed<S> {
         event: &StoredEvent,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        timed(Phase::Store, self.0.verify(user, credential_id, event, now)).await
+        in_phase(Phase::Store, self.0.verify(user, credential_id, event, now)).await
     }
 
     async fn credentials(&self, user_id: Uuid) -> Result<Option<Credentials>, StoreError> {
-        timed(Phase::Store, self.0.credentials(user_id)).await
+        in_phase(Phase::Store, self.0.credentials(user_id)).await
     }
 
     async fn replace_hash(&self, user_id: Uuid, old: &PasswordHash, new: &PasswordHash) -> Result<(), StoreError> {
-        timed(Phase::Store, self.0.replace_hash(user_id, old, new)).await
+        in_phase(Phase::Store, self.0.replace_hash(user_id, old, new)).await
     }
 
     /// The outbox item's deletion is the last step of publishing.
     async fn mark_published(&self, event_id: Uuid) -> Result<(), StoreError> {
-        timed(Phase::Publish, self.0.mark_published(event_id)).await
+        in_phase(Phase::Publish, self.0.mark_published(event_id)).await
     }
 }
 
 /// The per-client limit's counter is in the users table: a store call.
 impl<S: RateLimiter> RateLimiter for Timed<S> {
     async fn hit(&self, limit: &Limit, subject: &str, now: OffsetDateTime) -> Result<Decision, StoreError> {
-        timed(Phase::Store, self.0.hit(limit, subject, now)).await
+        in_phase(Phase::Store, self.0.hit(limit, subject, now)).await
     }
 
     async fn take(&self, limit: &Limit, subject: &str, now: OffsetDateTime) -> Result<Decision, StoreError> {
-        timed(Phase::Store, self.0.take(limit, subject, now)).await
+        in_phase(Phase::Store, self.0.take(limit, subject, now)).await
     }
 
     async fn give_back(&self, limit: &Limit, subject: &str, taken_at: OffsetDateTime) -> Result<(), StoreError> {
-        timed(Phase::Store, self.0.give_back(limit, subject, taken_at)).await
+        in_phase(Phase::Store, self.0.give_back(limit, subject, taken_at)).await
     }
 }
 
 impl<P: EventPublisher> EventPublisher for Timed<P> {
     async fn publish(&self, event: &StoredEvent) -> Result<(), PublishError> {
-        timed(Phase::Publish, self.0.publish(event)).await
+        in_phase(Phase::Publish, self.0.publish(event)).await
     }
 }
 
@@ -217,10 +217,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn each_phase_sums_the_time_of_its_calls() {
         let ((), timings) = measure(async {
-            timed(Phase::Store, sleep(Duration::from_millis(3))).await;
+            in_phase(Phase::Store, sleep(Duration::from_millis(3))).await;
             sleep(Duration::from_millis(100)).await; // untimed: our own work
-            timed(Phase::Store, sleep(Duration::from_millis(2))).await;
-            timed(Phase::Publish, sleep(Duration::from_millis(7))).await;
+            in_phase(Phase::Store, sleep(Duration::from_millis(2))).await;
+            in_phase(Phase::Publish, sleep(Duration::from_millis(7))).await;
         })
         .await;
         let ms = Duration::from_millis;
@@ -239,7 +239,7 @@ mod tests {
         let budget = Duration::from_secs(1);
         let (given_up, timings) = measure(tokio::time::timeout(
             budget,
-            timed(Phase::Publish, std::future::pending::<()>()),
+            in_phase(Phase::Publish, std::future::pending::<()>()),
         ))
         .await;
         assert!(given_up.is_err());
@@ -248,7 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn outside_a_measure_nothing_is_counted_and_nothing_fails() {
-        assert_eq!(timed(Phase::Hash, async { 7 }).await, 7);
+        assert_eq!(in_phase(Phase::Hash, async { 7 }).await, 7);
         let ((), timings) = measure(async {}).await;
         assert_eq!(timings, Timings::default(), "a clock of its own, not a leftover");
     }
