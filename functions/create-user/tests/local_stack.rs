@@ -16,12 +16,16 @@ use user_store::users::UserStore;
 use uuid::Uuid;
 
 /// The event messages our queue got for `email`, decoded.
+/// The events published for `email` within `wait`, in the order they happened: a standard
+/// SQS queue delivers in no particular order (under load, a later event first).
 async fn events(h: &support::Harness, email: &str, wait: Duration) -> Vec<UserEvent> {
     let messages = h.events_for(email, wait).await;
-    messages
+    let mut events: Vec<UserEvent> = messages
         .iter()
         .map(|m| user_events::decode_sqs_body(m.body().unwrap()).unwrap())
-        .collect()
+        .collect();
+    events.sort_by_key(UserEvent::occurred_at);
+    events
 }
 
 #[tokio::test]
@@ -102,7 +106,7 @@ async fn the_same_pending_address_again_takes_the_new_password_and_asks_for_the_
         ),
         credential
     );
-    let published = events(&h, &email, Duration::from_secs(5)).await;
+    let published = events(&h, &email, Duration::from_secs(8)).await;
     assert_eq!(published.len(), 2, "{published:?}");
     let UserEvent::VerificationRequested(again) = &published[1] else {
         panic!("{published:?}")
@@ -135,7 +139,7 @@ async fn a_verified_address_keeps_its_password_and_its_owner_gets_a_notice_event
         hash,
         "unchanged"
     );
-    let published = events(&h, &email, Duration::from_secs(5)).await;
+    let published = events(&h, &email, Duration::from_secs(8)).await;
     assert!(
         matches!(published.last(), Some(UserEvent::SignUpAttempted(e)) if e.user.id == id),
         "{published:?}"
@@ -155,7 +159,7 @@ async fn an_expired_pending_address_signs_up_afresh_while_its_items_are_still_th
     assert!(h.item(&user_key(&first)).await.is_some(), "expired, not deleted");
     let second = h.sign_up("Ann", &email).await;
     assert_ne!(second, first, "a new user");
-    let published = events(&h, &email, Duration::from_secs(5)).await;
+    let published = events(&h, &email, Duration::from_secs(8)).await;
     let created: Vec<Uuid> = published
         .iter()
         .filter_map(|e| match e {
