@@ -208,9 +208,13 @@ where
                 Outcome::Failed(Cause::Deadline)
             }
         };
-        let outcome = match outcome {
-            Outcome::Deferred => defer(requeue, &message).instrument(span).await,
-            other => other,
+        let outcome = match (outcome, answer_by) {
+            // Sending the copy back is within the deadline too.
+            (Outcome::Deferred, Some(at)) => tokio::time::timeout_at(at, defer(requeue, &message).instrument(span))
+                .await
+                .unwrap_or(Outcome::Failed(Cause::Deadline)),
+            (Outcome::Deferred, None) => defer(requeue, &message).instrument(span).await,
+            (other, _) => other,
         };
         outcomes.push(outcome);
         // A failure without an id cannot be reported: Lambda reads an empty identifier as
@@ -448,6 +452,28 @@ mod tests {
         let (failed, _) = run_with(vec![throttled], &requeue).await;
         assert_eq!(failed, ["m-1"], "not sent back: failed, for SQS to retry");
         assert_eq!(requeue.sent.lock().unwrap().len(), 1);
+    }
+
+    /// SQS not answering while a deferred copy is sent back: the message fails at the
+    /// invocation's deadline, before Lambda's timeout would fail the whole batch.
+    #[tokio::test(start_paused = true)]
+    async fn sending_a_copy_back_is_within_the_deadline_too() {
+        let requeue = MemoryRequeue::default();
+        requeue.hang.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut event = SqsEvent::default();
+        event.records = vec![message("m-1", &event_for("throttle@x.io"))];
+        let mut context = Context::default();
+        let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let response = handle(Arc::new(deliver()), &requeue, LambdaEvent::new(event, context))
+            .await
+            .unwrap();
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["m-1"]);
     }
 
     /// A message still running when the invocation's deadline nears (SES never answering

@@ -141,12 +141,14 @@ impl RecipientLog for MemoryLog {
     }
 }
 
-/// Records what it would send back to the queue; refuses while `down`.
+/// Records what it would send back to the queue; refuses while `down`, never answers while
+/// `hang`.
 #[derive(Default)]
 pub struct MemoryRequeue {
     /// Each copy: the message's id, its body, its deferral count and delay.
     pub sent: Mutex<Vec<(String, String, u32, std::time::Duration)>>,
     pub down: std::sync::atomic::AtomicBool,
+    pub hang: std::sync::atomic::AtomicBool,
 }
 
 impl crate::handler::Requeue for MemoryRequeue {
@@ -158,6 +160,9 @@ impl crate::handler::Requeue for MemoryRequeue {
     ) -> Result<(), PortError> {
         if self.down.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(PortError("SQS did not answer".into()));
+        }
+        if self.hang.load(std::sync::atomic::Ordering::Relaxed) {
+            std::future::pending::<()>().await;
         }
         let copy = (
             message.message_id.clone().unwrap_or_default(),
