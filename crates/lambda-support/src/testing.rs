@@ -1,5 +1,6 @@
 //! Fixtures for tests (the `testing` feature): the invoking event of an HTTP API request
-//! ([`HttpApiRequest`]), and what a test binary logs ([`logs`]).
+//! ([`HttpApiRequest`]), an invocation's context with a deadline
+//! ([`context_with_deadline_in`]), and what a test binary logs ([`logs`]).
 //!
 //! The capture holds what a test binary logs at INFO and above, as the fmt layer writes it:
 //! for tests that check what a function logs (and that it logs no secret). One global
@@ -10,6 +11,18 @@
 mod http_api;
 
 pub use http_api::HttpApiRequest;
+
+/// An invocation's context whose deadline is `left` from now, as Lambda's runtime API gives it
+/// (epoch milliseconds).
+pub fn context_with_deadline_in(left: std::time::Duration) -> lambda_runtime::Context {
+    let deadline = std::time::SystemTime::now() + left;
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = deadline
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64;
+    context
+}
 
 use std::sync::{Arc, Mutex, OnceLock};
 use tracing_subscriber::fmt::MakeWriter;

@@ -4,7 +4,6 @@
 
 mod support;
 
-use lambda_runtime::Context;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -342,9 +341,7 @@ async fn with_dynamodb_slow_it_answers_503_retryable_by_the_invocations_deadline
     .await;
     let email = unique_email();
     let body = json!({"name": "Slow", "email": email, "password": PASSWORD});
-    let mut context = Context::default();
-    let deadline = std::time::SystemTime::now() + Duration::from_secs(3);
-    context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let context = lambda_support::testing::context_with_deadline_in(Duration::from_secs(3));
     let (status, answer) = h.post_in(body.clone(), context).await;
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["retryable"].as_bool(), Some(true), "{answer}");

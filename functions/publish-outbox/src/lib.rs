@@ -4,7 +4,7 @@
 
 use lambda_runtime::{Context, Error, LambdaEvent};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use user_store::outbox::{EventPublisher, FlushLimits, FlushReport, Outbox, flush};
 
@@ -26,13 +26,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 /// that gives none, or one already past (cargo lambda watch sends 600000, ten minutes after
 /// 1970), gets the template's timeout instead of a run that stops before it starts.
 pub fn run_deadline(context: &Context) -> Instant {
-    let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(context.deadline);
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .ok()
-        .filter(|left| !left.is_zero())
-        .unwrap_or(TIMEOUT);
-    Instant::now() + left
+    Instant::now() + lambda_support::deadline::remaining(context).unwrap_or(TIMEOUT)
 }
 
 /// The metrics every run reports (the `metrics` facade; `lambda_support::metrics` writes them

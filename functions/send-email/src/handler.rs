@@ -366,6 +366,8 @@ mod tests {
     use super::*;
     use crate::testing::{MemoryRequeue, deliver};
     use lambda_runtime::Context;
+    use lambda_support::testing::context_with_deadline_in;
+    use std::time::Duration;
     use user_events::testing::user_created;
     use uuid::Uuid;
 
@@ -386,10 +388,16 @@ mod tests {
     }
 
     async fn run_with(messages: Vec<SqsMessage>, requeue: &MemoryRequeue) -> (Vec<String>, usize) {
+        run_in(messages, requeue, Context::default()).await
+    }
+
+    /// The batch of `messages` in the invocation `context`: the ids failed, and how many
+    /// emails went out.
+    async fn run_in(messages: Vec<SqsMessage>, requeue: &MemoryRequeue, context: Context) -> (Vec<String>, usize) {
         let deliver = Arc::new(deliver());
         let mut event = SqsEvent::default();
         event.records = messages;
-        let response = handle(deliver.clone(), requeue, LambdaEvent::new(event, Context::default()))
+        let response = handle(deliver.clone(), requeue, LambdaEvent::new(event, context))
             .await
             .unwrap();
         let failed = response
@@ -460,19 +468,8 @@ mod tests {
     async fn sending_a_copy_back_is_within_the_deadline_too() {
         let requeue = MemoryRequeue::default();
         requeue.hang.store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut event = SqsEvent::default();
-        event.records = vec![message("m-1", &event_for("throttle@x.io"))];
-        let mut context = Context::default();
-        let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-        context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-        let response = handle(Arc::new(deliver()), &requeue, LambdaEvent::new(event, context))
-            .await
-            .unwrap();
-        let failed: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
+        let messages = vec![message("m-1", &event_for("throttle@x.io"))];
+        let (failed, _) = run_in(messages, &requeue, context_with_deadline_in(Duration::from_secs(5))).await;
         assert_eq!(failed, ["m-1"]);
     }
 
@@ -480,29 +477,14 @@ mod tests {
     /// here) fails alone, answered before Lambda's timeout would fail the whole batch.
     #[tokio::test(start_paused = true)]
     async fn a_message_still_running_at_the_deadline_fails_alone_before_it() {
-        let deliver = Arc::new(deliver());
-        let mut event = SqsEvent::default();
-        event.records = vec![
+        let messages = vec![
             message("m-stuck", &event_for("hang@x.io")),
             message("m-good", &event_for("ann@x.io")),
         ];
-        let mut context = Context::default();
-        let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-        context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-        let response = handle(
-            deliver.clone(),
-            &MemoryRequeue::default(),
-            LambdaEvent::new(event, context),
-        )
-        .await
-        .unwrap();
-        let failed: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
+        let context = context_with_deadline_in(Duration::from_secs(5));
+        let (failed, sent) = run_in(messages, &MemoryRequeue::default(), context).await;
         assert_eq!(failed, ["m-stuck"]);
-        assert_eq!(deliver.mailer.sent.lock().unwrap().len(), 1);
+        assert_eq!(sent, 1);
     }
 
     #[tokio::test]
