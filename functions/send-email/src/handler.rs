@@ -335,17 +335,18 @@ async fn process<C: ClaimStore, M: Mailer, L: RecipientLog>(
             tracing::info!("not an email event; skipped");
             Outcome::Skipped
         }
-        Err(DeliverError::Throttled(_)) => Outcome::Deferred,
         Err(e) => {
-            tracing::warn!(error = %e, "delivery failed; SQS will retry");
-            Outcome::Failed(match e {
+            let cause = match &e {
+                // Over the send rate: for later, not failed (see `defer`).
+                DeliverError::Throttled(_) => return Outcome::Deferred,
                 DeliverError::InProgress(_) => Cause::InProgress,
                 DeliverError::Claims(_) | DeliverError::Log(_) => Cause::Claim,
                 DeliverError::Key(_) => Cause::Key,
                 DeliverError::Send(_) => Cause::Ses,
                 DeliverError::OutcomeUnknown(_) => Cause::SesOutcomeUnknown,
-                DeliverError::Throttled(_) => unreachable!("answered as deferred above"),
-            })
+            };
+            tracing::warn!(error = %e, "delivery failed; SQS will retry");
+            Outcome::Failed(cause)
         }
     }
 }
