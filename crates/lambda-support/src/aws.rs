@@ -67,14 +67,24 @@ pub enum Reach {
 
 /// [`Reach`] of a call that failed with `error`.
 pub fn reach<E>(error: &SdkError<E, Response>) -> Reach {
-    match error {
-        SdkError::ConstructionFailure(_) => Reach::No,
-        SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
-            Some(e) if never_connected(e) => Reach::No,
-            _ => Reach::Maybe,
-        },
-        SdkError::ServiceError(e) if e.raw().status().is_client_error() => Reach::No,
-        _ => Reach::Maybe,
+    if let SdkError::ConstructionFailure(_) = error {
+        return Reach::No;
+    }
+    let connector = match error {
+        SdkError::DispatchFailure(failure) => failure.as_connector_error(),
+        _ => None,
+    };
+    reach_of(error.raw_response(), connector)
+}
+
+/// The one rule, for a failed attempt (the retry classifier's view) and a failed call alike:
+/// the service answered 4xx, or no connection was made.
+fn reach_of(response: Option<&Response>, connector: Option<&ConnectorError>) -> Reach {
+    let refused = response.is_some_and(|r| r.status().is_client_error());
+    if refused || connector.is_some_and(never_connected) {
+        Reach::No
+    } else {
+        Reach::Maybe
     }
 }
 
@@ -106,12 +116,9 @@ impl ClassifyRetry for AtMostOnce {
         let Some(Err(error)) = ctx.output_or_error() else {
             return RetryAction::NoActionIndicated;
         };
-        let refused = ctx.response().is_some_and(|r| r.status().is_client_error());
-        let never_connected = error.as_connector_error().is_some_and(never_connected);
-        if refused || never_connected {
-            RetryAction::NoActionIndicated
-        } else {
-            RetryAction::RetryForbidden
+        match reach_of(ctx.response(), error.as_connector_error()) {
+            Reach::No => RetryAction::NoActionIndicated,
+            Reach::Maybe => RetryAction::RetryForbidden,
         }
     }
 
