@@ -9,7 +9,7 @@
 //! still checked with that version ([`Key::for_kid`], read by version and kept), so the tokens
 //! in flight during a rotation stay good: two keys are valid during the overlap, never three.
 //!
-//! Which source a function reads is its configuration ([`SecretSource::from_lookup`]); init
+//! Which source a function reads is its configuration ([`SecretSource::from_vars`]); init
 //! starts the read in a task of its own ([`Key::read_after_init`]), so that init waits for no
 //! SSM call and the first invocation that needs the key waits for the read in flight rather than
 //! start a second one. A failed first read is not kept: the next ask reads again, so an instance
@@ -18,6 +18,7 @@
 //! need not.
 
 use crate::TokenError;
+use lambda_support::config::{ConfigError, Vars};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -292,25 +293,23 @@ impl SecretSource {
     /// Exactly one of `value_var` (the secret, at least [`crate::MIN_SECRET_BYTES`]) and
     /// `param_var` (an SSM parameter's name), read through `get`; the error names both. A
     /// parameter is read again every `KEY_REFRESH_SECONDS` (at least 1; [`DEFAULT_REFRESH`]).
-    pub fn from_lookup(
-        get: &impl Fn(&str) -> Option<String>,
-        value_var: &str,
-        param_var: &str,
-    ) -> Result<Self, String> {
-        match (get(value_var), get(param_var)) {
+    pub fn from_vars(vars: &Vars, value_var: &str, param_var: &str) -> Result<Self, ConfigError> {
+        let refused = |why: String| Err(ConfigError(why));
+        match (vars.get(value_var), vars.get(param_var)) {
             // Two sources are a mistake somewhere (a leftover local value in a deployed
             // config?): refuse to guess which one signs the tokens.
-            (Some(_), Some(_)) => Err(format!("{value_var} and {param_var} are both set: set exactly one")),
-            (Some(secret), None) if secret.len() < crate::MIN_SECRET_BYTES => Err(format!(
+            (Some(_), Some(_)) => refused(format!("{value_var} and {param_var} are both set: set exactly one")),
+            (Some(secret), None) if secret.len() < crate::MIN_SECRET_BYTES => refused(format!(
                 "{value_var} must be at least {} bytes",
                 crate::MIN_SECRET_BYTES
             )),
             (Some(secret), None) => Ok(Self::Value(secret)),
             (None, Some(name)) => Ok(Self::SsmParameter {
                 name,
-                refresh: refresh(get)?,
+                // A day at most: the template's KeyRefreshSeconds allows an hour.
+                refresh: vars.seconds("KEY_REFRESH_SECONDS", DEFAULT_REFRESH.as_secs(), 1..=86_400)?,
             }),
-            (None, None) => Err(format!("set {param_var} (an SSM SecureString name) or {value_var}")),
+            (None, None) => refused(format!("set {param_var} (an SSM SecureString name) or {value_var}")),
         }
     }
 
@@ -322,19 +321,6 @@ impl SecretSource {
                 format!("SSM parameter {name}, read every {} s", refresh.as_secs())
             }
         }
-    }
-}
-
-/// `KEY_REFRESH_SECONDS`, or [`DEFAULT_REFRESH`].
-fn refresh(get: &impl Fn(&str) -> Option<String>) -> Result<Duration, String> {
-    match get("KEY_REFRESH_SECONDS") {
-        None => Ok(DEFAULT_REFRESH),
-        Some(v) => match v.parse::<u64>() {
-            Ok(seconds) if seconds >= 1 => Ok(Duration::from_secs(seconds)),
-            _ => Err(format!(
-                "KEY_REFRESH_SECONDS={v:?} is not a number of seconds (at least 1)"
-            )),
-        },
     }
 }
 
@@ -557,48 +543,48 @@ mod tests {
 
     #[test]
     fn exactly_one_source_of_at_least_32_bytes() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
-        };
-        let long = "s".repeat(32);
-        let long: &'static str = Box::leak(long.into_boxed_str());
-        let pairs: &'static [(&str, &str)] = Box::leak(Box::new([("V", long)]));
+        let env = |pairs: &[(&str, &str)]| Vars::pairs(pairs);
+        let long = &"s".repeat(32)[..];
+        let pairs = &[("V", long)];
         assert_eq!(
-            SecretSource::from_lookup(&env(pairs), "V", "P"),
+            SecretSource::from_vars(&env(pairs), "V", "P"),
             Ok(SecretSource::Value(long.into()))
         );
         assert_eq!(
-            SecretSource::from_lookup(&env(&[("P", "/p")]), "V", "P"),
+            SecretSource::from_vars(&env(&[("P", "/p")]), "V", "P"),
             Ok(SecretSource::SsmParameter {
                 name: "/p".into(),
                 refresh: DEFAULT_REFRESH
             })
         );
         assert_eq!(
-            SecretSource::from_lookup(&env(&[("P", "/p"), ("KEY_REFRESH_SECONDS", "60")]), "V", "P"),
+            SecretSource::from_vars(&env(&[("P", "/p"), ("KEY_REFRESH_SECONDS", "60")]), "V", "P"),
             Ok(SecretSource::SsmParameter {
                 name: "/p".into(),
                 refresh: Duration::from_secs(60)
             })
         );
         for bad in ["0", "soon", "-1"] {
-            let pairs: &'static [(&str, &str)] = Box::leak(Box::new([("P", "/p"), ("KEY_REFRESH_SECONDS", bad)]));
-            assert!(SecretSource::from_lookup(&env(pairs), "V", "P").is_err(), "{bad}");
+            let pairs = &[("P", "/p"), ("KEY_REFRESH_SECONDS", bad)];
+            assert!(SecretSource::from_vars(&env(pairs), "V", "P").is_err(), "{bad}");
         }
         assert!(
-            SecretSource::from_lookup(&env(&[("V", "short")]), "V", "P")
+            SecretSource::from_vars(&env(&[("V", "short")]), "V", "P")
                 .unwrap_err()
+                .0
                 .contains("32 bytes")
         );
         assert!(
-            SecretSource::from_lookup(&env(&[]), "V", "P")
+            SecretSource::from_vars(&env(&[]), "V", "P")
                 .unwrap_err()
+                .0
                 .contains("P")
         );
-        let both: &'static [(&str, &str)] = Box::leak(Box::new([("V", long), ("P", "/p")]));
+        let both = &[("V", long), ("P", "/p")];
         assert!(
-            SecretSource::from_lookup(&env(both), "V", "P")
+            SecretSource::from_vars(&env(both), "V", "P")
                 .unwrap_err()
+                .0
                 .contains("both set")
         );
         assert!(!SecretSource::Value(long.into()).describe().contains(long));

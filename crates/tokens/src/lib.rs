@@ -10,6 +10,8 @@
 //! Both keys live in SSM SecureStrings and are read on first use ([`key::Key`]): a key is the
 //! knowledge of one function's deployment, never of the template or the code.
 
+use lambda_support::config::Vars;
+
 pub mod key;
 pub mod session;
 pub mod verification;
@@ -19,8 +21,8 @@ pub mod verification;
 pub const DEFAULT_ISSUER: &str = "user-signup";
 
 /// The tokens' issuer, from `JWT_ISSUER`: the functions that mint or check a token read it alike.
-pub fn issuer(get: &impl Fn(&str) -> Option<String>) -> String {
-    get("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into())
+pub fn issuer(vars: &Vars) -> String {
+    vars.get("JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into())
 }
 
 /// HS256 needs a key at least as long as its output to be as strong as it claims.

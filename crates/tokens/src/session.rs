@@ -6,6 +6,7 @@
 use crate::key::FromSecret;
 use crate::{TokenError, check_lifetime, check_secret};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_support::config::{ConfigError, Vars};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -39,22 +40,11 @@ pub struct SessionPolicy {
 impl SessionPolicy {
     /// The policy from `JWT_ISSUER`, `JWT_AUDIENCE` and `JWT_TTL_SECONDS` (1 to
     /// [`MAX_TTL_SECONDS`]): verify-email and sign-in issue one kind of session.
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let ttl_seconds = match get("JWT_TTL_SECONDS") {
-            None => DEFAULT_TTL_SECONDS,
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("JWT_TTL_SECONDS={v:?} is not a valid number"))?,
-        };
-        if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
-            return Err(format!(
-                "JWT_TTL_SECONDS must be 1-{MAX_TTL_SECONDS}, got {ttl_seconds}"
-            ));
-        }
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            issuer: crate::issuer(get),
-            audience: get("JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
-            ttl_seconds,
+            issuer: crate::issuer(vars),
+            audience: vars.get("JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
+            ttl_seconds: vars.number("JWT_TTL_SECONDS", DEFAULT_TTL_SECONDS, 1..=MAX_TTL_SECONDS)?,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Configuration from the environment, read once at init. Anything missing or out of range
 //! stops the function from starting, with a message that names the variable.
 
+use lambda_support::config::{ConfigError, Vars};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,66 +24,28 @@ pub const DEFAULT_PENDING_TTL_HOURS: f64 = 24.0;
 pub const DEFAULT_LIMIT_PER_IP: u32 = 30;
 pub const DEFAULT_LIMIT_WINDOW_SECONDS: u64 = 300;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |key: &str| get(key).ok_or_else(|| ConfigError(format!("{key} is not set")));
-        let bcrypt_cost = parse(&get, "BCRYPT_COST", 12)?;
-        if !(4..=31).contains(&bcrypt_cost) {
-            return Err(ConfigError(format!("BCRYPT_COST must be 4-31, got {bcrypt_cost}")));
-        }
-        let pending_hours: f64 = parse(&get, "PENDING_TTL_HOURS", DEFAULT_PENDING_TTL_HOURS)?;
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         // A second at least (tests expire sign-ups that fast); a week at most (a pending
         // address blocks nobody, but nor should it linger).
-        let pending_ttl = Duration::try_from_secs_f64(pending_hours * 3600.0)
-            .ok()
-            .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(7 * 24 * 3600)).contains(d))
-            .ok_or_else(|| ConfigError(format!("PENDING_TTL_HOURS must be 1 s to 168 h, got {pending_hours}")))?;
-        let limit_per_ip = parse(&get, "SIGNUP_LIMIT_PER_IP", DEFAULT_LIMIT_PER_IP)?;
-        if limit_per_ip == 0 {
-            return Err(ConfigError("SIGNUP_LIMIT_PER_IP must be at least 1".into()));
-        }
-        let window_seconds = parse(&get, "SIGNUP_LIMIT_WINDOW_SECONDS", DEFAULT_LIMIT_WINDOW_SECONDS)?;
-        if !(1..=86_400).contains(&window_seconds) {
-            return Err(ConfigError(format!(
-                "SIGNUP_LIMIT_WINDOW_SECONDS must be 1-86400, got {window_seconds}"
-            )));
-        }
+        let pending_range = Duration::from_secs(1)..=Duration::from_secs(7 * 24 * 3600);
         Ok(Self {
-            users_table: required("USERS_TABLE")?,
-            topic_arn: required("USER_EVENTS_TOPIC_ARN")?,
-            bcrypt_cost,
-            pending_ttl,
-            limit_per_ip,
-            limit_window: Duration::from_secs(window_seconds),
+            users_table: vars.required("USERS_TABLE")?,
+            topic_arn: vars.required("USER_EVENTS_TOPIC_ARN")?,
+            bcrypt_cost: vars.number("BCRYPT_COST", 12, 4..=31)?,
+            pending_ttl: vars.hours("PENDING_TTL_HOURS", DEFAULT_PENDING_TTL_HOURS, pending_range)?,
+            limit_per_ip: vars.number("SIGNUP_LIMIT_PER_IP", DEFAULT_LIMIT_PER_IP, 1..=u32::MAX)?,
+            limit_window: vars.seconds("SIGNUP_LIMIT_WINDOW_SECONDS", DEFAULT_LIMIT_WINDOW_SECONDS, 1..=86_400)?,
         })
-    }
-}
-
-fn parse<T: std::str::FromStr>(get: &impl Fn(&str) -> Option<String>, key: &str, default: T) -> Result<T, ConfigError> {
-    match get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| ConfigError(format!("{key}={v:?} is not a valid number"))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(|k| env.get(k).cloned())
+        Config::from_vars(&Vars::pairs(pairs))
     }
 
     const BASE: [(&str, &str); 2] = [("USERS_TABLE", "t"), ("USER_EVENTS_TOPIC_ARN", "arn")];

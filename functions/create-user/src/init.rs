@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::domain::signup::SignUp;
 use crate::timing::Timed;
 use aws_config::SdkConfig;
+use lambda_support::config::{ConfigError, Vars};
 use lambda_support::timing::{ms, timed};
 use user_store::adapters::{dynamodb::DynamoUserStore, sns::SnsPublisher};
 
@@ -12,8 +13,8 @@ pub type LambdaSignUp = SignUp<Timed<DynamoUserStore>, Timed<SnsPublisher>>;
 
 /// Builds the use case from the environment. Endpoints (LocalStack, DynamoDB Local) come from
 /// `AWS_ENDPOINT_URL[_DYNAMODB]`, which aws-config reads itself.
-pub async fn from_env() -> Result<LambdaSignUp, crate::config::ConfigError> {
-    let config = Config::from_env()?;
+pub async fn from_env() -> Result<LambdaSignUp, ConfigError> {
+    let config = Config::from_vars(&Vars::env())?;
     let sdk = lambda_support::aws::sdk_config().await;
     Ok(build(&config, &sdk).await)
 }

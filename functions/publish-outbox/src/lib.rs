@@ -2,6 +2,8 @@
 //! stored with their users but could not publish (SNS down or slow). The work itself is
 //! `user_store::outbox::flush`; this is its Lambda handler and the numbers it runs by.
 
+pub mod init;
+
 use lambda_runtime::{Context, Error, LambdaEvent};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

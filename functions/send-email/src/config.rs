@@ -1,6 +1,7 @@
 //! Configuration from the environment, read once at init.
 
 use crate::domain::deliver::Caps;
+use lambda_support::config::{ConfigError, Vars};
 use std::time::Duration;
 use tokens::key::SecretSource;
 
@@ -52,35 +53,20 @@ impl std::fmt::Debug for Config {
 /// The variable that caps this instance's SES send rate.
 pub const MAX_SENDS_PER_SECOND: &str = "EMAIL_MAX_SENDS_PER_SECOND";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |key: &str| get(key).ok_or_else(|| ConfigError(format!("{key} is not set")));
-        let (table, from) = (required("USERS_TABLE")?, required("EMAIL_FROM")?);
-        let transport = match get("EMAIL_TRANSPORT").as_deref() {
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let (table, from) = (vars.required("USERS_TABLE")?, vars.required("EMAIL_FROM")?);
+        let transport = match vars.get("EMAIL_TRANSPORT").as_deref() {
             None | Some("ses") => MailTransport::Ses,
             Some("log") => MailTransport::Log,
             Some(other) => return Err(ConfigError(format!("EMAIL_TRANSPORT={other:?}: use ses or log"))),
         };
-        let per_hour: u32 = number(&get, "EMAILS_PER_ADDRESS_PER_HOUR", Caps::DEFAULT.per_hour)?;
-        if per_hour == 0 {
-            return Err(ConfigError("EMAILS_PER_ADDRESS_PER_HOUR must be at least 1".into()));
-        }
-        let hours: f64 = number(&get, "VERIFY_TOKEN_TTL_HOURS", 24.0)?;
-        let verify_ttl_seconds = (hours * 3600.0).round() as i64;
-        if !(1..=tokens::verification::MAX_TTL_SECONDS).contains(&verify_ttl_seconds) {
-            return Err(ConfigError(format!(
-                "VERIFY_TOKEN_TTL_HOURS must be 1 s to 168 h, got {hours}"
-            )));
-        }
-        let verify_url_base = required("VERIFY_URL_BASE")?;
+        let verify_ttl = vars.hours(
+            "VERIFY_TOKEN_TTL_HOURS",
+            24.0,
+            Duration::from_secs(1)..=Duration::from_secs(tokens::verification::MAX_TTL_SECONDS as u64),
+        )?;
+        let verify_url_base = vars.required("VERIFY_URL_BASE")?;
         if !(verify_url_base.starts_with("https://") || verify_url_base.starts_with("http://")) {
             return Err(ConfigError(format!(
                 "VERIFY_URL_BASE={verify_url_base:?} is not an http(s) URL"
@@ -90,30 +76,17 @@ impl Config {
             table,
             from,
             transport,
-            configuration_set: get("EMAIL_CONFIGURATION_SET"),
-            send_interval: get(MAX_SENDS_PER_SECOND).map(|v| send_interval(&v)).transpose()?,
-            caps: Caps { per_hour },
-            verify_key: SecretSource::from_lookup(&get, "VERIFY_TOKEN_SECRET", "VERIFY_TOKEN_SECRET_PARAM")
-                .map_err(ConfigError)?,
-            verify_ttl_seconds,
-            issuer: tokens::issuer(&get),
+            configuration_set: vars.get("EMAIL_CONFIGURATION_SET"),
+            send_interval: vars.get(MAX_SENDS_PER_SECOND).map(|v| send_interval(&v)).transpose()?,
+            caps: Caps {
+                per_hour: vars.number("EMAILS_PER_ADDRESS_PER_HOUR", Caps::DEFAULT.per_hour, 1..=u32::MAX)?,
+            },
+            verify_key: SecretSource::from_vars(vars, "VERIFY_TOKEN_SECRET", "VERIFY_TOKEN_SECRET_PARAM")?,
+            verify_ttl_seconds: verify_ttl.as_secs_f64().round() as i64,
+            issuer: tokens::issuer(vars),
             verify_url_base,
-            queue_url: get("EMAIL_QUEUE_URL"),
+            queue_url: vars.get("EMAIL_QUEUE_URL"),
         })
-    }
-}
-
-fn number<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError(format!("{key}={v:?} is not a valid number"))),
     }
 }
 
@@ -139,19 +112,14 @@ mod tests {
     /// The required variables, with `extra` set (or overriding) on top.
     fn config(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let secret = "s".repeat(32);
-        let secret: &str = Box::leak(secret.into_boxed_str());
         let base = [
             ("USERS_TABLE", "t"),
             ("EMAIL_FROM", "f@x.io"),
-            ("VERIFY_TOKEN_SECRET", secret),
+            ("VERIFY_TOKEN_SECRET", &secret),
             ("VERIFY_URL_BASE", "https://x.example/users/verify"),
         ];
-        let vars: Vec<(String, String)> = base
-            .iter()
-            .chain(extra)
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|key| vars.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+        let vars: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        Config::from_vars(&Vars::pairs(&vars))
     }
 
     #[test]
@@ -162,7 +130,12 @@ mod tests {
             MailTransport::Log
         );
         assert!(config(&[("EMAIL_TRANSPORT", "smtp")]).is_err());
-        assert!(Config::from_lookup(|_| None).unwrap_err().0.contains("USERS_TABLE"));
+        assert!(
+            Config::from_vars(&Vars::pairs(&[]))
+                .unwrap_err()
+                .0
+                .contains("USERS_TABLE")
+        );
     }
 
     #[test]
@@ -197,12 +170,15 @@ mod tests {
     #[test]
     fn the_send_rate_is_unlimited_unless_set_and_a_positive_number_when_set() {
         assert_eq!(config(&[]).unwrap().send_interval, None);
+        // Empty is unset (the template's default for "no limit"), as it always was from the
+        // environment.
+        assert_eq!(with_rate("").unwrap().send_interval, None);
         let interval = |rate: &str| with_rate(rate).unwrap().send_interval.unwrap();
         assert_eq!(interval("14"), Duration::from_secs_f64(1.0 / 14.0));
         assert_eq!(interval("2.5"), Duration::from_millis(400));
         assert_eq!(interval("0.5"), Duration::from_secs(2));
         assert_eq!(interval(" 1 "), Duration::from_secs(1));
-        for bad in ["0", "-1", "0.0", "-0", "abc", "1/s", "NaN", "inf", "1e-320", ""] {
+        for bad in ["0", "-1", "0.0", "-0", "abc", "1/s", "NaN", "inf", "1e-320", " "] {
             let err = with_rate(bad).unwrap_err().0;
             assert!(err.contains(MAX_SENDS_PER_SECOND), "{bad:?}: {err}");
         }

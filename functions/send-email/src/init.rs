@@ -10,6 +10,8 @@ use crate::adapters::{
 use crate::config::{Config, MailTransport};
 use crate::domain::deliver::{Deliver, Links};
 use aws_config::SdkConfig;
+use lambda_support::config::{ConfigError, Vars};
+use std::sync::Arc;
 use tokens::key::Key;
 use tokens::verification::VerifyPolicy;
 
@@ -20,14 +22,14 @@ pub type LambdaDeliver = Deliver<DynamoClaims, Paced<AnyMailer>, DynamoRecipient
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("configuration: {0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] ConfigError),
     #[error("the verification key: {0}")]
     Key(#[from] tokens::TokenError),
 }
 
 /// The use case, and where a message over the send rate goes back to ([`SqsRequeue`]).
-pub async fn from_env() -> Result<(LambdaDeliver, Option<SqsRequeue>), InitError> {
-    let config = Config::from_env()?;
+pub async fn from_env() -> Result<(Arc<LambdaDeliver>, Option<SqsRequeue>), InitError> {
+    let config = Config::from_vars(&Vars::env())?;
     let sdk = lambda_support::aws::sdk_config().await;
     let deliver = build(&config, &sdk)?;
     let requeue = config
@@ -40,7 +42,8 @@ pub async fn from_env() -> Result<(LambdaDeliver, Option<SqsRequeue>), InitError
     deliver.links.key.read_after_init("verification");
     let ((), dynamodb) = lambda_support::timing::timed(deliver.claims.warm_up()).await;
     tracing::info!(dynamodb_ms = lambda_support::timing::ms(dynamodb), "init calls");
-    Ok((deliver, requeue))
+    // Shared with the tasks of a batch's messages.
+    Ok((Arc::new(deliver), requeue))
 }
 
 pub fn build(config: &Config, sdk: &SdkConfig) -> Result<LambdaDeliver, InitError> {

@@ -2,7 +2,7 @@
 //! stops the function from starting, with a message that names the variable.
 
 use crate::domain::sign_in::Limits;
-use std::time::Duration;
+use lambda_support::config::{ConfigError, Vars};
 use tokens::key::SecretSource;
 use tokens::session::SessionPolicy;
 
@@ -34,53 +34,22 @@ impl std::fmt::Debug for Config {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
-    get: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    default: T,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, ConfigError> {
-    let value = match get(key) {
-        None => default,
-        Some(v) => v
-            .parse()
-            .map_err(|_| ConfigError(format!("{key}={v:?} is not a valid number")))?,
-    };
-    if !range.contains(&value) {
-        return Err(ConfigError(format!(
-            "{key} must be {}-{}, got {value}",
-            range.start(),
-            range.end()
-        )));
-    }
-    Ok(value)
-}
-
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let users_table = get("USERS_TABLE").ok_or_else(|| ConfigError("USERS_TABLE is not set".into()))?;
-        let seconds = |key, default| number(&get, key, default, 1..=86_400u64).map(Duration::from_secs);
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let window = |key, default| vars.seconds(key, default, 1..=86_400);
         Ok(Self {
-            users_table,
-            session_key: SecretSource::from_lookup(&get, "JWT_SECRET", "JWT_SECRET_PARAM").map_err(ConfigError)?,
-            sessions: SessionPolicy::from_lookup(&get).map_err(ConfigError)?,
-            bcrypt_cost: number(&get, "BCRYPT_COST", 12, 4..=31)?,
+            users_table: vars.required("USERS_TABLE")?,
+            session_key: SecretSource::from_vars(vars, "JWT_SECRET", "JWT_SECRET_PARAM")?,
+            sessions: SessionPolicy::from_vars(vars)?,
+            bcrypt_cost: vars.number("BCRYPT_COST", 12, 4..=31)?,
             limits: Limits {
                 per_client: (
-                    number(&get, "SIGNIN_LIMIT_PER_IP", 30, 1..=u32::MAX)?,
-                    seconds("SIGNIN_LIMIT_WINDOW_SECONDS", 300)?,
+                    vars.number("SIGNIN_LIMIT_PER_IP", 30, 1..=u32::MAX)?,
+                    window("SIGNIN_LIMIT_WINDOW_SECONDS", 300)?,
                 ),
                 failures_per_account: (
-                    number(&get, "SIGNIN_FAILURES_PER_ACCOUNT", 10, 1..=u32::MAX)?,
-                    seconds("SIGNIN_FAILURE_WINDOW_SECONDS", 900)?,
+                    vars.number("SIGNIN_FAILURES_PER_ACCOUNT", 10, 1..=u32::MAX)?,
+                    window("SIGNIN_FAILURE_WINDOW_SECONDS", 900)?,
                 ),
             },
         })
@@ -90,11 +59,10 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::time::Duration;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(|k| env.get(k).cloned())
+        Config::from_vars(&Vars::pairs(pairs))
     }
 
     const BASE: [(&str, &str); 2] = [("USERS_TABLE", "t"), ("JWT_SECRET_PARAM", "/p")];

@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::domain::sign_in::SignIn;
 use aws_config::SdkConfig;
+use lambda_support::config::{ConfigError, Vars};
 use lambda_support::timing::{ms, timed};
 use tokens::key::Key;
 use user_store::adapters::dynamodb::DynamoUserStore;
@@ -12,7 +13,7 @@ pub type LambdaSignIn = SignIn<DynamoUserStore>;
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("configuration: {0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] ConfigError),
     #[error("the session key: {0}")]
     Key(#[from] tokens::TokenError),
 }
@@ -20,7 +21,7 @@ pub enum InitError {
 /// Builds the use case from the environment. Endpoints (LocalStack, DynamoDB Local) come from
 /// `AWS_ENDPOINT_URL[_DYNAMODB]`, which aws-config reads itself.
 pub async fn from_env() -> Result<LambdaSignIn, InitError> {
-    let config = Config::from_env()?;
+    let config = Config::from_vars(&Vars::env())?;
     let sdk = lambda_support::aws::sdk_config().await;
     build(&config, &sdk).await
 }

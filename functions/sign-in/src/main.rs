@@ -1,5 +1,6 @@
-// One thread: Lambda gives an instance one invocation at a time; bcrypt runs on the blocking
-// pool (create-user's A/B, in its main).
+//! sign-in's entry point: one start-up for every function (lambda_support::start, which says why
+//! one thread).
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::start::serve(

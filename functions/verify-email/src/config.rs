@@ -1,6 +1,7 @@
 //! Configuration from the environment, read once at init. Anything missing or out of range
 //! stops the function from starting, with a message that names the variable.
 
+use lambda_support::config::{ConfigError, Vars};
 use tokens::key::SecretSource;
 use tokens::session::SessionPolicy;
 
@@ -34,41 +35,18 @@ impl std::fmt::Debug for Config {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |key: &str| get(key).ok_or_else(|| ConfigError(format!("{key} is not set")));
-        let count = |key: &str, default: u64, max: u64| -> Result<u64, ConfigError> {
-            let value = match get(key) {
-                None => default,
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| ConfigError(format!("{key}={v:?} is not a valid number")))?,
-            };
-            if !(1..=max).contains(&value) {
-                return Err(ConfigError(format!("{key} must be 1-{max}, got {value}")));
-            }
-            Ok(value)
-        };
-        let failures = (
-            count("VERIFY_FAILURES_PER_USER", 10, u64::from(u32::MAX))? as u32,
-            std::time::Duration::from_secs(count("VERIFY_FAILURE_WINDOW_SECONDS", 900, 86_400)?),
-        );
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            users_table: required("USERS_TABLE")?,
-            topic_arn: required("USER_EVENTS_TOPIC_ARN")?,
-            session_key: SecretSource::from_lookup(&get, "JWT_SECRET", "JWT_SECRET_PARAM").map_err(ConfigError)?,
-            sessions: SessionPolicy::from_lookup(&get).map_err(ConfigError)?,
-            link_key: SecretSource::from_lookup(&get, "VERIFY_TOKEN_SECRET", "VERIFY_TOKEN_SECRET_PARAM")
-                .map_err(ConfigError)?,
-            failures,
+            users_table: vars.required("USERS_TABLE")?,
+            topic_arn: vars.required("USER_EVENTS_TOPIC_ARN")?,
+            session_key: SecretSource::from_vars(vars, "JWT_SECRET", "JWT_SECRET_PARAM")?,
+            sessions: SessionPolicy::from_vars(vars)?,
+            link_key: SecretSource::from_vars(vars, "VERIFY_TOKEN_SECRET", "VERIFY_TOKEN_SECRET_PARAM")?,
+            failures: (
+                vars.number("VERIFY_FAILURES_PER_USER", 10, 1..=u32::MAX)?,
+                vars.seconds("VERIFY_FAILURE_WINDOW_SECONDS", 900, 1..=86_400)?,
+            ),
         })
     }
 }
@@ -76,11 +54,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(|k| env.get(k).cloned())
+        Config::from_vars(&Vars::pairs(pairs))
     }
 
     const BASE: [(&str, &str); 4] = [

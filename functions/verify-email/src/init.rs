@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::domain::verify::Verify;
 use aws_config::SdkConfig;
+use lambda_support::config::{ConfigError, Vars};
 use lambda_support::timing::{ms, timed};
 use tokens::key::Key;
 use tokens::verification::VerifyPolicy;
@@ -14,7 +15,7 @@ pub type LambdaVerify = Verify<DynamoUserStore, SnsPublisher>;
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("configuration: {0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] ConfigError),
     #[error("a key: {0}")]
     Key(#[from] tokens::TokenError),
 }
@@ -22,7 +23,7 @@ pub enum InitError {
 /// Builds the use case from the environment. Endpoints (LocalStack, DynamoDB Local) come from
 /// `AWS_ENDPOINT_URL[_DYNAMODB]`, which aws-config reads itself.
 pub async fn from_env() -> Result<LambdaVerify, InitError> {
-    let config = Config::from_env()?;
+    let config = Config::from_vars(&Vars::env())?;
     let sdk = lambda_support::aws::sdk_config().await;
     build(&config, &sdk).await
 }
