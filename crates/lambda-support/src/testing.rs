@@ -73,3 +73,13 @@ pub fn logs() -> Logs {
     })
     .clone()
 }
+
+/// The lines `work` logs in Lambda's JSON format, through the functions' own formatter
+/// ([`crate::logging::lines`]): what a reader of the deployed log sees.
+pub fn json_lines_of(work: impl FnOnce()) -> Vec<String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::registry().with(crate::logging::lines(true, logs.clone()));
+    tracing::subscriber::with_default(subscriber, work);
+    logs.lines_with("")
+}

@@ -10,6 +10,7 @@ pub mod handler;
 pub mod http;
 pub mod init;
 pub mod password;
+pub mod request_line;
 pub mod timing;
 
 #[cfg(any(test, feature = "testing"))]

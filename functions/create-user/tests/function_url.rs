@@ -225,7 +225,10 @@ fn the_sign_ups_trace_id_is_on_send_emails_line_for_its_email() {
     );
     // The request line is the work after the answer's (the publish, then the line), and it
     // runs in the invocation's span: create-user published the event itself, after answering.
-    let request_line = testkit::watch_log_line(&["publish_after_answer_ms", &user], Duration::from_secs(20));
+    let request_line = testkit::watch_log_line(
+        &[create_user::request_line::field::PUBLISH_AFTER_ANSWER, &user],
+        Duration::from_secs(20),
+    );
     assert!(request_line.contains("published=true"), "{request_line}");
     assert_eq!(
         testkit::field_of(&request_line, "trace_id").as_deref(),
