@@ -1,8 +1,8 @@
 //! Everything built once per execution environment: SDK clients and the use case.
 
+use crate::adapters::timed::Timed;
 use crate::config::Config;
 use crate::domain::signup::SignUp;
-use crate::timing::Timed;
 use aws_config::SdkConfig;
 use lambda_support::config::{ConfigError, Vars};
 use lambda_support::timing::{ms, timed};

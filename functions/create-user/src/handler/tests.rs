@@ -5,8 +5,8 @@ use super::*;
 
 mod request_line {
     use super::*;
+    use crate::adapters::timed::Timed;
     use crate::request_line::{MESSAGE, field};
-    use crate::timing::Timed;
     use lambda_runtime::Context;
     use user_store::testing::{MemoryPublisher, MemoryStore};
 
@@ -68,7 +68,7 @@ mod request_line {
 
 mod trace {
     use super::*;
-    use crate::timing::Timed;
+    use crate::adapters::timed::Timed;
     use lambda_runtime::Context;
     use user_store::testing::{MemoryPublisher, MemoryStore};
 
