@@ -20,12 +20,20 @@ pub use sdk::{
 };
 pub use stack_env::StackEnv;
 
+/// Where every local service listens: loopback only, never a public interface.
+pub const LOOPBACK: &str = "127.0.0.1";
+
+/// The URL of the local service listening on `port` (plain HTTP, as the emulators speak).
+pub fn loopback_url(port: u16) -> String {
+    format!("http://{LOOPBACK}:{port}")
+}
+
 /// The functions as `cargo lambda watch` serves them: its address on loopback, and the URL of
 /// one function's route (its function URL: an HTTP API v2 event of that path).
 pub mod watch {
     /// `cargo lambda watch` listening on `port`.
     pub fn url(port: u16) -> String {
-        format!("http://127.0.0.1:{port}")
+        crate::loopback_url(port)
     }
 
     /// The function URL of `function` (cargo lambda's name, the binary's) at `path`.

@@ -22,8 +22,8 @@ pub struct Endpoints {
 impl Endpoints {
     pub fn on_ports(localstack: u16, dynamodb: u16) -> Self {
         Self {
-            localstack: format!("http://127.0.0.1:{localstack}"),
-            dynamodb: format!("http://127.0.0.1:{dynamodb}"),
+            localstack: crate::loopback_url(localstack),
+            dynamodb: crate::loopback_url(dynamodb),
         }
     }
 }

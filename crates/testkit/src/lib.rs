@@ -5,6 +5,8 @@
 
 use aws_config::SdkConfig;
 use local_stack::{Endpoints, StackEnv};
+/// The local services' address, and a service's URL on it (the local stack's).
+pub use local_stack::{LOOPBACK, loopback_url};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -238,7 +240,7 @@ struct Loopback {
 impl Loopback {
     fn serve(mut accepted: impl FnMut(std::net::TcpStream) + Send + 'static) -> Self {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+        let listener = std::net::TcpListener::bind((LOOPBACK, 0)).expect("bind a local port");
         let url = format!("http://{}", listener.local_addr().unwrap());
         listener.set_nonblocking(true).unwrap();
         let stop = std::sync::Arc::new(AtomicBool::new(false));

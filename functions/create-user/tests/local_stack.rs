@@ -296,7 +296,7 @@ async fn with_dynamodb_down_it_answers_503_and_publishes_nothing() {
         .unwrap()
         .port();
     let h = harness_with(Overrides {
-        dynamodb: Some(format!("http://127.0.0.1:{closed}")),
+        dynamodb: Some(testkit::loopback_url(closed)),
         ..Default::default()
     })
     .await;
