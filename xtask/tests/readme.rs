@@ -23,6 +23,7 @@ fn root() -> PathBuf {
 }
 
 const README: &str = "README.md";
+const DEPLOYING: &str = "docs/deploying.md";
 
 /// The README and every `docs/*.md`, each with its path from the workspace root (with `/`, as
 /// [`Section`]s name them).
@@ -253,7 +254,7 @@ fn sam_local_recipe_works(docs: &Docs) {
 }
 
 const QUICKSTART: Section = (README, "## Quickstart");
-const LOCAL_STACK_RECIPE: Section = (README, "## The local stack");
+const LOCAL_STACK_RECIPE: Section = (README, "## Using the local stack");
 const OWN_WATCH_RECIPE: Section = (README, "### Running the functions in your own terminal");
 const SAM_LOCAL_RECIPE: Section = (
     README,
@@ -266,11 +267,11 @@ const RUN_BLOCKS: &[Section] = &[QUICKSTART, LOCAL_STACK_RECIPE, OWN_WATCH_RECIP
 /// Blocks not run here, and why.
 const NOT_RUN_BLOCKS: &[(Section, &str)] = &[
     (
-        (README, "## Deploying to AWS"),
+        (DEPLOYING, "## First deployment"),
         "deploys to a real AWS account (sam build alone runs in .ci/run)",
     ),
     (
-        (README, "### Rotating a key"),
+        (DEPLOYING, "## Rotating a key"),
         "rotates a key in a real AWS account; crates/tokens/tests/rotation.rs does it on LocalStack's SSM",
     ),
 ];
@@ -343,7 +344,10 @@ const NOT_RUN_INLINE: &[(&str, &str)] = &[
 
 /// Sections (with every section under them) whose inline commands are for a stack deployed on
 /// AWS, and so are not run here: a file's title names the whole file.
-const AWS_SECTIONS: &[Section] = &[(README, "## Operating it"), (README, "## Deploying to AWS")];
+const AWS_SECTIONS: &[Section] = &[
+    ("docs/operating.md", "# Operating it"),
+    (DEPLOYING, "# Deploying to AWS"),
+];
 
 /// Info strings of fenced blocks that would hold shell commands this test does not read: the
 /// shell is written ```sh, or its commands would escape the check below.
