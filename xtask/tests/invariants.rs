@@ -68,9 +68,13 @@ fn the_bridge_keeps_the_same_promises_locally() {
         retry <= email_queue_visibility(&template),
         "the bridge retries later than AWS would"
     );
-    // The README states these two figures.
-    assert_eq!(in_flight, Duration::from_secs(35), "update the README's 35 s too");
-    assert_eq!(retry, Duration::from_secs(31), "update the README's 31 s too");
+    // docs/local-stack.md (the bridge) states these two figures.
+    assert_eq!(
+        in_flight,
+        Duration::from_secs(35),
+        "update docs/local-stack.md's 35 s too"
+    );
+    assert_eq!(retry, Duration::from_secs(31), "update docs/local-stack.md's 31 s too");
 }
 
 /// publish-outbox's claims last its Timeout (`publish_outbox::TIMEOUT`): that constant must be

@@ -38,7 +38,7 @@ fn ready() -> &'static StackEnv {
         support::blocking(sam_local::ensure_standin_image(&layout())).expect("the stand-in base image");
         assert!(
             root().join(".aws-sam/build/template.yaml").exists(),
-            "no .aws-sam/build: run `sam build` first (the README's deploy build; .ci/run does)"
+            "no .aws-sam/build: run `sam build` first (docs/deploying.md's deploy build; .ci/run does)"
         );
         assert!(
             services::all_running(&layout()),
@@ -75,7 +75,7 @@ fn invoke(function: &str, event: &Value) -> (Value, String) {
         stderr.contains("START RequestId") || !stderr.contains("No response from invoke container"),
         "SAM gave up on {function} before its runtime interface emulator took the event (no START \
          line): Docker's userland proxy accepted SAM's readiness check before the emulator listened. \
-         Start dockerd with --userland-proxy=false (README, Troubleshooting):\n{stderr}"
+         Start dockerd with --userland-proxy=false (docs/troubleshooting.md):\n{stderr}"
     );
     let answer: Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("{function} answered no JSON ({e}):\n{stdout}\n{stderr}"));

@@ -1,5 +1,5 @@
-"""The Python peer's create-user, written plainly. Comparison only (see README.md): it makes the
-same AWS calls as the Rust function, in the same order, so the benchmark compares runtimes.
+"""The Python peer's create-user, written plainly. Comparison only (see docs/benchmark.md): it
+makes the same AWS calls as the Rust function, in the same order, so the benchmark compares runtimes.
 """
 
 import base64

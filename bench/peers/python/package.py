@@ -2,7 +2,7 @@
 the handler plus its dependencies' manylinux aarch64 wheels, unpacked. boto3 is left out: the
 managed runtime provides it. Writes <out>/<function>.zip and prints their sizes as JSON.
 
-Comparison only (see README.md). Usage: python package.py <out-dir>
+Comparison only (see docs/benchmark.md). Usage: python package.py <out-dir>
 """
 
 import json

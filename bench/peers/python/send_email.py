@@ -1,6 +1,6 @@
-"""The Python peer's send-email, written plainly. Comparison only (see README.md): it makes the
-same AWS calls as the Rust function, in the same order, but one message after another, as plain
-Python does (the Rust function handles a batch's messages concurrently).
+"""The Python peer's send-email, written plainly. Comparison only (see docs/benchmark.md): it
+makes the same AWS calls as the Rust function, in the same order, but one message after another,
+as plain Python does (the Rust function handles a batch's messages concurrently).
 """
 
 import base64

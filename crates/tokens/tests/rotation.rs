@@ -1,7 +1,7 @@
-//! A key's secret rotated in SSM (LocalStack's, `cargo xtask up`), as the README's rotation
-//! procedure does it: `put-parameter --overwrite`, a new version. The key signs with the new
-//! version after its refresh and names it in `kid`; the version before still checks the tokens
-//! signed with it (read from SSM by `name:version`); the one before that does not.
+//! A key's secret rotated in SSM (LocalStack's, `cargo xtask up`), as docs/deploying.md's
+//! rotation procedure does it: `put-parameter --overwrite`, a new version. The key signs with
+//! the new version after its refresh and names it in `kid`; the version before still checks the
+//! tokens signed with it (read from SSM by `name:version`); the one before that does not.
 
 use std::time::Duration;
 use time::OffsetDateTime;

@@ -1,6 +1,6 @@
-//! The README's chart: one small panel per figure, Rust and Python side by side, each panel on
-//! its own scale (the figures have different units); and the curves' chart, a line per
-//! language across the steps of load. Plain SVG, written by hand: a dependency
+//! The benchmark's chart (docs/benchmark.md): one small panel per figure, Rust and Python side
+//! by side, each panel on its own scale (the figures have different units); and the curves'
+//! chart, a line per language across the steps of load. Plain SVG, written by hand: a dependency
 //! for a dozen rectangles would cost more build time than it saves.
 //!
 //! SVG does not wrap or measure text, so the layout is derived from what is written: every
