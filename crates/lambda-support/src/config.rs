@@ -18,8 +18,10 @@ pub struct ConfigError(pub String);
 
 /// Where the variables come from: the process environment, or pairs in a test.
 pub struct Vars<'a> {
-    get: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    get: Lookup<'a>,
 }
+
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
 impl Vars<'static> {
     /// The process environment.
