@@ -12,7 +12,8 @@
 //! Pending events are found through the sparse `pending-events` index: only outbox items carry
 //! its key attributes. A flush's claim on an outbox item is a [`crate::claims`] claim.
 
-use crate::claims::{self, ClaimToken, SettleError, millis, settled, unavailable};
+use crate::claims::{self, ClaimToken, SettleError, settled};
+use crate::dynamo::{millis, unavailable};
 use crate::limits::{Decision, Limit, RateLimiter};
 use crate::outbox::{Outbox, Page, PendingItem, StoredEvent};
 use crate::users::{
