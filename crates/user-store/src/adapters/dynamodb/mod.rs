@@ -12,7 +12,7 @@
 //! Pending events are found through the sparse `pending-events` index: only outbox items carry
 //! its key attributes. A flush's claim on an outbox item is a [`crate::claims`] claim.
 //!
-//! One file a port: [`UserStore`](crate::users::UserStore) in `users`,
+//! One file a port: [`UserStore`] in `users`,
 //! [`Outbox`](crate::outbox::Outbox) in `outbox`, [`RateLimiter`](crate::limits::RateLimiter)
 //! in `limits`; what they share is the table's keys and attributes (`items`) and its
 //! transactions (`transact`).
