@@ -8,6 +8,7 @@
 //! - [`after_answer`]: work the caller does not wait for, done before the next event;
 //! - [`http`]: the API functions' edge (events in, strict bodies, replies out, one list of
 //!   error codes);
+//! - [`strict_json`]: JSON from outside read with no key twice;
 //! - [`deadline`]: every invocation answers before Lambda's deadline.
 
 pub mod after_answer;
@@ -19,6 +20,7 @@ mod invocation_span;
 pub mod logging;
 pub mod metrics;
 pub mod start;
+pub mod strict_json;
 pub mod timing;
 
 /// Fixtures for tests (the `testing` feature): HTTP API events, a capture of what they log.

@@ -13,31 +13,23 @@
 //! Every event is version 1. The events carry no password and no hash (there is no field for
 //! one), and no token: send-email mints the verification link itself.
 
+pub mod address;
+pub mod attributes;
+mod decode;
+pub mod event_types;
 pub mod trace;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use decode::{DecodeError, decode_sqs_body, describe};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The `event_type` of each event, in the body and in the SNS message attribute of the same
-/// name (the subscription's filter policy selects on it).
-pub mod event_types {
-    pub const USER_CREATED: &str = "user.created";
-    pub const VERIFICATION_REQUESTED: &str = "user.verification_requested";
-    pub const SIGN_UP_ATTEMPTED: &str = "user.sign_up_attempted";
-    pub const USER_VERIFIED: &str = "user.verified";
-    /// What the email queue's subscription takes: every event that is an email.
-    pub const EMAILED: [&str; 3] = [USER_CREATED, VERIFICATION_REQUESTED, SIGN_UP_ATTEMPTED];
-}
-
 /// The contract version this crate reads and writes, of every event type.
 pub const VERSION: u32 = 1;
-
-/// SNS message attribute names; the subscription's filter policy selects on `event_type`.
-pub mod attributes {
-    pub const EVENT_TYPE: &str = "event_type";
-    pub const VERSION: &str = "version";
-}
 
 /// What a publisher needs of an event: its id, type and version, and its JSON.
 pub trait Event: Serialize {
@@ -114,53 +106,6 @@ pub enum RequestReason {
     SignUpAgain,
     /// `POST /users/verification`.
     Resend,
-}
-
-/// What an email address is, for everyone who takes one: the sign-up, the resend, the sign-in.
-pub mod address {
-    /// RFC 5321 limits: the whole path, the local part, one domain label, the domain.
-    pub const EMAIL_MAX: usize = 254;
-    pub const EMAIL_LOCAL_MAX: usize = 64;
-    pub const EMAIL_LABEL_MAX: usize = 63;
-    pub const EMAIL_DOMAIN_MAX: usize = 253;
-
-    /// A practical check, not RFC 5322's full grammar: one `@`, a dot-atom local part, a domain of
-    /// LDH labels with a dot, and RFC 5321's length limits.
-    pub fn check(email: &str) -> Option<&'static str> {
-        if email.is_empty() {
-            return Some("must not be empty");
-        }
-        if email.len() > EMAIL_MAX {
-            return Some("must be at most 254 characters");
-        }
-        let Some((local, domain)) = email.split_once('@') else {
-            return Some("must contain @");
-        };
-        if domain.contains('@') {
-            return Some("must contain exactly one @");
-        }
-        if local.is_empty() || local.len() > EMAIL_LOCAL_MAX {
-            return Some("the part before @ must be 1-64 characters");
-        }
-        let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
-        if local.split('.').any(|atom| atom.is_empty() || !atom.chars().all(atext)) {
-            return Some("the part before @ has an invalid character or dot");
-        }
-        if domain.len() > EMAIL_DOMAIN_MAX || !domain.contains('.') {
-            return Some("the domain must be a name like example.com");
-        }
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.len() <= EMAIL_LABEL_MAX
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        };
-        if !domain.split('.').all(label_ok) {
-            return Some("the domain has an invalid label");
-        }
-        None
-    }
 }
 
 /// The form two addresses are compared in: `Ann@X.io` and `ann@x.io` are one account, one
@@ -300,145 +245,6 @@ impl UserEvent {
             Self::SignUpAttempted(e) => e.user.id,
             Self::Verified(e) => e.user.id,
         }
-    }
-}
-
-/// Why one SQS message could not be read as a user event. Each is a failure of that message
-/// only.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DecodeError {
-    #[error("body is not JSON: {0}")]
-    NotJson(String),
-    #[error("SNS envelope without a string Message")]
-    BadEnvelope,
-    #[error("event_type is {0:?}, not a user event")]
-    WrongEventType(String),
-    #[error("unsupported version {0} (this consumer reads version {VERSION})")]
-    UnsupportedVersion(String),
-    #[error("not a valid event of its type: {0}")]
-    Invalid(String),
-}
-
-/// A JSON error as a log line may carry it: what kind of error and where, never the text it
-/// quotes (serde quotes the offending value, which may be an email address or worse).
-pub fn describe(error: &serde_json::Error) -> String {
-    let kind = match error.classify() {
-        serde_json::error::Category::Io => "I/O error",
-        serde_json::error::Category::Syntax => "not JSON",
-        serde_json::error::Category::Data => "wrong shape or type",
-        serde_json::error::Category::Eof => "truncated JSON",
-    };
-    format!("{kind} at line {} column {}", error.line(), error.column())
-}
-
-/// A field's value as an error may quote it: short scalars as they are, anything else by its
-/// kind only (the error ends up in a log line).
-fn quoted(value: &serde_json::Value) -> String {
-    let text = value.to_string();
-    let plain = matches!(
-        value,
-        serde_json::Value::String(_) | serde_json::Value::Number(_) | serde_json::Value::Bool(_)
-    );
-    if plain && text.len() <= 32 && !text.contains('@') {
-        text
-    } else {
-        "<a value not shown>".into()
-    }
-}
-
-/// Decodes an SQS body that is either the SNS envelope (`Type: Notification`, the event in
-/// `Message`) or the event itself (raw delivery). Unknown fields are ignored.
-pub fn decode_sqs_body(body: &str) -> Result<UserEvent, DecodeError> {
-    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| DecodeError::NotJson(describe(&e)))?;
-    let event = if value.get("Type").and_then(|t| t.as_str()) == Some("Notification") {
-        let message = value
-            .get("Message")
-            .and_then(|m| m.as_str())
-            .ok_or(DecodeError::BadEnvelope)?;
-        serde_json::from_str(message).map_err(|e| DecodeError::NotJson(describe(&e)))?
-    } else {
-        value
-    };
-    let event_type = match event.get("event_type") {
-        Some(serde_json::Value::String(t)) => t.clone(),
-        other => return Err(DecodeError::WrongEventType(other.map(quoted).unwrap_or_default())),
-    };
-    if !matches!(
-        event_type.as_str(),
-        event_types::USER_CREATED
-            | event_types::VERIFICATION_REQUESTED
-            | event_types::SIGN_UP_ATTEMPTED
-            | event_types::USER_VERIFIED
-    ) {
-        return Err(DecodeError::WrongEventType(quoted(&serde_json::Value::String(
-            event_type,
-        ))));
-    }
-    match event.get("version") {
-        Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
-        other => {
-            return Err(DecodeError::UnsupportedVersion(other.map(quoted).unwrap_or_default()));
-        }
-    }
-    fn read<T: serde::de::DeserializeOwned>(event: serde_json::Value) -> Result<T, DecodeError> {
-        serde_json::from_value(event).map_err(|e| DecodeError::Invalid(describe(&e)))
-    }
-    Ok(match event_type.as_str() {
-        event_types::USER_CREATED => UserEvent::Created(read(event)?),
-        event_types::VERIFICATION_REQUESTED => UserEvent::VerificationRequested(read(event)?),
-        event_types::SIGN_UP_ATTEMPTED => UserEvent::SignUpAttempted(read(event)?),
-        _ => UserEvent::Verified(read(event)?),
-    })
-}
-
-/// Events for tests, from one source: the producers' and consumers' tests build theirs here
-/// (the `testing` feature) instead of each writing its own copy of the contract.
-#[cfg(any(test, feature = "testing"))]
-pub mod testing {
-    use super::{PublicUser, Recipient, RequestReason, SignUpAttempted, UserCreated, VerificationRequested};
-    use time::OffsetDateTime;
-    use uuid::Uuid;
-
-    /// A user named `name` with `email`, with a fresh id, created now.
-    pub fn user(name: &str, email: &str) -> PublicUser {
-        PublicUser {
-            id: Uuid::new_v4(),
-            name: name.into(),
-            email: email.into(),
-            created_at: OffsetDateTime::now_utc(),
-        }
-    }
-
-    /// The `user.created` event of a new [`user`]: a fresh event id, occurring as it is created.
-    pub fn user_created(name: &str, email: &str) -> UserCreated {
-        let user = user(name, email);
-        UserCreated::new(Uuid::new_v4(), user.created_at, user)
-    }
-
-    /// A resend of the verification email of a pending user with `email`.
-    pub fn verification_requested(email: &str) -> VerificationRequested {
-        let user = Recipient {
-            id: Uuid::new_v4(),
-            email: email.into(),
-        };
-        VerificationRequested::new(OffsetDateTime::now_utc(), user, Uuid::new_v4(), RequestReason::Resend)
-    }
-
-    /// A sign-up with the address of a verified user with `email`.
-    pub fn sign_up_attempted(email: &str) -> SignUpAttempted {
-        let user = Recipient {
-            id: Uuid::new_v4(),
-            email: email.into(),
-        };
-        SignUpAttempted::new(OffsetDateTime::now_utc(), user)
-    }
-
-    /// A fresh X-Ray trace header of a sampled trace, as Lambda hands one to an invocation.
-    pub fn trace_header() -> crate::trace::TraceHeader {
-        let [id, parent] = [Uuid::new_v4().simple().to_string(), Uuid::new_v4().simple().to_string()];
-        let seconds = OffsetDateTime::now_utc().unix_timestamp();
-        let header = format!("Root=1-{seconds:08x}-{};Parent={};Sampled=1", &id[..24], &parent[..16]);
-        crate::trace::TraceHeader::parse(&header).expect("a well-formed header")
     }
 }
 

@@ -13,8 +13,9 @@
 //!   attempt timeout) fails its own retry's condition: the item it finds is claimed by our
 //!   token, and that is ours ([`claimed_by`]), not somebody else's claim in progress.
 
+use crate::dynamo::{millis, unavailable};
 use crate::users::StoreError;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use std::fmt;
@@ -65,12 +66,7 @@ pub enum SettleError {
     Store(#[from] StoreError),
 }
 
-/// An instant as a lease's attribute: epoch milliseconds.
-pub fn millis(at: OffsetDateTime) -> AttributeValue {
-    AttributeValue::N((at.unix_timestamp_nanos() / 1_000_000).to_string())
-}
-
-/// The lease's end for a claim taken `now`.
+/// The lease's end for a claim taken `now`, in epoch milliseconds.
 pub fn until(now: OffsetDateTime, lease: Duration) -> AttributeValue {
     millis(now + lease)
 }
@@ -81,11 +77,6 @@ pub fn claimed_by(item: Option<&HashMap<String, AttributeValue>>, token: &ClaimT
     item.and_then(|item| item.get(OWNER))
         .and_then(|owner| owner.as_s().ok())
         .is_some_and(|owner| owner == token.as_str())
-}
-
-/// A store error from an SDK error.
-pub fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
-    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
 }
 
 /// A settling write's result: its condition failing means the claim is not ours any more,

@@ -11,9 +11,11 @@
 //! [`limits::RateLimiter`]) and the
 //! outbox's [`outbox::flush`] are plain Rust; [`adapters`] implements the ports on DynamoDB
 //! and SNS; `testing` (a cargo feature) has in-memory doubles for other crates' unit tests.
+//! [`claims`] and [`dynamo`] are what this crate's DynamoDB code shares with send-email's.
 
 pub mod adapters;
 pub mod claims;
+pub mod dynamo;
 pub mod limits;
 pub mod outbox;
 pub mod passwords;

@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use std::time::Duration;
 use time::OffsetDateTime;
 use user_store::claims::{self, ClaimToken, SettleError, settled};
+use user_store::dynamo;
 use uuid::Uuid;
 
 /// send-email's timeout (template.yaml). No shorter: a send still running is never taken
@@ -100,7 +101,7 @@ impl ClaimStore for DynamoClaims {
             .expression_attribute_names("#until", claims::UNTIL)
             .expression_attribute_values(":sending", string("sending"))
             .expression_attribute_values(":unknown", string("unknown"))
-            .expression_attribute_values(":now", claims::millis(now))
+            .expression_attribute_values(":now", dynamo::millis(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
