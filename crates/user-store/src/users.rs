@@ -11,7 +11,7 @@
 //! with the same pending address replaces the password (and the name) and with them the
 //! credential, so that the owner of the address, who signs up and follows their own link,
 //! always gets the password they chose, never one an earlier sign-up with their address set.
-//! A verification link names the credential it confirms ([`tokens`] crate).
+//! A verification link names the credential it confirms (the `tokens` crate).
 
 use crate::outbox::StoredEvent;
 use std::future::Future;
