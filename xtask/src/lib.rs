@@ -6,6 +6,7 @@
 //! - [`bridge`]: what Lambda's event sources do on AWS, locally: the SQS event source mapping
 //!   and the schedules;
 //! - [`bench`]: the benchmark, with its own runtime API server and load generator;
+//! - [`secret_scan`]: the functions' logs hold no secret (after the tests and the benchmark);
 //! - [`commands`]: one module per `cargo xtask` command, thin over the above.
 //!
 //! How to reach a running stack (its `stack.env`, SDK clients, SES's outbox) is the
@@ -16,6 +17,7 @@ pub mod bridge;
 pub mod commands;
 pub mod layout;
 pub mod random;
+pub mod secret_scan;
 pub mod stack;
 pub mod ui;
 

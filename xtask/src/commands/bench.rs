@@ -113,11 +113,11 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     let launcher = start(layout, &bench, python, &args).await?;
     let result = measure(&bench, &launcher, &template, &args).await.and_then(|report| {
         // Everything above went through the functions: their logs must hold no secret.
-        super::test::no_secrets_in_logs(&bench)?;
+        crate::secret_scan::no_secrets_in_logs(&bench)?;
         let function_logs = std::fs::read_dir(&launcher.logs)?
             .map(|entry| entry.map(|e| e.path()))
             .collect::<std::io::Result<Vec<_>>>()?;
-        super::test::no_secrets_in(&function_logs)?;
+        crate::secret_scan::no_secrets_in(&function_logs)?;
         Ok(report)
     });
     down::run(&bench).await?;
