@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's automation, one module per concern. The binary (`main.rs`)
 //! is the CLI; the library is also used by xtask's own tests.
 //!
-//! - [`stack`]: the local stack: installing, starting, provisioning and stopping the emulators
+//! - [`local`]: the local stack: installing, starting, provisioning and stopping the emulators
 //!   and the functions, from `template.yaml`;
 //! - [`bridge`]: what Lambda's event sources do on AWS, locally: the SQS event source mapping
 //!   and the schedules;
@@ -16,9 +16,9 @@ pub mod bench;
 pub mod bridge;
 pub mod commands;
 pub mod layout;
+pub mod local;
 pub mod random;
 pub mod secret_scan;
-pub mod stack;
 pub mod ui;
 
 /// A `cargo` command: the cargo running `cargo xtask` (`CARGO`, which cargo sets for what it

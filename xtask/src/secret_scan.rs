@@ -3,7 +3,7 @@
 //! stack after the tests, the benchmark on its own stack after measuring.
 
 use crate::layout::Layout;
-use crate::stack::{provision, services};
+use crate::local::{provision, services};
 use anyhow::{Result, bail};
 
 /// The tests send passwords with a horse in them ("correct horse...", the right ones; "wrong

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 use xtask::layout::Layout;
-use xtask::stack::services;
+use xtask::local::services;
 
 mod support;
 
@@ -183,7 +183,7 @@ fn sam_local_recipe_works(readme: &str) {
     );
     assert_eq!(blocks.len(), 1, "one sam local block");
     assert!(
-        xtask::stack::sam_local::docker_gateway().is_some(),
+        xtask::local::sam::docker_gateway().is_some(),
         "no Docker engine answers: the README's sam local commands need one (.ci/run starts dockerd)"
     );
     assert!(
@@ -194,11 +194,8 @@ fn sam_local_recipe_works(readme: &str) {
         std::net::TcpListener::bind(("127.0.0.1", 3000)).is_ok(),
         "port 3000 (the README's start-api) is taken: free it to run this test"
     );
-    let image = support::blocking(xtask::stack::sam_local::ensure_base_image(&Layout::new(root(), None))).unwrap();
-    eprintln!(
-        "sam local runs on {}: {image:?}",
-        xtask::stack::sam_local::AWS_BASE_IMAGE
-    );
+    let image = support::blocking(xtask::local::sam::ensure_base_image(&Layout::new(root(), None))).unwrap();
+    eprintln!("sam local runs on {}: {image:?}", xtask::local::sam::AWS_BASE_IMAGE);
     let output = run(&blocks[0]);
     assert!(
         output.contains("\"statusCode\": 202"),

@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 use xtask::layout::Layout;
-use xtask::stack::{sam_local, services};
+use xtask::local::{sam, services};
 
 mod support;
 
@@ -31,11 +31,11 @@ fn ready() -> &'static StackEnv {
     static STACK: OnceLock<StackEnv> = OnceLock::new();
     STACK.get_or_init(|| {
         assert!(
-            sam_local::docker_gateway().is_some(),
+            sam::docker_gateway().is_some(),
             "no Docker engine answers: `sam local` needs one (apt-get install docker.io, then \
              start dockerd; .ci/run does both)"
         );
-        support::blocking(sam_local::ensure_standin_image(&layout())).expect("the stand-in base image");
+        support::blocking(sam::ensure_standin_image(&layout())).expect("the stand-in base image");
         assert!(
             root().join(".aws-sam/build/template.yaml").exists(),
             "no .aws-sam/build: run `sam build` first (the README's deploy build; .ci/run does)"
@@ -66,7 +66,7 @@ fn invoke(function: &str, event: &Value) -> (Value, String) {
     let out = sam()
         .args(["local", "invoke", function, "-e"])
         .arg(&file)
-        .args(["--invoke-image", sam_local::STANDIN_IMAGE])
+        .args(["--invoke-image", sam::STANDIN_IMAGE])
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
@@ -198,7 +198,7 @@ async fn start_api_serves_the_http_apis_routes() {
     let port = free_port();
     let mut cmd = sam();
     cmd.args(["local", "start-api", "--port", &port.to_string()])
-        .args(["--invoke-image", sam_local::STANDIN_IMAGE])
+        .args(["--invoke-image", sam::STANDIN_IMAGE])
         .stdin(Stdio::null());
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sam-start-api.log");
     let _api = support::serve("sam-start-api", cmd, port, &log, "start-api");

@@ -11,8 +11,8 @@ use crate::bench::functions::{self, Function, Language, Launcher};
 use crate::bench::report::{self, PeakRss, PerLanguage, Report};
 use crate::bench::{artifacts, curves, instructions, load, one_answer, pipeline, profiles, throughput};
 use crate::layout::Layout;
-use crate::stack::template::{SqsEventSource, Template};
-use crate::stack::{install, process};
+use crate::local::template::{SqsEventSource, Template};
+use crate::local::{install, process};
 use crate::{random, ui};
 use anyhow::{Result, bail};
 use local_stack::StackEnv;
@@ -171,7 +171,7 @@ async fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &Be
             // --quick proves the benchmark works; it reuses the tests' debug build (CI).
             release: !args.quick,
             function_env: Vec::new(),
-            email_from: crate::stack::provision::DEFAULT_EMAIL_FROM.into(),
+            email_from: crate::local::provision::DEFAULT_EMAIL_FROM.into(),
             // Every sign-up of the benchmark comes from one client address: the limit's counter
             // is still written on every one of them (it is part of the work measured), but it
             // never refuses one.
@@ -191,7 +191,7 @@ async fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &Be
         env: StackEnv::read(&bench.stack_env())?.entries().to_vec(),
         logs: bench.logs_dir().join("functions"),
         pause: Duration::from_millis(args.pause_ms),
-        localstack: process::ServiceRecord::load(&bench.run_dir(), crate::stack::services::LOCALSTACK)
+        localstack: process::ServiceRecord::load(&bench.run_dir(), crate::local::services::LOCALSTACK)
             .and_then(|record| u32::try_from(record.pid).ok()),
     })
 }

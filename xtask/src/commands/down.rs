@@ -1,8 +1,8 @@
 //! `cargo xtask down`: stop exactly the processes `up` started, by pid, and free their ports.
 
 use crate::layout::Layout;
-use crate::stack::process::{self, ServiceRecord};
-use crate::stack::services;
+use crate::local::process::{self, ServiceRecord};
+use crate::local::services;
 use anyhow::{Result, bail};
 use std::time::Duration;
 

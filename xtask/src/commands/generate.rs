@@ -2,7 +2,7 @@
 //! a tool outside this workspace reads them (a test fails while they are stale).
 
 use crate::layout::Layout;
-use crate::stack::template::{LocalStackMode, Template};
+use crate::local::template::{LocalStackMode, Template};
 use anyhow::Result;
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 //! need.
 
 use crate::layout::Layout;
-use crate::stack::install;
+use crate::local::install;
 use anyhow::{Result, bail};
 use std::process::Command;
 

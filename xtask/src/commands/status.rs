@@ -1,8 +1,8 @@
 //! `cargo xtask status`: what runs where.
 
 use crate::layout::Layout;
-use crate::stack::process::ServiceRecord;
-use crate::stack::services;
+use crate::local::process::ServiceRecord;
+use crate::local::services;
 use anyhow::Result;
 
 pub async fn run(layout: &Layout) -> Result<()> {

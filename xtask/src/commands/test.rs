@@ -3,8 +3,8 @@
 
 use super::{down, up};
 use crate::layout::Layout;
+use crate::local::services;
 use crate::secret_scan::no_secrets_in_logs;
-use crate::stack::services;
 use anyhow::{Result, bail};
 use local_stack::StackEnv;
 

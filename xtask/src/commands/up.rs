@@ -2,11 +2,11 @@
 
 use crate::bridge;
 use crate::layout::Layout;
-use crate::stack::process::{ServiceRecord, run_logged};
-use crate::stack::provision::{self, Settings};
-use crate::stack::services::{self, WatchSettings};
-use crate::stack::template::Template;
-use crate::stack::{install, sam_local};
+use crate::local::process::{ServiceRecord, run_logged};
+use crate::local::provision::{self, Settings};
+use crate::local::services::{self, WatchSettings};
+use crate::local::template::Template;
+use crate::local::{install, sam};
 use crate::ui;
 use anyhow::{Context, Result};
 use local_stack::{Endpoints, StackEnv, watch};
@@ -104,7 +104,7 @@ pub async fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
     .await?;
     let bridge = services::start_bridge(layout).await?;
     // With a Docker engine, `sam local` can run the functions in Lambda's own runtime too.
-    let sam_gateway = sam_local::write_env_vars(layout, &template, &env, &extra_env, (localstack.port, dynamodb.port))?;
+    let sam_gateway = sam::write_env_vars(layout, &template, &env, &extra_env, (localstack.port, dynamodb.port))?;
     print_summary(
         layout,
         &Stack {

@@ -1,4 +1,5 @@
-//! The local stack `cargo xtask up` runs, by concern:
+//! AWS's stand-in on this machine: everything `cargo xtask up` installs, starts and provisions
+//! (its installs and run state live under `.local/`), by concern:
 //!
 //! - [`template`]: `template.yaml`, the one definition of the infrastructure, and what the
 //!   stack derives from it;
@@ -8,13 +9,16 @@
 //! - [`services`]: the stack's services (LocalStack, DynamoDB Local, cargo lambda watch, the
 //!   bridge): how each starts and how we know it is ready;
 //! - [`provision`]: the template's resources, created on the running emulators;
-//! - [`sam_local`]: what `sam local` needs to run against the stack.
+//! - [`sam`]: what `sam local` needs to run against the stack.
 //!
-//! The stack's coordinates (`stack.env`) and SDK clients for it are the `local-stack` crate's.
+//! Named `local`, not `stack`, so that each name has one meaning: *the local stack* is the
+//! running set of services (what `stack.env` describes and the `local-stack` crate reaches,
+//! with SDK clients, from xtask and from the functions' tests); this module is what runs it;
+//! LocalStack is one of those services, and `localstack/` holds its own files.
 
 pub mod install;
 pub mod process;
 pub mod provision;
-pub mod sam_local;
+pub mod sam;
 pub mod services;
 pub mod template;
