@@ -6,6 +6,7 @@
 //! - [`bridge`]: what Lambda's event sources do on AWS, locally: the SQS event source mapping
 //!   and the schedules;
 //! - [`bench`]: the benchmark, with its own runtime API server and load generator;
+//! - [`suite`]: the test suite `cargo xtask test` runs, and what it sets up first;
 //! - [`secret_scan`]: the functions' logs hold no secret (after the tests and the benchmark);
 //! - [`commands`]: one module per `cargo xtask` command, thin over the above.
 //!
@@ -19,6 +20,7 @@ pub mod layout;
 pub mod local;
 pub mod random;
 pub mod secret_scan;
+pub mod suite;
 pub mod ui;
 
 /// A `cargo` command: the cargo running `cargo xtask` (`CARGO`, which cargo sets for what it

@@ -3,9 +3,10 @@
 //! emulator (and qemu, on an x86_64 host), against the developer's local stack in `.local`
 //! (samconfig.toml points SAM at `.local/sam-env.json`, which `cargo xtask up` writes).
 //!
-//! Nothing is skipped: without a Docker engine or a `sam build`, these fail and say why. The
-//! base image is the stand-in `cargo xtask sam-image` builds (CI reaches no registry), passed
-//! with `--invoke-image`; the README test runs the README's commands without it.
+//! Nothing is skipped: without a Docker engine or a `sam build`, these fail and say why
+//! (`cargo xtask test` sets both up before any test runs). The base image is the stand-in
+//! `cargo xtask sam-image` builds (CI reaches no registry), passed with `--invoke-image`; the
+//! README test runs the README's commands without it.
 
 use local_stack::StackEnv;
 use serde_json::{Value, json};
@@ -32,13 +33,13 @@ fn ready() -> &'static StackEnv {
     STACK.get_or_init(|| {
         assert!(
             sam::docker_gateway().is_some(),
-            "no Docker engine answers: `sam local` needs one (apt-get install docker.io, then \
-             start dockerd; .ci/run does both)"
+            "no Docker engine answers: `sam local` needs one (`cargo xtask test` installs and \
+             starts one where it can, else says how)"
         );
         support::blocking(sam::ensure_standin_image(&layout())).expect("the stand-in base image");
         assert!(
             root().join(".aws-sam/build/template.yaml").exists(),
-            "no .aws-sam/build: run `sam build` first (the README's deploy build; .ci/run does)"
+            "no .aws-sam/build: run `sam build` first (the README's deploy build; `cargo xtask test` does)"
         );
         assert!(
             services::all_running(&layout()),
