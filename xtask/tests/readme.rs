@@ -184,11 +184,11 @@ fn sam_local_recipe_works(readme: &str) {
     assert_eq!(blocks.len(), 1, "one sam local block");
     assert!(
         xtask::local::sam::docker_gateway().is_some(),
-        "no Docker engine answers: the README's sam local commands need one (.ci/run starts dockerd)"
+        "no Docker engine answers: the README's sam local commands need one (`cargo xtask test` starts one)"
     );
     assert!(
         root().join(".aws-sam/build/template.yaml").exists(),
-        "no .aws-sam/build: run `sam build` first, as the README says (.ci/run does)"
+        "no .aws-sam/build: run `sam build` first, as the README says (`cargo xtask test` does)"
     );
     assert!(
         std::net::TcpListener::bind(("127.0.0.1", 3000)).is_ok(),
@@ -223,7 +223,7 @@ const RUN_BLOCKS: &[&str] = &[
 const NOT_RUN_BLOCKS: &[(&str, &str)] = &[
     (
         "## Deploying to AWS",
-        "deploys to a real AWS account (sam build alone runs in .ci/run)",
+        "deploys to a real AWS account (sam build alone: `cargo xtask test` runs it before the tests)",
     ),
     (
         "### Rotating a key",
@@ -245,8 +245,14 @@ const RUN_INLINE: &[&str] = &[
 const RUN_ELSEWHERE: &[(&str, &str)] = &[
     ("cargo xtask lint", ".ci/run"),
     ("cargo xtask bench --quick", ".ci/run"),
-    ("sam build", ".ci/run"),
-    ("rustup target add aarch64-unknown-linux-gnu", ".ci/run"),
+    (
+        "sam build",
+        "`cargo xtask test`, before the tests, when .aws-sam/build is missing or stale (xtask/src/local/sam_build.rs)",
+    ),
+    (
+        "rustup target add aarch64-unknown-linux-gnu",
+        "`cargo xtask test`, before its `sam build` (xtask/src/local/sam_build.rs)",
+    ),
     (
         "cargo xtask up",
         "the demo's first step, and every test that brings a stack up",
