@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use xtask::commands::{bench, bridge, demo, down, generate, lint, redrive, sam_image, status, test, up};
 use xtask::layout::Layout;
+use xtask::local::up::UpArgs;
 
 /// Project automation for the sign-up pipeline.
 #[derive(Parser)]
@@ -22,9 +23,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The main job: bring everything up, sign a user up, show the event and the welcome email.
-    Demo(up::UpArgs),
+    Demo(UpArgs),
     /// Install (once), start and provision LocalStack + DynamoDB Local; write .local/stack.env.
-    Up(up::UpArgs),
+    Up(UpArgs),
     /// Stop everything `up` started.
     Down,
     /// Show what runs where.
@@ -32,7 +33,7 @@ enum Command {
     /// Run the whole test suite against the local stack (starting it if needed).
     Test {
         #[command(flatten)]
-        up: up::UpArgs,
+        up: UpArgs,
         /// Passed on to `cargo test`.
         #[arg(last = true)]
         cargo_test_args: Vec<String>,

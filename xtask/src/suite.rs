@@ -8,9 +8,8 @@
 //! the stack (unless it already runs), `cargo test`, and the secret scan of the functions'
 //! logs. What it started, it stops: the stack, then the Docker engine.
 
-use crate::commands::{down, up};
 use crate::layout::Layout;
-use crate::local::{docker, sam, sam_build, services};
+use crate::local::{docker, down, sam, sam_build, services, up};
 use crate::secret_scan::no_secrets_in_logs;
 use anyhow::{Result, bail};
 use local_stack::StackEnv;

@@ -5,14 +5,13 @@
 //!
 //! What is measured, and how, is `crate::bench`'s; this runs it in order and writes the report.
 
-use super::{down, up};
 use crate::bench::events::Events;
 use crate::bench::functions::{self, Function, Language, Launcher};
 use crate::bench::report::{self, PeakRss, PerLanguage, Report};
 use crate::bench::{artifacts, curves, instructions, load, one_answer, pipeline, profiles, throughput};
 use crate::layout::Layout;
 use crate::local::template::{SqsEventSource, Template};
-use crate::local::{install, process};
+use crate::local::{down, install, process, up};
 use crate::{random, ui};
 use anyhow::{Result, bail};
 use local_stack::StackEnv;

@@ -3,8 +3,8 @@
 //! would (the page opened, its token POSTed): the verified user and its session; and last a
 //! sign-in with the password: a session again. Shown as they happen.
 
-use super::up;
 use crate::layout::Layout;
+use crate::local::up;
 use crate::{random, ui};
 use anyhow::{Context, Result, bail};
 use local_stack::{StackEnv, queue_arn, sdk_config, ses};

@@ -1,6 +1,8 @@
 //! AWS's stand-in on this machine: everything `cargo xtask up` installs, starts and provisions
 //! (its installs and run state live under `.local/`), by concern:
 //!
+//! - [`up`] and [`down`]: the whole stack, brought up (installed, started, provisioned, its
+//!   `stack.env` written) and down;
 //! - [`template`]: `template.yaml`, the one definition of the infrastructure, and what the
 //!   stack derives from it;
 //! - [`install`]: the emulators and tools, pinned, under `.local/`;
@@ -20,6 +22,7 @@
 //! LocalStack is one of those services, and `localstack/` holds its own files.
 
 pub mod docker;
+pub mod down;
 pub mod install;
 pub mod packages;
 pub mod process;
@@ -28,3 +31,4 @@ pub mod sam;
 pub mod sam_build;
 pub mod services;
 pub mod template;
+pub mod up;
