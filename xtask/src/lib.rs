@@ -15,7 +15,9 @@
 
 pub mod bench;
 pub mod bridge;
+pub mod checks;
 pub mod commands;
+pub mod demo;
 pub mod layout;
 pub mod local;
 pub mod random;

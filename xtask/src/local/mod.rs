@@ -11,6 +11,7 @@
 //! - [`services`]: the stack's services (LocalStack, DynamoDB Local, cargo lambda watch, the
 //!   bridge): how each starts and how we know it is ready;
 //! - [`provision`]: the template's resources, created on the running emulators;
+//! - [`redrive`]: the email DLQ's messages moved back to its queue;
 //! - [`sam`]: what `sam local` needs to run against the stack, and its base image;
 //! - [`sam_build`]: `sam build`'s output, rebuilt when older than its sources;
 //! - [`docker`]: a Docker engine for `sam local`, started (and stopped) where none answers;
@@ -27,6 +28,7 @@ pub mod install;
 pub mod packages;
 pub mod process;
 pub mod provision;
+pub mod redrive;
 pub mod sam;
 pub mod sam_build;
 pub mod services;
