@@ -41,7 +41,7 @@ enum Command {
     /// cargo fmt --check, clippy -D warnings, sam validate --lint, cfn-lint.
     Lint,
     /// Measure latency and throughput on a stack of its own; writes bench/results.md.
-    Bench(bench::BenchArgs),
+    Bench(xtask::bench::BenchArgs),
     /// Move every message of the email DLQ back to the email queue.
     Redrive,
     /// Run the local SQS -> send-email event source mapping in the foreground (`up` starts it).
