@@ -113,6 +113,8 @@ impl BenchArgs {
     }
 }
 
+/// One `cargo xtask bench`: a study if asked for one; else the figures, the secret scan of
+/// what the functions logged, and (on a full run) the report written to `bench/`.
 pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     let args = args.sized();
     let bench = Layout::new(layout.root.clone(), Some(layout.installs.join("bench")));
@@ -174,7 +176,7 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
 const BENCH_SIGNUP_LIMIT: u32 = 10_000_000;
 
 /// Starts the benchmark's stack (release builds, BCRYPT_COST=4 for the pipeline figures).
-pub(crate) async fn start(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<Launcher> {
+async fn start(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<Launcher> {
     let launcher = start_stack(layout, bench, python, args).await;
     if launcher.is_err() {
         // Half a stack helps nobody here: the benchmark's stack is its own, not for inspection.
@@ -220,18 +222,18 @@ async fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &Be
 }
 
 /// send-email's event source, as template.yaml declares it.
-pub(crate) fn email_source(template: &Template) -> Result<SqsEventSource> {
+fn email_source(template: &Template) -> Result<SqsEventSource> {
     template.sqs_event_source(Function::SendEmail.name())
 }
 
 /// This run's events: its own addresses, send-email's batches of the template's size.
-pub(crate) fn events(template: &Template) -> Result<Events> {
+fn events(template: &Template) -> Result<Events> {
     let batch_size = usize::try_from(email_source(template)?.batch_size)?;
     Ok(Events::new(format!("bench.{}", random::hex(4)?), batch_size))
 }
 
 /// `measure` for Rust, then for the Python peer unless `--functions-only`.
-pub(crate) async fn per_language<T>(
+async fn per_language<T>(
     args: &BenchArgs,
     mut measure: impl AsyncFnMut(Language) -> Result<T>,
 ) -> Result<PerLanguage<T>> {
