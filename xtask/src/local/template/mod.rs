@@ -87,6 +87,7 @@ impl Template {
             _ => None,
         }
     }
+
     /// The SQS event source of the function built from `binary` (cargo lambda's name for it):
     /// what the local bridge must imitate.
     pub fn sqs_event_source(&self, binary: &str) -> Result<SqsEventSource> {
