@@ -13,7 +13,8 @@ pub use sections::{INSTRUCTIONS_HEADING, instructions_section, section, splice};
 
 use super::artifacts::Artifact;
 use super::chart;
-use super::functions::{ColdStart, Function, Language, OverheadParts, WarmRun};
+use super::function_logs::OverheadParts;
+use super::functions::{ColdStart, Function, Language, WarmRun};
 use super::stats::{ROW_HEADER, ms, p50, percentile, row};
 use std::fmt::Write as _;
 use std::time::Duration;
