@@ -1,3 +1,6 @@
+//! The `cargo xtask` command line: parses it and runs the command, through
+//! [`xtask::commands`].
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,7 +33,8 @@ enum Command {
     Down,
     /// Show what runs where.
     Status,
-    /// Run the whole test suite against the local stack (starting it if needed).
+    /// Run the whole test suite against the local stack (starting it if needed), after setting
+    /// up what `sam local` needs: a Docker engine, `sam build`'s output, its base image.
     Test {
         #[command(flatten)]
         up: UpArgs,
@@ -48,7 +52,8 @@ enum Command {
     Bridge(bridge::BridgeArgs),
     /// Regenerate committed files derived from template.yaml (localstack/stack.yaml).
     Gen,
-    /// Make sure `sam local` has an arm64 base image: AWS's, or a stand-in where no registry answers.
+    /// Make sure `sam local` has an arm64 base image: AWS's, or a stand-in where no registry answers
+    /// (starting a Docker engine for it if none runs).
     SamImage,
 }
 
