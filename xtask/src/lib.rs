@@ -10,7 +10,7 @@
 //! - [`demo`]: the main job, one sign-up shown from request to session;
 //! - [`suite`]: the test suite `cargo xtask test` runs, and what it sets up first;
 //! - [`secret_scan`]: the functions' logs hold no secret (after the tests and the benchmark);
-//! - [`bench`]: the benchmark, with its own runtime API server and load generator;
+//! - [`bench`](mod@bench): the benchmark, with its own runtime API server and load generator;
 //! - [`checks`]: the static checks `cargo xtask lint` runs;
 //! - [`layout`], [`ui`], [`random`]: where things live, what the terminal shows, random names;
 //! - [`commands`]: one thin module per `cargo xtask` command.

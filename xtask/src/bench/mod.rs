@@ -7,7 +7,7 @@
 //! `studies`: `--profiles` and `--instructions`), and writes the report:
 //!
 //! - [`functions`]: function processes under the benchmark's own [`runtime_api`], fed
-//!   [`events`]: cold starts, warm latency, peak memory; [`function_logs`]: what their logs
+//!   [`events`](mod@events): cold starts, warm latency, peak memory; [`function_logs`]: what their logs
 //!   say of their init and of each sign-up's phases;
 //! - [`one_answer`]: whether a sign-up's time tells a new address from a taken one;
 //! - [`throughput`]: send-email draining a queue through the bridge's event source mapping;

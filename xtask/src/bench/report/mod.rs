@@ -1,7 +1,7 @@
 //! What the measurements say: the figures of the comparison table (and the chart's panels),
 //! the distributions behind them, and `bench/results.md` and `bench/results.svg` written from
-//! them. Here, the figures as they are recorded; [`growth`]: how cost grows with load, and
-//! why; [`markdown`]: the report written out; [`sections`]: `bench/results.md`'s sections
+//! them. Here, the figures as they are recorded; `growth`: how cost grows with load, and
+//! why; `markdown`: the report written out; `sections`: `bench/results.md`'s sections
 //! that other runs write (the instruction counts).
 
 mod growth;

@@ -9,7 +9,7 @@
 //! The template is read twice over: as YAML (saphyr's tree, which keeps short-form tags such as
 //! `!Ref X`, so the LocalStack variant is written back as it was written), and as CloudFormation's
 //! JSON form, where every intrinsic is in long form (`{"Ref": "X"}`, `{"Fn::GetAtt": ...}`): one
-//! shape to query, whichever form the template's author chose ([`json_form`]).
+//! shape to query, whichever form the template's author chose (`json_form`).
 //!
 //! What LocalStack deploys of it is [`localstack`]'s.
 
