@@ -70,7 +70,9 @@ pub enum Step {
 impl Machine {
     pub async fn inspect() -> Self {
         let engine = engine_state().await;
-        let needs_emulation = cfg!(target_os = "linux") && std::env::consts::ARCH != "aarch64";
+        // Docker Desktop (on Linux too) runs its engine in a VM that brings its own emulation.
+        let desktop = matches!(&engine, EngineState::Answers(about) if about.contains("Docker Desktop"));
+        let needs_emulation = cfg!(target_os = "linux") && std::env::consts::ARCH != "aarch64" && !desktop;
         let arm64_enabled = arm64_enabled();
         let mut needs = Vec::new();
         if !matches!(engine, EngineState::Answers(_)) {
@@ -162,7 +164,12 @@ fn command(steps: &[Step], apt: bool, sudo: bool) -> String {
             Step::StartDockerd => format!("{sudo}dockerd {}", DOCKERD_FLAGS.join(" ")),
         })
         .collect();
-    parts.join(" && ")
+    let line = parts.join(" && ");
+    if steps.last() == Some(&Step::StartDockerd) {
+        format!("{line}   # dockerd stays in the foreground: give it a terminal of its own")
+    } else {
+        line
+    }
 }
 
 /// The flags of a dockerd xtask starts (and tells a user to start).
@@ -207,7 +214,14 @@ pub async fn ensure(layout: &Layout) -> Result<Engine> {
             }
             Step::EnableArm64 if arm64_enabled() => {}
             Step::EnableArm64 => enable_arm64(layout).await?,
-            Step::StartDockerd => return start(layout).await,
+            Step::StartDockerd => {
+                // Installing docker.io starts its service where systemd runs.
+                if let EngineState::Answers(about) = engine_state().await {
+                    ui::detail(format!("a Docker engine answers ({about}); left as it is"));
+                    break;
+                }
+                return start(layout).await;
+            }
         }
     }
     if let EngineState::Answers(version) = &machine.engine {
@@ -346,9 +360,13 @@ fn arm64_enabled() -> bool {
 /// `docker info`, within 10 s.
 async fn engine_state() -> EngineState {
     let mut info = tokio::process::Command::new("docker");
-    info.args(["info", "--format", "{{.ServerVersion}} ({{.Driver}})"])
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+    info.args([
+        "info",
+        "--format",
+        "{{.ServerVersion}} ({{.Driver}}, {{.OperatingSystem}})",
+    ])
+    .stdin(Stdio::null())
+    .kill_on_drop(true);
     let Ok(Ok(out)) = tokio::time::timeout(Duration::from_secs(10), info.output()).await else {
         return EngineState::Down;
     };
@@ -440,7 +458,7 @@ mod tests {
             "{command}"
         );
         assert!(
-            command.ends_with(" && sudo dockerd --userland-proxy=false"),
+            command.contains(" && sudo dockerd --userland-proxy=false   # dockerd stays in the foreground"),
             "{command}"
         );
     }

@@ -227,6 +227,27 @@ mod tests {
     }
 
     #[test]
+    fn the_workspaces_inputs_hold_the_template_and_every_functions_sources() {
+        let root = Layout::workspace_root();
+        let inputs = inputs(&root).unwrap();
+        for file in [
+            "template.yaml",
+            "Cargo.lock",
+            "functions/create-user/Cargo.toml",
+            "functions/create-user/src/main.rs",
+            "crates/user-events/src/lib.rs",
+        ] {
+            assert!(inputs.contains(&root.join(file)), "{file} is an input of sam build");
+        }
+        assert!(
+            !inputs
+                .iter()
+                .any(|p| p.starts_with(root.join("xtask")) || p.components().any(|c| c.as_os_str() == "tests")),
+            "xtask and the packages' tests build no bootstrap"
+        );
+    }
+
+    #[test]
     fn no_build_or_no_stamp_is_stale() {
         let ws = Workspace::new("none");
         assert_eq!(stale(&ws.0).unwrap().unwrap(), "not built by xtask yet");
