@@ -59,7 +59,7 @@ impl Layout {
     pub fn logs_dir(&self) -> PathBuf {
         local_stack::state::logs_dir(&self.state)
     }
-    /// The log of one of [`crate::stack::services`]' services.
+    /// The log of one of [`crate::local::services`]' services.
     pub fn service_log(&self, service: &str) -> PathBuf {
         local_stack::state::log(&self.state, service)
     }

@@ -1,8 +1,12 @@
+//! The `cargo xtask` command line: parses it and runs the command, through
+//! [`xtask::commands`].
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use xtask::commands::{bench, bridge, demo, down, generate, lint, redrive, sam_image, status, test, up};
 use xtask::layout::Layout;
+use xtask::local::up::UpArgs;
 
 /// Project automation for the sign-up pipeline.
 #[derive(Parser)]
@@ -22,17 +26,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The main job: bring everything up, sign a user up, show the event and the welcome email.
-    Demo(up::UpArgs),
+    Demo(UpArgs),
     /// Install (once), start and provision LocalStack + DynamoDB Local; write .local/stack.env.
-    Up(up::UpArgs),
+    Up(UpArgs),
     /// Stop everything `up` started.
     Down,
     /// Show what runs where.
     Status,
-    /// Run the whole test suite against the local stack (starting it if needed).
+    /// Run the whole test suite against the local stack (starting it if needed), after setting
+    /// up what `sam local` needs: a Docker engine, `sam build`'s output, its base image.
     Test {
         #[command(flatten)]
-        up: up::UpArgs,
+        up: UpArgs,
         /// Passed on to `cargo test`.
         #[arg(last = true)]
         cargo_test_args: Vec<String>,
@@ -40,14 +45,15 @@ enum Command {
     /// cargo fmt --check, clippy -D warnings, sam validate --lint, cfn-lint.
     Lint,
     /// Measure latency and throughput on a stack of its own; writes bench/results.md.
-    Bench(bench::BenchArgs),
+    Bench(xtask::bench::BenchArgs),
     /// Move every message of the email DLQ back to the email queue.
     Redrive,
     /// Run the local SQS -> send-email event source mapping in the foreground (`up` starts it).
     Bridge(bridge::BridgeArgs),
     /// Regenerate committed files derived from template.yaml (localstack/stack.yaml).
     Gen,
-    /// Make sure `sam local` has an arm64 base image: AWS's, or a stand-in where no registry answers.
+    /// Make sure `sam local` has an arm64 base image: AWS's, or a stand-in where no registry answers
+    /// (starting a Docker engine for it if none runs).
     SamImage,
 }
 

@@ -1,4 +1,5 @@
-//! Terminal output: quiet by default, one line per step, progress on anything slow.
+//! Terminal output: quiet by default, one line per step, progress on anything slow; tables
+//! in aligned columns.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -66,5 +67,53 @@ impl Progress {
                 () = tokio::time::sleep(Duration::from_millis(200)) => self.tick(what),
             }
         }
+    }
+}
+
+/// Rows as aligned columns, each as wide as its widest cell. A row's last cell is not padded
+/// and does not widen its column, so a long path or note at the end of a row moves nothing.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            let inner = rows.iter().filter(|r| c + 1 < r.len());
+            inner.map(|r| r[c].chars().count()).max().unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let (last, padded) = row.split_last().expect("a row has a name");
+        for (c, cell) in padded.iter().enumerate() {
+            out.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+        }
+        out.push_str(last);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    fn row(cells: &[&str]) -> Vec<String> {
+        cells.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn columns_line_up_whatever_the_longest_cell() {
+        let rows = [
+            row(&["cargo-lambda-watch", "running", "pid 7", "log a"]),
+            row(&["x", "stopped"]),
+            row(&["sqs-bridge", "running", "pid 12345678", "log b"]),
+            row(&["coordinates", "/a/path/longer/than/any/cell/above/stack.env"]),
+        ];
+        let text = super::table(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "cargo-lambda-watch  running  pid 7         log a");
+        assert_eq!(lines[1], "x                   stopped");
+        assert_eq!(lines[2], "sqs-bridge          running  pid 12345678  log b");
+        assert_eq!(
+            lines[3],
+            "coordinates         /a/path/longer/than/any/cell/above/stack.env"
+        );
     }
 }

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use xtask::bridge::event_source::{BatchOutcome, EventSourceMapping};
 use xtask::bridge::scheduler::{Scheduled, Scheduler};
 use xtask::layout::Layout;
+use xtask::local::process::{self, ServiceRecord};
+use xtask::local::services;
+use xtask::local::template::SqsEventSource;
 use xtask::random;
-use xtask::stack::process::{self, ServiceRecord};
-use xtask::stack::services;
-use xtask::stack::template::SqsEventSource;
 
 mod support;
 

@@ -8,9 +8,9 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use xtask::layout::Layout;
-use xtask::stack::process::{self, ServiceRecord};
-use xtask::stack::services;
-use xtask::stack::template::Template;
+use xtask::local::process::{self, ServiceRecord};
+use xtask::local::services;
+use xtask::local::template::Template;
 
 mod support;
 use support::{StackGuard, state_dir, up, up_with, xtask};

@@ -3,8 +3,8 @@
 //! by construction.
 
 use std::process::Command;
-use xtask::commands::generate;
 use xtask::layout::Layout;
+use xtask::local::template::localstack as generate;
 
 #[test]
 fn docker_stack_template_is_current() {

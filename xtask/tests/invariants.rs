@@ -7,7 +7,7 @@ use std::time::Duration;
 use xtask::bridge::event_source::{in_flight_visibility, retry_after};
 use xtask::bridge::{FUNCTION, send_email_limits};
 use xtask::layout::Layout;
-use xtask::stack::template::Template;
+use xtask::local::template::Template;
 
 fn template() -> Template {
     Template::load(&Layout::workspace_root().join("template.yaml")).unwrap()

@@ -30,5 +30,5 @@ async fn concurrent_sign_ups_keep_every_promise() {
             report.problems()
         );
     }
-    xtask::commands::test::no_secrets_in_logs(&layout).unwrap();
+    xtask::secret_scan::no_secrets_in_logs(&layout).unwrap();
 }

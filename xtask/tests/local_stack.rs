@@ -12,9 +12,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 use xtask::layout::Layout;
-use xtask::stack::process::ServiceRecord;
-use xtask::stack::services;
-use xtask::stack::template::{TableSpec, Template};
+use xtask::local::process::ServiceRecord;
+use xtask::local::services;
+use xtask::local::template::{TableSpec, Template};
 
 mod support;
 use support::{StackGuard, state_dir, stderr, xtask};

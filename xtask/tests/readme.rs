@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use xtask::layout::Layout;
-use xtask::stack::services;
+use xtask::local::services;
 
 mod support;
 
@@ -222,22 +222,19 @@ fn sam_local_recipe_works(docs: &Docs) {
     let blocks = docs.sh_blocks(SAM_LOCAL_RECIPE);
     assert_eq!(blocks.len(), 1, "one sam local block");
     assert!(
-        xtask::stack::sam_local::docker_gateway().is_some(),
-        "no Docker engine answers: the README's sam local commands need one (.ci/run starts dockerd)"
+        xtask::local::sam::docker_gateway().is_some(),
+        "no Docker engine answers: the README's sam local commands need one (`cargo xtask test` starts one)"
     );
     assert!(
         root().join(".aws-sam/build/template.yaml").exists(),
-        "no .aws-sam/build: run `sam build` first, as the README says (.ci/run does)"
+        "no .aws-sam/build: run `sam build` first, as the README says (`cargo xtask test` does)"
     );
     assert!(
         std::net::TcpListener::bind(("127.0.0.1", 3000)).is_ok(),
         "port 3000 (the README's start-api) is taken: free it to run this test"
     );
-    let image = support::blocking(xtask::stack::sam_local::ensure_base_image(&Layout::new(root(), None))).unwrap();
-    eprintln!(
-        "sam local runs on {}: {image:?}",
-        xtask::stack::sam_local::AWS_BASE_IMAGE
-    );
+    let image = support::blocking(xtask::local::sam::ensure_base_image(&Layout::new(root(), None))).unwrap();
+    eprintln!("sam local runs on {}: {image:?}", xtask::local::sam::AWS_BASE_IMAGE);
     let output = run(&blocks[0]);
     assert!(
         output.contains("\"statusCode\": 202"),
@@ -268,7 +265,7 @@ const RUN_BLOCKS: &[Section] = &[QUICKSTART, LOCAL_STACK_RECIPE, OWN_WATCH_RECIP
 const NOT_RUN_BLOCKS: &[(Section, &str)] = &[
     (
         (DEPLOYING, "## First deployment"),
-        "deploys to a real AWS account (sam build alone runs in .ci/run)",
+        "deploys to a real AWS account (sam build alone: `cargo xtask test` runs it before the tests)",
     ),
     (
         (DEPLOYING, "## Rotating a key"),
@@ -290,8 +287,14 @@ const RUN_INLINE: &[&str] = &[
 const RUN_ELSEWHERE: &[(&str, &str)] = &[
     ("cargo xtask lint", ".ci/run"),
     ("cargo xtask bench --quick", ".ci/run"),
-    ("sam build", ".ci/run"),
-    ("rustup target add aarch64-unknown-linux-gnu", ".ci/run"),
+    (
+        "sam build",
+        "`cargo xtask test`, before the tests, when .aws-sam/build is missing or stale (xtask/src/local/sam_build.rs)",
+    ),
+    (
+        "rustup target add aarch64-unknown-linux-gnu",
+        "`cargo xtask test`, before its `sam build` (xtask/src/local/sam_build.rs)",
+    ),
     (
         "cargo xtask up",
         "the demo's first step, and every test that brings a stack up",

@@ -3,9 +3,10 @@
 //! emulator (and qemu, on an x86_64 host), against the developer's local stack in `.local`
 //! (samconfig.toml points SAM at `.local/sam-env.json`, which `cargo xtask up` writes).
 //!
-//! Nothing is skipped: without a Docker engine or a `sam build`, these fail and say why. The
-//! base image is the stand-in `cargo xtask sam-image` builds (CI reaches no registry), passed
-//! with `--invoke-image`; the README test runs the README's commands without it.
+//! Nothing is skipped: without a Docker engine or a `sam build`, these fail and say why
+//! (`cargo xtask test` sets both up before any test runs). The base image is the stand-in
+//! `cargo xtask sam-image` builds (CI reaches no registry), passed with `--invoke-image`; the
+//! README test runs the README's commands without it.
 
 use local_stack::StackEnv;
 use serde_json::{Value, json};
@@ -14,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 use xtask::layout::Layout;
-use xtask::stack::{sam_local, services};
+use xtask::local::{sam, services};
 
 mod support;
 
@@ -31,14 +32,14 @@ fn ready() -> &'static StackEnv {
     static STACK: OnceLock<StackEnv> = OnceLock::new();
     STACK.get_or_init(|| {
         assert!(
-            sam_local::docker_gateway().is_some(),
-            "no Docker engine answers: `sam local` needs one (apt-get install docker.io, then \
-             start dockerd; .ci/run does both)"
+            sam::docker_gateway().is_some(),
+            "no Docker engine answers: `sam local` needs one (`cargo xtask test` installs and \
+             starts one where it can, else says how)"
         );
-        support::blocking(sam_local::ensure_standin_image(&layout())).expect("the stand-in base image");
+        support::blocking(sam::ensure_standin_image(&layout())).expect("the stand-in base image");
         assert!(
             root().join(".aws-sam/build/template.yaml").exists(),
-            "no .aws-sam/build: run `sam build` first (docs/deploying.md's deploy build; .ci/run does)"
+            "no .aws-sam/build: run `sam build` first (docs/deploying.md's deploy build; `cargo xtask test` does)"
         );
         assert!(
             services::all_running(&layout()),
@@ -66,7 +67,7 @@ fn invoke(function: &str, event: &Value) -> (Value, String) {
     let out = sam()
         .args(["local", "invoke", function, "-e"])
         .arg(&file)
-        .args(["--invoke-image", sam_local::STANDIN_IMAGE])
+        .args(["--invoke-image", sam::STANDIN_IMAGE])
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
@@ -198,7 +199,7 @@ async fn start_api_serves_the_http_apis_routes() {
     let port = free_port();
     let mut cmd = sam();
     cmd.args(["local", "start-api", "--port", &port.to_string()])
-        .args(["--invoke-image", sam_local::STANDIN_IMAGE])
+        .args(["--invoke-image", sam::STANDIN_IMAGE])
         .stdin(Stdio::null());
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sam-start-api.log");
     let _api = support::serve("sam-start-api", cmd, port, &log, "start-api");

@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use xtask::layout::Layout;
-use xtask::stack::template::Template;
+use xtask::local::template::Template;
 
 /// The template in CloudFormation's JSON form: `!Ref X` reads as `{"Ref": "X"}`.
 fn template() -> Value {

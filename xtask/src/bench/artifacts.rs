@@ -3,7 +3,7 @@
 //! `bench/peers/python/package.py` makes them.
 
 use crate::layout::Layout;
-use crate::stack::{install, process};
+use crate::local::{install, process};
 use crate::ui;
 use anyhow::{Result, bail};
 use std::path::Path;

@@ -1,8 +1,14 @@
-//! The benchmark: the Rust functions beside their Python peer, on a stack of its own.
-//! `commands::bench` runs the parts in order:
+//! The benchmark (`cargo xtask bench`): the Rust functions beside their Python peer, on a
+//! stack of its own (release builds, its own state dir and ports, so a running developer stack
+//! is untouched); it writes `bench/results.md` and `bench/results.svg`. Figures, not
+//! thresholds: this machine is shared and noisy.
+//!
+//! [`run`] brings its stack up, runs the parts in order (`measure`: the figures;
+//! `studies`: `--profiles` and `--instructions`), and writes the report:
 //!
 //! - [`functions`]: function processes under the benchmark's own [`runtime_api`], fed
-//!   [`events`]: cold starts, warm latency, peak memory;
+//!   [`events`](mod@events): cold starts, warm latency, peak memory; [`function_logs`]: what their logs
+//!   say of their init and of each sign-up's phases;
 //! - [`one_answer`]: whether a sign-up's time tells a new address from a taken one;
 //! - [`throughput`]: send-email draining a queue through the bridge's event source mapping;
 //! - [`curves`]: how cost grows with load (sign-ups at once, pollers), and how busy the cores
@@ -19,13 +25,247 @@ pub mod artifacts;
 pub mod chart;
 pub mod curves;
 pub mod events;
+pub mod function_logs;
 pub mod functions;
 pub mod instructions;
 pub mod load;
+mod measure;
 pub mod one_answer;
 pub mod pipeline;
 pub mod profiles;
 pub mod report;
 pub mod runtime_api;
 pub mod stats;
+mod studies;
 pub mod throughput;
+
+use crate::layout::Layout;
+use crate::local::template::{SqsEventSource, Template};
+use crate::local::{down, install, process, up};
+use crate::random;
+use anyhow::Result;
+use events::Events;
+use functions::{Function, Language, Launcher};
+use local_stack::StackEnv;
+use report::PerLanguage;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Cold starts per function and language.
+    #[arg(long, default_value_t = 20)]
+    pub cold_starts: usize,
+    /// Warm invocations per function, bcrypt cost and language.
+    #[arg(long, default_value_t = 500)]
+    pub invocations: usize,
+    /// Events queued at once for the throughput run, per language.
+    #[arg(long, default_value_t = 1000)]
+    pub events: usize,
+    /// Sign-ups timed from request to welcome email.
+    #[arg(long, default_value_t = 50)]
+    pub users: usize,
+    /// Sign-ups of the load run, and how many clients send them at once.
+    #[arg(long, default_value_t = 1000)]
+    pub load_signups: usize,
+    #[arg(long, default_value_t = 20)]
+    pub load_concurrency: usize,
+    /// Sign-ups per step of create-user's curves (at least 4 per client).
+    #[arg(long, default_value_t = 100)]
+    pub curve_requests: usize,
+    /// Pause between warm invocations, so that the emulators' leftover work (LocalStack
+    /// fanning an event out to SQS) is not counted as the next invocation's.
+    #[arg(long, default_value_t = 20)]
+    pub pause_ms: u64,
+    /// A few iterations of each, on debug builds, to prove the benchmark works (CI). Writes
+    /// nothing.
+    #[arg(long)]
+    pub quick: bool,
+    /// Only the Rust functions' own figures (cold start, warm latency, memory), printed rather
+    /// than written: what comparing build profiles needs.
+    #[arg(long)]
+    pub functions_only: bool,
+    /// Measure the Rust binaries in this directory instead of `target/release`.
+    #[arg(long)]
+    pub rust_bin_dir: Option<PathBuf>,
+    /// The release-profile study: build the functions with each candidate profile and measure
+    /// each build (writes bench/profile-study.md; a clean run builds 5 times, ~45 min here).
+    #[arg(long)]
+    pub profiles: bool,
+    /// Instructions per warm create-user invocation under valgrind's callgrind, Rust vs Python,
+    /// by what executes them: builds create-user with its symbols kept (target/instructions),
+    /// and writes its section of bench/results.md (needs valgrind: apt-get install valgrind).
+    #[arg(long)]
+    pub instructions: bool,
+}
+
+impl BenchArgs {
+    /// Everything: the Python peer, the pipeline, the throughput run and the deployment zips.
+    fn full(&self) -> bool {
+        !self.quick && !self.functions_only
+    }
+
+    fn sized(&self) -> Self {
+        let mut args = self.clone();
+        if self.quick {
+            (args.cold_starts, args.invocations, args.events) = (3, 20, 50);
+            (args.users, args.load_signups, args.curve_requests) = (3, 40, 8);
+        }
+        args
+    }
+}
+
+/// One `cargo xtask bench`: a study if asked for one; else the figures, the secret scan of
+/// what the functions logged, and (on a full run) the report written to `bench/`.
+pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
+    let args = args.sized();
+    let bench = Layout::new(layout.root.clone(), Some(layout.installs.join("bench")));
+    let template = Template::load(&layout.template())?;
+    let python = install::python_peer(layout).await?;
+    if args.profiles {
+        return studies::profile_study(layout, &bench, &template, python, &args).await;
+    }
+    if args.instructions {
+        return studies::instruction_counts(layout, &bench, &template, python, &args).await;
+    }
+    let functions = template.function_binaries();
+    let mut python_zips = None;
+    if args.full() {
+        artifacts::build_rust_zips(layout, &functions).await?;
+        let out = bench.logs_dir().join("python-zips");
+        python_zips = Some(artifacts::python_zips(&python, &layout.python_peer(), &out)?);
+    }
+    let launcher = start(layout, &bench, python, &args).await?;
+    let result = measure::measure(&bench, &launcher, &template, &args)
+        .await
+        .and_then(|report| {
+            // Everything above went through the functions: their logs must hold no secret.
+            crate::secret_scan::no_secrets_in_logs(&bench)?;
+            let function_logs = std::fs::read_dir(&launcher.logs)?
+                .map(|entry| entry.map(|e| e.path()))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            crate::secret_scan::no_secrets_in(&function_logs)?;
+            Ok(report)
+        });
+    down::run(&bench).await?;
+    let mut report = result?;
+    report.rust_zips = artifacts::rust_zips(layout, &functions);
+    report.python_zips = python_zips;
+
+    let text = report.markdown(args.quick, args.pause_ms);
+    if !args.full() {
+        println!("{text}\n(--quick/--functions-only: bench/results.md left as it was)");
+        return Ok(());
+    }
+    let dir = layout.root.join("bench");
+    // The instruction counts come from `--instructions`, not from this run: kept as they are
+    // (their section names the commit they were counted on).
+    let previous = std::fs::read_to_string(dir.join("results.md")).unwrap_or_default();
+    let text = match report::section(&previous, report::INSTRUCTIONS_HEADING) {
+        Some(counts) => report::splice(&text, report::INSTRUCTIONS_HEADING, counts),
+        None => text,
+    };
+    std::fs::write(dir.join("results.md"), &text)?;
+    std::fs::write(dir.join("results.svg"), report.svg())?;
+    if let Some(svg) = report.curves_svg() {
+        std::fs::write(dir.join("curves.svg"), svg)?;
+    }
+    println!("{text}\nwritten to bench/results.md and bench/results.svg");
+    Ok(())
+}
+
+/// The per-client limit of the benchmark's stack: more sign-ups than any run sends.
+const BENCH_SIGNUP_LIMIT: u32 = 10_000_000;
+
+/// Starts the benchmark's stack (release builds, BCRYPT_COST=4 for the pipeline figures).
+async fn start(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<Launcher> {
+    let launcher = start_stack(layout, bench, python, args).await;
+    if launcher.is_err() {
+        // Half a stack helps nobody here: the benchmark's stack is its own, not for inspection.
+        let _ = down::run(bench).await;
+    }
+    launcher
+}
+
+async fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<Launcher> {
+    up::run(
+        bench,
+        &up::UpArgs {
+            localstack_port: None,
+            dynamodb_port: None,
+            functions_port: None,
+            bcrypt_cost: Some(4),
+            // --quick proves the benchmark works; it reuses the tests' debug build (CI).
+            release: !args.quick,
+            function_env: Vec::new(),
+            email_from: crate::local::provision::DEFAULT_EMAIL_FROM.into(),
+            // Every sign-up of the benchmark comes from one client address: the limit's counter
+            // is still written on every one of them (it is part of the work measured), but it
+            // never refuses one.
+            signup_limit_per_ip: Some(BENCH_SIGNUP_LIMIT),
+            emails_per_address_per_hour: None,
+        },
+    )
+    .await?;
+    Ok(Launcher {
+        rust_bin_dir: args.rust_bin_dir.clone().unwrap_or_else(|| {
+            layout
+                .root
+                .join(if args.quick { "target/debug" } else { "target/release" })
+        }),
+        python,
+        peer_dir: layout.python_peer(),
+        env: StackEnv::read(&bench.stack_env())?.entries().to_vec(),
+        logs: bench.logs_dir().join("functions"),
+        pause: Duration::from_millis(args.pause_ms),
+        localstack: process::ServiceRecord::load(&bench.run_dir(), crate::local::services::LOCALSTACK)
+            .and_then(|record| u32::try_from(record.pid).ok()),
+    })
+}
+
+/// send-email's event source, as template.yaml declares it.
+fn email_source(template: &Template) -> Result<SqsEventSource> {
+    template.sqs_event_source(Function::SendEmail.name())
+}
+
+/// This run's events: its own addresses, send-email's batches of the template's size.
+fn events(template: &Template) -> Result<Events> {
+    let batch_size = usize::try_from(email_source(template)?.batch_size)?;
+    Ok(Events::new(format!("bench.{}", random::hex(4)?), batch_size))
+}
+
+/// `measure` for Rust, then for the Python peer unless `--functions-only`.
+async fn per_language<T>(
+    args: &BenchArgs,
+    mut measure: impl AsyncFnMut(Language) -> Result<T>,
+) -> Result<PerLanguage<T>> {
+    let rust = measure(Language::Rust).await?;
+    let python = if args.functions_only {
+        None
+    } else {
+        Some(measure(Language::Python).await?)
+    };
+    Ok(PerLanguage { rust, python })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the benchmark measures and builds is what template.yaml deploys.
+    #[test]
+    fn the_functions_and_batches_are_the_templates() {
+        let template = Template::load(&Layout::workspace_root().join("template.yaml")).unwrap();
+        let binaries = template.function_binaries();
+        for function in Function::ALL {
+            assert!(
+                binaries.iter().any(|b| b == function.name()),
+                "{} is not a function of template.yaml",
+                function.name()
+            );
+        }
+        let batch_size = email_source(&template).unwrap().batch_size;
+        assert!((1..=10).contains(&batch_size));
+        events(&template).unwrap();
+    }
+}

@@ -7,7 +7,7 @@ use super::events::Events;
 use super::functions::{self, Function, Language, Launcher};
 use super::stats::{ms, p50};
 use crate::layout::Layout;
-use crate::stack::process;
+use crate::local::process;
 use crate::ui;
 use anyhow::{Result, bail};
 use std::fmt::Write as _;

@@ -13,7 +13,7 @@
 //! ([`retry_after`]), so a retry never meets a claim that a live consumer still holds.
 
 use super::invoke;
-use crate::stack::template::SqsEventSource;
+use crate::local::template::SqsEventSource;
 use anyhow::{Context, Result, bail};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};

@@ -26,7 +26,7 @@ pub mod event_source;
 pub mod scheduler;
 
 use crate::layout::Layout;
-use crate::stack::template::Template;
+use crate::local::template::Template;
 use anyhow::{Context, Result, bail};
 use event_source::EventSourceMapping;
 use local_stack::{REGION, StackEnv, sdk_config};

@@ -1,6 +1,6 @@
-//! `cargo xtask bridge`: runs the local stand-in for Lambda's event sources (the SQS ->
-//! send-email event source mapping and the schedules) in the foreground; `up` starts it in the
-//! background.
+//! `cargo xtask bridge`: runs [`crate::bridge`], the local stand-in for Lambda's event sources
+//! (the SQS -> send-email event source mapping and the schedules), in the foreground; `up`
+//! starts it in the background.
 
 use crate::bridge;
 use crate::layout::Layout;

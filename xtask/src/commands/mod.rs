@@ -1,4 +1,10 @@
-//! One module per `cargo xtask` command.
+//! One module per `cargo xtask` command, named for the command as it is typed: each is a thin
+//! `run` that hands its arguments to the module that owns the work, and holds nothing else
+//! (rust-analyzer's xtask is the model). So `commands::bench` is the word `bench` on the
+//! command line and [`crate::bench`] is the benchmark; `commands::bridge` starts
+//! [`crate::bridge`]; `up`, `down` and `redrive` are [`crate::local`]'s, `test` is
+//! [`crate::suite`]'s, `lint` is [`crate::checks`]'s, `gen` writes
+//! [`crate::local::template::localstack`]'s file.
 
 pub mod bench;
 pub mod bridge;

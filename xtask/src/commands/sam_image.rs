@@ -4,17 +4,13 @@
 //! so that the README's `sam local` commands find it as they are written.
 
 use crate::layout::Layout;
-use crate::stack::sam_local::{self, BaseImage};
+use crate::local::{docker, sam};
 use anyhow::Result;
 
 pub async fn run(layout: &Layout) -> Result<()> {
-    match sam_local::ensure_base_image(layout).await? {
-        BaseImage::Aws => eprintln!("{}: AWS's own image", sam_local::AWS_BASE_IMAGE),
-        BaseImage::StandIn => eprintln!(
-            "{}: the stand-in {} (no registry answered)",
-            sam_local::AWS_BASE_IMAGE,
-            sam_local::STANDIN_IMAGE
-        ),
-    }
+    // An engine started here for the build is stopped when this returns; the image stays.
+    let _engine = docker::ensure(layout).await?;
+    let image = sam::ensure_base_image(layout).await?;
+    eprintln!("{}", sam::describe(image));
     Ok(())
 }

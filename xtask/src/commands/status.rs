@@ -1,8 +1,9 @@
 //! `cargo xtask status`: what runs where.
 
 use crate::layout::Layout;
-use crate::stack::process::ServiceRecord;
-use crate::stack::services;
+use crate::local::process::ServiceRecord;
+use crate::local::services;
+use crate::ui;
 use anyhow::Result;
 
 pub async fn run(layout: &Layout) -> Result<()> {
@@ -15,7 +16,7 @@ pub async fn run(layout: &Layout) -> Result<()> {
     if env.exists() {
         rows.push(vec!["coordinates".into(), env.display().to_string()]);
     }
-    print!("{}", table(&rows));
+    print!("{}", ui::table(&rows));
     Ok(())
 }
 
@@ -34,52 +35,4 @@ fn row(name: &str, record: Option<ServiceRecord>) -> Vec<String> {
         None => vec!["stopped".into()],
     };
     std::iter::once(name.to_owned()).chain(cells).collect()
-}
-
-/// Rows as aligned columns, each as wide as its widest cell. A row's last cell is not padded
-/// and does not widen its column, so a long path or note at the end of a row moves nothing.
-fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            let inner = rows.iter().filter(|r| c + 1 < r.len());
-            inner.map(|r| r[c].chars().count()).max().unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let (last, padded) = row.split_last().expect("a row has a name");
-        for (c, cell) in padded.iter().enumerate() {
-            out.push_str(&format!("{cell:<w$}  ", w = widths[c]));
-        }
-        out.push_str(last);
-        out.push('\n');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    fn row(cells: &[&str]) -> Vec<String> {
-        cells.iter().map(|c| c.to_string()).collect()
-    }
-
-    #[test]
-    fn columns_line_up_whatever_the_longest_cell() {
-        let rows = [
-            row(&["cargo-lambda-watch", "running", "pid 7", "log a"]),
-            row(&["x", "stopped"]),
-            row(&["sqs-bridge", "running", "pid 12345678", "log b"]),
-            row(&["coordinates", "/a/path/longer/than/any/cell/above/stack.env"]),
-        ];
-        let text = super::table(&rows);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "cargo-lambda-watch  running  pid 7         log a");
-        assert_eq!(lines[1], "x                   stopped");
-        assert_eq!(lines[2], "sqs-bridge          running  pid 12345678  log b");
-        assert_eq!(
-            lines[3],
-            "coordinates         /a/path/longer/than/any/cell/above/stack.env"
-        );
-    }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use xtask::stack::{process, services};
+use xtask::local::{process, services};
 
 /// `cargo xtask <args>` on the stack whose state is in `state`.
 pub fn xtask(state: &Path, args: &[&str]) -> Output {

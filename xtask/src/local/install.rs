@@ -142,7 +142,7 @@ async fn venv(layout: &Layout, venv: &Path, pins: &[&str], what: &str) -> Result
 /// Serialises installs between concurrent xtask runs (a test's stack and a developer's). The
 /// wait for the lock blocks a thread for as long as the other run installs (minutes): a
 /// blocking-pool thread, not one of the runtime's workers. The file holds the lock until dropped.
-async fn install_lock(layout: &Layout) -> Result<File> {
+pub(crate) async fn install_lock(layout: &Layout) -> Result<File> {
     fs::create_dir_all(&layout.installs)?;
     let path = layout.installs.join("install.lock");
     tokio::task::spawn_blocking(move || {

@@ -2,7 +2,7 @@
 //! is started, and how we know it is ready.
 
 use super::process::{self, ServiceRecord};
-use super::sam_local;
+use super::sam;
 use crate::layout::Layout;
 use crate::ui;
 use anyhow::{Result, bail};
@@ -100,7 +100,7 @@ fn localstack_command(layout: &Layout, port: u16) -> Command {
 /// Where LocalStack listens: loopback, and the docker bridge's gateway when a Docker engine
 /// runs, so that `sam local`'s containers reach it; never a public interface.
 fn gateway_listen(port: u16) -> String {
-    match sam_local::docker_gateway() {
+    match sam::docker_gateway() {
         Some(gateway) => format!("127.0.0.1:{port},{gateway}:{port}"),
         None => format!("127.0.0.1:{port}"),
     }

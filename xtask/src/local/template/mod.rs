@@ -9,40 +9,23 @@
 //! The template is read twice over: as YAML (saphyr's tree, which keeps short-form tags such as
 //! `!Ref X`, so the LocalStack variant is written back as it was written), and as CloudFormation's
 //! JSON form, where every intrinsic is in long form (`{"Ref": "X"}`, `{"Fn::GetAtt": ...}`): one
-//! shape to query, whichever form the template's author chose.
+//! shape to query, whichever form the template's author chose (`json_form`).
+//!
+//! What LocalStack deploys of it is [`localstack`]'s.
+
+mod json_form;
+pub mod localstack;
+
+pub use json_form::references;
+pub use localstack::LocalStackMode;
 
 use anyhow::{Context, Result, bail};
-use saphyr::{LoadableYamlNode, ScalarOwned, YamlEmitter, YamlOwned};
+use json_form::to_json;
+use saphyr::{LoadableYamlNode, YamlOwned};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
-
-/// Resource types LocalStack's free edition cannot host: no HTTP APIs at all, and the
-/// functions run under cargo lambda (or `samlocal deploy`, with Docker) instead; no X-Ray
-/// either (locally, a trace is followed by its id in the functions' log); and its
-/// CloudFormation only fakes an SES configuration set ("deployed as a fallback", named
-/// `unknown`: measured on 4.13.1), so provisioning creates it through SES's own API.
-const NOT_ON_LOCALSTACK: &[&str] = &[
-    "AWS::Serverless::Function",
-    "AWS::Serverless::HttpApi",
-    "AWS::Serverless::Api",
-    "AWS::Lambda::Function",
-    "AWS::ApiGatewayV2::Api",
-    "AWS::XRay::ResourcePolicy",
-    "AWS::SES::ConfigurationSet",
-];
-
-/// Where LocalStack runs decides what it can host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalStackMode {
-    /// On the host (no Docker): its DynamoDB breaks on Python 3.11, so the table goes to
-    /// DynamoDB Local.
-    Host,
-    /// In its Docker image (`localstack/compose.yaml`), where its DynamoDB works.
-    Docker,
-}
 
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -103,52 +86,6 @@ impl Template {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
-    }
-
-    /// The template LocalStack deploys: everything but the resources it cannot host, and
-    /// (transitively) whatever refers to them, outputs included.
-    pub fn for_localstack(&self, mode: LocalStackMode) -> Result<String> {
-        let parameters: BTreeSet<String> = self.section("Parameters").keys().cloned().collect();
-        let elsewhere =
-            |t: &str| NOT_ON_LOCALSTACK.contains(&t) || (mode == LocalStackMode::Host && t == "AWS::DynamoDB::Table");
-        let mut resources = self.section("Resources");
-        resources.retain(|_, r| r.get("Type").and_then(Value::as_str).is_none_or(|t| !elsewhere(t)));
-        loop {
-            let known: BTreeSet<String> = resources.keys().chain(&parameters).cloned().collect();
-            let before = resources.len();
-            resources.retain(|_, r| references(r).iter().all(|name| known.contains(name)));
-            if resources.len() == before {
-                break;
-            }
-        }
-        let known: BTreeSet<String> = resources.keys().chain(&parameters).cloned().collect();
-        let mut outputs = self.section("Outputs");
-        outputs.retain(|_, o| references(o).iter().all(|name| known.contains(name)));
-        let serverless_left = resources.values().any(|r| {
-            r.get("Type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.starts_with("AWS::Serverless::"))
-        });
-
-        // Filter the YAML by the ids kept, so what is written is the template as its author wrote it.
-        let mut yaml = self.yaml.clone();
-        let map = yaml.as_mapping_mut().context("template is not a mapping")?;
-        if !serverless_left {
-            map.remove(&key("Transform"));
-            map.remove(&key("Globals"));
-        }
-        for (section, kept) in [("Resources", &resources), ("Outputs", &outputs)] {
-            match map.get_mut(&key(section)).and_then(YamlOwned::as_mapping_mut) {
-                Some(entries) => entries.retain(|id, _| id.as_str().is_some_and(|id| kept.contains_key(id))),
-                None => {
-                    map.insert(key(section), YamlOwned::Mapping(Default::default()));
-                }
-            }
-        }
-        let mut emitted = String::new();
-        YamlEmitter::new(&mut emitted).dump(&(&yaml).into())?;
-        // The emitter leaves a space after a tag that opens a block (`!Equals ` before its list).
-        Ok(emitted.lines().map(|line| format!("{}\n", line.trim_end())).collect())
     }
 
     /// The SQS event source of the function built from `binary` (cargo lambda's name for it):
@@ -346,121 +283,11 @@ fn binary_of(resource: &Value) -> Option<&str> {
         .as_str()
 }
 
-/// A mapping key of the YAML tree.
-fn key(name: &str) -> YamlOwned {
-    YamlOwned::Value(ScalarOwned::String(name.to_owned()))
-}
-
-/// A YAML node in CloudFormation's JSON form: a short-form tag becomes its long form
-/// (`!Ref X` -> `{"Ref": "X"}`, `!GetAtt A.B` -> `{"Fn::GetAtt": "A.B"}`, `!Condition C` ->
-/// `{"Condition": "C"}`, every other `!Name` -> `{"Fn::Name": ...}`).
-fn to_json(node: &YamlOwned) -> Result<Value> {
-    Ok(match node {
-        YamlOwned::Value(scalar) => match scalar {
-            ScalarOwned::Null => Value::Null,
-            ScalarOwned::Boolean(b) => Value::Bool(*b),
-            ScalarOwned::Integer(i) => Value::from(*i),
-            ScalarOwned::FloatingPoint(f) => Value::from(f.into_inner()),
-            ScalarOwned::String(s) => Value::String(s.clone()),
-        },
-        YamlOwned::Sequence(items) => Value::Array(items.iter().map(to_json).collect::<Result<_>>()?),
-        YamlOwned::Mapping(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| {
-                    let name = match k {
-                        YamlOwned::Value(ScalarOwned::String(s)) => s.clone(),
-                        YamlOwned::Value(ScalarOwned::Integer(i)) => i.to_string(),
-                        other => bail!("a mapping key that is not a string: {other:?}"),
-                    };
-                    Ok((name, to_json(v)?))
-                })
-                .collect::<Result<_>>()?,
-        ),
-        YamlOwned::Tagged(tag, inner) if tag.handle == "!" => {
-            let function = match tag.suffix.as_str() {
-                name @ ("Ref" | "Condition") => name.to_owned(),
-                name => format!("Fn::{name}"),
-            };
-            let inner = to_json(inner)?;
-            let inner = match (function.as_str(), inner) {
-                // `!GetAtt A.B` is the only intrinsic whose short and long forms differ in shape.
-                ("Fn::GetAtt", Value::String(path)) => match path.split_once('.') {
-                    Some((id, attribute)) => Value::from(vec![id, attribute]),
-                    None => Value::String(path),
-                },
-                (_, inner) => inner,
-            };
-            Value::Object(Map::from_iter([(function, inner)]))
-        }
-        other => bail!("unsupported YAML node {other:?} (anchors, aliases and core-schema tags are not used here)"),
-    })
-}
-
-/// Logical ids and parameters a fragment refers to through Ref, GetAtt, Sub or DependsOn, in
-/// short (`!Ref X`) or long (`{Ref: X}`) form. Pseudo parameters (`AWS::...`) are left out.
-pub fn references(value: &Value) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    collect_references(value, &mut names);
-    names.retain(|n| !n.starts_with("AWS::"));
-    names
-}
-
-fn collect_references(value: &Value, names: &mut BTreeSet<String>) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map {
-                match key.as_str() {
-                    "Ref" | "Fn::GetAtt" | "Fn::Sub" | "DependsOn" => intrinsic(key, inner, names),
-                    _ => {}
-                }
-                collect_references(inner, names);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_references(v, names)),
-        _ => {}
-    }
-}
-
-fn intrinsic(function: &str, arg: &Value, names: &mut BTreeSet<String>) {
-    match (function, arg) {
-        ("Ref" | "DependsOn", Value::String(name)) => {
-            names.insert(name.clone());
-        }
-        ("Fn::GetAtt", Value::String(path)) => {
-            names.insert(path.split('.').next().unwrap_or(path).to_owned());
-        }
-        ("Fn::GetAtt", Value::Array(parts)) => {
-            if let Some(Value::String(name)) = parts.first() {
-                names.insert(name.clone());
-            }
-        }
-        ("Fn::Sub", Value::String(text)) => names.extend(sub_variables(text)),
-        ("Fn::Sub", Value::Array(parts)) => {
-            if let (Some(Value::String(text)), Some(Value::Object(vars))) = (parts.first(), parts.get(1)) {
-                names.extend(sub_variables(text).into_iter().filter(|v| !vars.contains_key(v)));
-            }
-        }
-        ("DependsOn", Value::Array(items)) => names.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned))),
-        _ => {}
-    }
-}
-
-/// `${Name}` and `${Name.Attr}` in a Sub string; `${!Literal}` is an escape, not a variable.
-fn sub_variables(text: &str) -> Vec<String> {
-    text.split("${")
-        .skip(1)
-        .filter_map(|rest| rest.split_once('}').map(|(var, _)| var))
-        .filter(|var| !var.starts_with('!'))
-        .map(|var| var.split('.').next().unwrap_or(var).to_owned())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TEMPLATE: &str = r#"
+    pub(super) const TEMPLATE: &str = r#"
 Transform: AWS::Serverless-2016-10-31
 Globals: {Function: {Runtime: provided.al2023}}
 Parameters:
@@ -492,45 +319,6 @@ Outputs:
   Api: {Value: !Sub "https://${ServerlessHttpApi}.example"}
   TableName: {Value: {Ref: Table}}
 "#;
-
-    #[test]
-    fn localstack_variant_drops_what_it_cannot_host_and_its_dependents() {
-        let template = Template::parse(TEMPLATE).unwrap();
-        let text = template.for_localstack(LocalStackMode::Host).unwrap();
-        assert!(
-            text.contains("!Ref Topic") && text.contains("!GetAtt Queue.Arn"),
-            "{text}"
-        );
-        let local = Template::parse(&text).unwrap();
-        let resources: BTreeSet<String> = local.section("Resources").keys().cloned().collect();
-        assert_eq!(
-            resources,
-            ["LongForm", "Queue", "Sub", "Topic"].map(String::from).into()
-        );
-        let outputs: Vec<String> = local.section("Outputs").keys().cloned().collect();
-        assert_eq!(outputs, ["TopicArn"]);
-        assert!(local.doc.get("Transform").is_none() && local.doc.get("Globals").is_none());
-        // Short-form tags survive the round trip.
-        assert_eq!(
-            local.properties("Sub").unwrap()["TopicArn"],
-            Template::parse(TEMPLATE).unwrap().properties("Sub").unwrap()["TopicArn"]
-        );
-    }
-
-    #[test]
-    fn references_cover_short_long_and_sub_forms() {
-        let fragment = YamlOwned::load_from_str(
-            r#"{a: !Ref A, b: !GetAtt B.Arn, c: !Sub "${C}/${D.Arn}/${!E}/${AWS::Region}", d: {"Fn::GetAtt": [F, Arn]},
-                e: !Sub ["${G}${H}", {H: !Ref I}], DependsOn: [J]}"#,
-        )
-        .unwrap();
-        let fragment = to_json(&fragment[0]).unwrap();
-        assert_eq!(
-            references(&fragment),
-            ["A", "B", "C", "D", "F", "G", "I", "J"].map(String::from).into()
-        );
-    }
-
     #[test]
     fn the_real_templates_email_event_source() {
         let template = Template::load(&crate::layout::Layout::workspace_root().join("template.yaml")).unwrap();

@@ -8,6 +8,7 @@
 //! reached, a stand-in for AWS's `provided.al2023` base image is built here from Debian's
 //! packages ([`ensure_standin_image`]).
 
+use super::packages::{self, MMDEBSTRAP, UPDATE_BINFMTS};
 use super::process::run_logged;
 use super::template::Template;
 use crate::layout::Layout;
@@ -100,21 +101,17 @@ pub fn write_env_vars(
 /// installed under qemu) and keeps it in Docker's image store.
 pub async fn ensure_standin_image(layout: &Layout) -> Result<()> {
     if docker_gateway().is_none() {
-        bail!("no Docker engine answers (`docker info`): start dockerd, or install docker.io");
+        bail!("no Docker engine answers (`docker info`): `cargo xtask test` and `cargo xtask sam-image` start one");
     }
     if image_exists(STANDIN_IMAGE) {
         return Ok(());
     }
-    for tool in ["mmdebstrap", "update-binfmts"] {
-        if Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()?
-            .stdout
-            .is_empty()
-        {
-            bail!("{tool} not found: apt-get install mmdebstrap qemu-user-static binfmt-support");
-        }
-    }
+    packages::ensure(
+        layout,
+        &[MMDEBSTRAP, UPDATE_BINFMTS],
+        "the stand-in base image for `sam local` (no registry answered)",
+    )
+    .await?;
     let dir = layout.run_dir().join("standin");
     std::fs::create_dir_all(&dir)?;
     let log = layout.logs_dir().join("standin-image.log");
@@ -156,6 +153,14 @@ pub enum BaseImage {
     Aws,
     /// No registry answered: the stand-in, tagged with AWS's name so that SAM finds it.
     StandIn,
+}
+
+/// Which image `sam local` runs on, in words.
+pub fn describe(image: BaseImage) -> String {
+    match image {
+        BaseImage::Aws => format!("{AWS_BASE_IMAGE}: AWS's own image"),
+        BaseImage::StandIn => format!("{AWS_BASE_IMAGE}: the stand-in {STANDIN_IMAGE} (no registry answered)"),
+    }
 }
 
 /// Makes sure SAM has a base image: AWS's if it is here or can be pulled, else the stand-in
