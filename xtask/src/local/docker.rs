@@ -83,7 +83,7 @@ impl Machine {
         }
         Self {
             linux: cfg!(target_os = "linux"),
-            root: packages::is_root(),
+            root: super::process::is_root(),
             apt: packages::find("apt-get").is_some(),
             needs_emulation,
             binfmt_mounted: Path::new(BINFMT_MISC).join("status").exists(),
@@ -324,11 +324,8 @@ impl Engine {
         };
         let pid = child.id();
         eprintln!("==> Stopping the Docker engine this run started (dockerd, pid {pid})");
-        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child's, not
-        // yet reaped, so it cannot have been recycled.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGTERM);
-        }
+        // Our own child's pid, not yet reaped: it cannot have been recycled.
+        super::process::terminate(pid);
         let deadline = Instant::now() + STOP_WITHIN;
         loop {
             match child.try_wait() {

@@ -67,15 +67,9 @@ pub fn missing(needs: &[Need]) -> Vec<&'static str> {
     packages
 }
 
-/// Whether this process runs as root.
-pub fn is_root() -> bool {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Whether xtask can install system packages itself: root, on a system with apt-get.
 pub fn can_install() -> bool {
-    cfg!(target_os = "linux") && is_root() && find("apt-get").is_some()
+    cfg!(target_os = "linux") && super::process::is_root() && find("apt-get").is_some()
 }
 
 /// The command that installs `packages`, for a user to run: apt-get's where there is one
@@ -123,7 +117,7 @@ pub async fn ensure(layout: &Layout, needs: &[Need], why: &str) -> Result<()> {
         bail!(
             "{why}: {} missing. Install it, then run this again:\n    {}",
             packages.join(", "),
-            install_command(&packages, find("apt-get").is_some(), !is_root())
+            install_command(&packages, find("apt-get").is_some(), !super::process::is_root())
         );
     }
     install(layout, &packages, why).await?;
