@@ -343,6 +343,14 @@ const NOT_RUN_INLINE: &[(&str, &str)] = &[
         "docker compose -f localstack/compose.yaml up -d --wait",
         "LocalStack's image is on Docker Hub, which no registry here serves",
     ),
+    (
+        "npx @redocly/cli build-docs openapi.yaml",
+        "downloads a tool from npm; the document's own validity is tested by xtask/tests/openapi.rs",
+    ),
+    (
+        "npx @openapitools/openapi-generator-cli generate -i openapi.yaml -g typescript-fetch -o client/",
+        "downloads a tool from npm (and Java's generator); the document's own validity is tested by xtask/tests/openapi.rs",
+    ),
 ];
 
 /// Sections (with every section under them) whose inline commands are for a stack deployed on
@@ -520,6 +528,7 @@ mod markdown {
         "curl ",
         "docker ",
         "pip ",
+        "npx ",
         "apt-get ",
         "rustup ",
         "sam build",
