@@ -105,7 +105,7 @@ async fn localstack() -> LocalStackLease {
     own.users += 1;
     let port = own.record.as_ref().map(|(r, _)| r.port).unwrap_or_default();
     LocalStackLease {
-        endpoint: format!("http://127.0.0.1:{port}"),
+        endpoint: local_stack::loopback_url(port),
         own: true,
     }
 }

@@ -203,7 +203,7 @@ async fn start_api_serves_the_http_apis_routes() {
         .stdin(Stdio::null());
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sam-start-api.log");
     let _api = support::serve("sam-start-api", cmd, port, &log, "start-api");
-    let url = format!("http://127.0.0.1:{port}/users");
+    let url = format!("{}/users", local_stack::loopback_url(port));
     let http = local_stack::http_client();
     let post = async |body: &str| {
         let request = http
@@ -233,7 +233,7 @@ async fn start_api_serves_the_http_apis_routes() {
     );
     // The resend route (create-user's) and the verification link's page (verify-email's).
     let resend = http
-        .post(format!("http://127.0.0.1:{port}/users/verification"))
+        .post(format!("{}/users/verification", local_stack::loopback_url(port)))
         .header("content-type", "application/json")
         .body(json!({"email": email}).to_string())
         .timeout(Duration::from_secs(120))
@@ -242,7 +242,7 @@ async fn start_api_serves_the_http_apis_routes() {
         .unwrap();
     assert_eq!(resend.status().as_u16(), 202);
     let page = http
-        .get(format!("http://127.0.0.1:{port}/users/verify?token=a.b.c"))
+        .get(format!("{}/users/verify?token=a.b.c", local_stack::loopback_url(port)))
         .timeout(Duration::from_secs(120))
         .send()
         .await
@@ -251,7 +251,7 @@ async fn start_api_serves_the_http_apis_routes() {
     assert!(page.text().await.unwrap().contains("method=\"post\""));
     // sign-in's route: the address is pending, so the one refusal.
     let session = http
-        .post(format!("http://127.0.0.1:{port}/sessions"))
+        .post(format!("{}/sessions", local_stack::loopback_url(port)))
         .header("content-type", "application/json")
         .body(json!({"email": email, "password": "correct horse"}).to_string())
         .timeout(Duration::from_secs(120))

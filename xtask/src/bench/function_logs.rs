@@ -2,6 +2,7 @@
 //! and each sign-up's phase timings from its request line (`create-user`), which both the
 //! Rust function and its Python peer log.
 
+use create_user::request_line::{LoggedRequest, logged_ms};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -23,21 +24,10 @@ pub fn init_calls(log: &str) -> Vec<(String, Duration)> {
     calls
 }
 
-/// A `*_ms` field of a log line: milliseconds, as a number with a fraction.
-fn logged_ms(value: &Value) -> Option<Duration> {
-    Some(Duration::from_secs_f64(value.as_f64()? / 1000.0))
-}
-
-/// One sign-up as its request line times it, by the function's own clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignUpTimes {
-    /// The handler, from the event it was handed to the answer it returns (`latency_ms`).
-    pub handled: Duration,
-    /// Of it, bcrypt (`hash_ms`).
-    pub hash: Duration,
-    /// Of it, waiting on DynamoDB and, for the Python peer, SNS.
-    pub waited: Duration,
-}
+/// One sign-up as its request line times it, by the function's own clock: `latency` is the
+/// handler's, from the event it was handed to its answer; of it, `hash` bcrypt's and `waited`
+/// the waits on DynamoDB and, for the Python peer, SNS.
+pub type SignUpTimes = LoggedRequest;
 
 /// Where one warm sign-up's own overhead (its time at the runtime API's socket minus
 /// [`SignUpTimes::waited`]) went. The three add up to it when the handler hashes and waits one
@@ -71,35 +61,18 @@ impl OverheadParts {
     pub fn of(duration: Duration, times: &SignUpTimes) -> Self {
         Self {
             hash: times.hash,
-            handler: times.handled.saturating_sub(times.waited + times.hash),
-            outside: duration.saturating_sub(times.handled),
+            handler: times.latency.saturating_sub(times.waited + times.hash),
+            outside: duration.saturating_sub(times.latency),
         }
     }
 }
 
-/// Each sign-up's [`SignUpTimes`], in order. Both runtimes log one request line
-/// (`create-user`) with the request's status and phase timings; a sign-up's has status 202.
-/// Both put every field at the top level. The Python peer publishes before it answers
-/// (`store_ms` + `publish_ms`); Rust answers, then publishes (`store_ms`;
-/// `publish_after_answer_ms` is in neither the answer's time nor `latency_ms`).
+/// Each sign-up's [`SignUpTimes`], in order: the request lines (both runtimes log one, read by
+/// create-user's own [`LoggedRequest`]) of status 202.
 pub fn sign_up_times(log: &str) -> Vec<SignUpTimes> {
     log.lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter_map(|fields| {
-            if fields["message"] != "create-user" || fields["status"] != 202 {
-                return None;
-            }
-            let ms = |phase: &str| logged_ms(fields.get(phase)?);
-            let waited = match ms("publish_ms") {
-                Some(publish) => ms("store_ms")? + publish,
-                None => ms("publish_after_answer_ms").and(ms("store_ms"))?,
-            };
-            Some(SignUpTimes {
-                handled: ms("latency_ms")?,
-                hash: ms("hash_ms")?,
-                waited,
-            })
-        })
+        .filter_map(LoggedRequest::parse)
+        .filter(|request| request.status == 202)
         .collect()
 }
 
@@ -148,12 +121,14 @@ mod tests {
             sign_up_times(&log),
             [
                 SignUpTimes {
-                    handled: ms(301),
+                    status: 202,
+                    latency: ms(301),
                     hash: ms(10),
                     waited: ms(200)
                 },
                 SignUpTimes {
-                    handled: ms(2700),
+                    status: 202,
+                    latency: ms(2700),
                     hash: ms(2500),
                     waited: ms(125)
                 }
@@ -165,7 +140,8 @@ mod tests {
     fn overhead_parts_add_up_to_the_overhead() {
         let ms = Duration::from_millis;
         let times = SignUpTimes {
-            handled: ms(30),
+            status: 202,
+            latency: ms(30),
             hash: ms(2),
             waited: ms(20),
         };

@@ -76,7 +76,8 @@ impl RuntimeApi {
     /// Listens on a free loopback port.
     pub fn start() -> Result<Self> {
         let server = Arc::new(
-            Server::http("127.0.0.1:0").map_err(|e| anyhow::anyhow!("runtime API: cannot listen on loopback: {e}"))?,
+            Server::http((local_stack::LOOPBACK, 0))
+                .map_err(|e| anyhow::anyhow!("runtime API: cannot listen on loopback: {e}"))?,
         );
         let port = server
             .server_addr()
@@ -110,7 +111,7 @@ impl RuntimeApi {
 
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", local_stack::LOOPBACK, self.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -378,7 +379,7 @@ mod tests {
     const HANG: Duration = Duration::from_secs(60);
 
     fn url(port: u16, path: &str) -> String {
-        format!("http://127.0.0.1:{port}{path}")
+        format!("{}{path}", local_stack::loopback_url(port))
     }
 
     /// A function's `next`: its request id and event.

@@ -94,7 +94,10 @@ pub async fn run(mapping: EventSourceMapping, scheduler: Scheduler) -> Result<()
 /// Invokes `function` through cargo lambda's invoke endpoint; a function error is an error,
 /// and so is no answer within `timeout` (the function's Timeout).
 async fn invoke(http: &reqwest::Client, port: u16, function: &str, event: &Value, timeout: Duration) -> Result<Value> {
-    let url = format!("http://127.0.0.1:{port}/2015-03-31/functions/{function}/invocations");
+    let url = format!(
+        "{}/2015-03-31/functions/{function}/invocations",
+        local_stack::loopback_url(port)
+    );
     // The whole exchange, body included, within the Timeout.
     let answer = async {
         let response = http.post(&url).timeout(timeout).json(event).send().await?;

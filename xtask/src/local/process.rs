@@ -35,7 +35,7 @@ pub struct ServiceRecord {
 impl ServiceRecord {
     /// Where the service listens; `None` for one that serves nothing (the bridge, port 0).
     pub fn url(&self) -> Option<String> {
-        (self.port != 0).then(|| format!("http://127.0.0.1:{}", self.port))
+        (self.port != 0).then(|| local_stack::loopback_url(self.port))
     }
 
     fn path(run_dir: &Path, name: &str) -> PathBuf {
@@ -287,7 +287,7 @@ pub fn is_root() -> bool {
 }
 
 pub fn port_is_free(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
+    TcpListener::bind((local_stack::LOOPBACK, port)).is_ok()
 }
 
 /// `wanted` if given (and free), else `preferred` if free, else any free port.
@@ -299,7 +299,7 @@ pub fn choose_port(service: &str, wanted: Option<u16>, preferred: u16) -> Result
              shows who holds it) or choose another port"
         ),
         None if port_is_free(preferred) => Ok(preferred),
-        None => Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port()),
+        None => Ok(TcpListener::bind((local_stack::LOOPBACK, 0))?.local_addr()?.port()),
     }
 }
 

@@ -6,6 +6,7 @@ use super::sam;
 use crate::layout::Layout;
 use crate::ui;
 use anyhow::{Result, bail};
+use local_stack::LOOPBACK;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ pub const WATCH_DEFAULT_PORT: u16 = 9000;
 /// The status of `GET http://127.0.0.1:<port><path>`, or None if nothing answers within 3 s.
 pub async fn http_status(port: u16, path: &str) -> Option<u16> {
     let response = local_stack::http_client()
-        .get(format!("http://127.0.0.1:{port}{path}"))
+        .get(format!("{}{path}", local_stack::loopback_url(port)))
         .timeout(Duration::from_secs(3))
         .send()
         .await
@@ -81,7 +82,7 @@ fn localstack_command(layout: &Layout, port: u16) -> Command {
         .env("GATEWAY_SERVER", "hypercorn")
         // Queue URLs then read http://127.0.0.1:<port>/queue/<region>/<account>/<name>,
         // instead of a *.localstack.cloud name that needs public DNS.
-        .env("LOCALSTACK_HOST", format!("127.0.0.1:{port}"))
+        .env("LOCALSTACK_HOST", format!("{LOOPBACK}:{port}"))
         .env("SQS_ENDPOINT_STRATEGY", "path")
         // Some machines (this project's CI among them) have /.dockerenv; without this,
         // LocalStack believes it runs in its container and writes to /var/lib/localstack.
@@ -101,8 +102,8 @@ fn localstack_command(layout: &Layout, port: u16) -> Command {
 /// runs, so that `sam local`'s containers reach it; never a public interface.
 fn gateway_listen(port: u16) -> String {
     match sam::docker_gateway() {
-        Some(gateway) => format!("127.0.0.1:{port},{gateway}:{port}"),
-        None => format!("127.0.0.1:{port}"),
+        Some(gateway) => format!("{LOOPBACK}:{port},{gateway}:{port}"),
+        None => format!("{LOOPBACK}:{port}"),
     }
 }
 
@@ -153,7 +154,7 @@ pub async fn start_watch(
     let ports = (wanted_port, WATCH_DEFAULT_PORT);
     start(layout, WATCH, ports, Readiness::AnswersHttp, |port| {
         let mut cmd = Command::new(layout.tools_bin().join("cargo-lambda"));
-        cmd.args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+        cmd.args(["lambda", "watch", "--invoke-address", LOOPBACK])
             .args(["--invoke-port", &port.to_string()])
             .arg("--env-file")
             .arg(settings.stack_env)
@@ -202,7 +203,10 @@ pub async fn warm_up_functions(watch: &ServiceRecord, progress: &mut ui::Progres
     let http = local_stack::http_client();
     for (function, method, path, body, expected) in checks {
         let request = http
-            .request(method.clone(), format!("http://127.0.0.1:{}{path}", watch.port))
+            .request(
+                method.clone(),
+                format!("{}{path}", local_stack::loopback_url(watch.port)),
+            )
             .header("content-type", "application/json")
             .body(body)
             // The first invocation compiles the function: minutes on a cold cache.
@@ -295,7 +299,7 @@ async fn start(
     }
     let port = process::choose_port(name, wanted_port, preferred)?;
     let log = layout.service_log(name);
-    ui::step(&format!("Starting {name} on 127.0.0.1:{port}"), async |_| {
+    ui::step(&format!("Starting {name} on {LOOPBACK}:{port}"), async |_| {
         std::fs::create_dir_all(&layout.state)?;
         let record = process::spawn_service(name, command(port), port, &log)?;
         record.save(&run_dir)?;

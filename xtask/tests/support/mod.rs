@@ -80,7 +80,7 @@ pub fn serve(name: &str, cmd: Command, port: u16, log: &Path, what: &str) -> Ser
 /// How many emails to `to` LocalStack's SES (on `localstack_port`) has accepted, waiting up to
 /// `wait` for the first.
 pub fn emails_to(localstack_port: u16, to: &str, wait: Duration) -> usize {
-    let outbox = local_stack::ses::Outbox::at(&format!("http://127.0.0.1:{localstack_port}"));
+    let outbox = local_stack::ses::Outbox::at(&local_stack::loopback_url(localstack_port));
     let deadline = Instant::now() + wait;
     blocking(async {
         loop {
