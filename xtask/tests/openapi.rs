@@ -16,7 +16,6 @@
 
 use lambda_support::http::{ErrorCode, Reply, read_event};
 use lambda_support::testing::HttpApiRequest;
-use saphyr::{LoadableYamlNode, ScalarOwned, YamlOwned};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -28,41 +27,10 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A YAML file as JSON. A tag (template.yaml's `!Ref X`) reads as `{"!Ref": X}`: the routes
-/// need none of them resolved. (Read here rather than through xtask's template loader, so
-/// that this test follows neither its module path nor its choices.)
+/// A YAML file as JSON (through xtask's reading of the template: a tag in its long form).
 fn yaml(file: &str) -> Value {
     let text = std::fs::read_to_string(root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let docs = YamlOwned::load_from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-    to_json(docs.first().unwrap_or_else(|| panic!("{file} is empty")))
-}
-
-fn to_json(node: &YamlOwned) -> Value {
-    match node {
-        YamlOwned::Value(scalar) => match scalar {
-            ScalarOwned::Null => Value::Null,
-            ScalarOwned::Boolean(b) => Value::Bool(*b),
-            ScalarOwned::Integer(i) => Value::from(*i),
-            ScalarOwned::FloatingPoint(f) => Value::from(f.into_inner()),
-            ScalarOwned::String(s) => Value::String(s.clone()),
-        },
-        YamlOwned::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
-        YamlOwned::Mapping(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        YamlOwned::Value(ScalarOwned::String(s)) => s.clone(),
-                        YamlOwned::Value(ScalarOwned::Integer(i)) => i.to_string(),
-                        other => panic!("a mapping key that is not a string: {other:?}"),
-                    };
-                    (key, to_json(v))
-                })
-                .collect(),
-        ),
-        YamlOwned::Tagged(tag, inner) => json!({ format!("!{}", tag.suffix): to_json(inner) }),
-        other => panic!("unsupported YAML node {other:?}"),
-    }
+    xtask::local::template::yaml_to_json(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 fn document() -> Value {
@@ -233,7 +201,11 @@ fn every_operation_has_an_id_a_success_its_refusals_and_its_failures() {
         assert!(!id.is_empty(), "{route:?} has no operationId");
         assert!(ids.insert(id), "operationId {id} twice");
         let statuses: Vec<&String> = op["responses"].as_object().expect("responses").keys().collect();
-        let any = |range: std::ops::Range<u16>| statuses.iter().any(|s| s.parse().is_ok_and(|s| range.contains(&s)));
+        let any = |range: std::ops::Range<u16>| {
+            statuses
+                .iter()
+                .any(|s| s.parse::<u16>().is_ok_and(|s| range.contains(&s)))
+        };
         assert!(any(200..300), "{id}: no success");
         assert!(any(400..500), "{id}: no 4xx");
         assert!(any(500..600), "{id}: no 500 or 503");

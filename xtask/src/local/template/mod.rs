@@ -35,6 +35,16 @@ pub struct Template {
     doc: Value,
 }
 
+/// A YAML document (the template, the OpenAPI document) in JSON form, a CloudFormation tag in
+/// its long form.
+pub fn yaml_to_json(text: &str) -> Result<Value> {
+    let yaml = YamlOwned::load_from_str(text)?
+        .into_iter()
+        .next()
+        .context("an empty document")?;
+    to_json(&yaml)
+}
+
 impl Template {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
