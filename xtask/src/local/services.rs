@@ -1,5 +1,5 @@
-//! The services `up` starts: the two emulators, `cargo lambda watch` and the bridge, how each
-//! is started, and how we know it is ready.
+//! The services `up` starts: the two emulators, `cargo lambda watch` and the bridge (with the
+//! HTTP API), how each is started, and how we know it is ready.
 
 use super::process::{self, ServiceRecord};
 use super::sam;
@@ -21,6 +21,8 @@ pub const ALL: &[&str] = &[BRIDGE, WATCH, DYNAMODB, LOCALSTACK];
 pub const LOCALSTACK_DEFAULT_PORT: u16 = 4566;
 pub const DYNAMODB_DEFAULT_PORT: u16 = 8000;
 pub const WATCH_DEFAULT_PORT: u16 = 9000;
+/// The bridge's HTTP API (`API_URL`).
+pub const API_DEFAULT_PORT: u16 = 9200;
 
 /// The status of `GET http://127.0.0.1:<port><path>`, or None if nothing answers within 3 s.
 pub async fn http_status(port: u16, path: &str) -> Option<u16> {
@@ -234,35 +236,26 @@ pub async fn warm_up_functions(watch: &ServiceRecord, progress: &mut ui::Progres
     Ok(())
 }
 
-/// The local SQS -> send-email bridge (`cargo xtask bridge`), run by this very binary. It has
-/// no port; it is up once it lives past its start-up checks.
-pub async fn start_bridge(layout: &Layout) -> Result<ServiceRecord> {
+/// The bridge (`cargo xtask bridge`: the SQS -> send-email event source, the schedules and the
+/// HTTP API), run by this very binary, its HTTP API on `wanted_port` (or 9200, or any free
+/// port). It is up once its HTTP API answers, which it serves only after its start-up checks
+/// (stack.env read, the queue answering).
+pub async fn start_bridge(layout: &Layout, wanted_port: Option<u16>) -> Result<ServiceRecord> {
     let run_dir = layout.run_dir();
-    if let Some(record) = ServiceRecord::load(&run_dir, BRIDGE) {
-        if record.is_running() {
-            return Ok(record);
-        }
+    // A bridge started by an xtask from before the HTTP API serves no port: replaced.
+    if let Some(old) = ServiceRecord::load(&run_dir, BRIDGE).filter(|r| r.port == 0) {
+        let _ = tokio::task::spawn_blocking(move || process::stop(&old, Duration::from_secs(10))).await;
         ServiceRecord::forget(&run_dir, BRIDGE);
     }
-    let log = layout.service_log(BRIDGE);
-    ui::step("Starting the SQS -> send-email bridge", async |_| {
-        let mut cmd = Command::new(this_program()?);
+    let program = this_program()?;
+    let ports = (wanted_port, API_DEFAULT_PORT);
+    start(layout, BRIDGE, ports, Readiness::AnswersHttp, |port| {
+        let mut cmd = Command::new(program);
         cmd.arg("--state-dir")
             .arg(&layout.state)
-            .arg("bridge")
+            .args(["bridge", "--api-port", &port.to_string()])
             .current_dir(&layout.root);
-        let record = process::spawn_service(BRIDGE, cmd, 0, &log)?;
-        record.save(&run_dir)?;
-        // It reads stack.env and the queue's ARN first; a mistake there ends it at once.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        if !record.is_running() {
-            bail!(
-                "the bridge exited; its log: {}\n{}",
-                log.display(),
-                process::log_tail(&log, 20)
-            );
-        }
-        Ok(record)
+        cmd
     })
     .await
 }

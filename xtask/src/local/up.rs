@@ -23,6 +23,9 @@ pub struct UpArgs {
     /// cargo lambda watch's port (default: 9000 if free, else any free port).
     #[arg(long, env = "FUNCTIONS_PORT")]
     pub functions_port: Option<u16>,
+    /// The HTTP API's port, `API_URL` (default: 9200 if free, else any free port).
+    #[arg(long, env = "API_PORT")]
+    pub api_port: Option<u16>,
     /// bcrypt cost of the local create-user (default: the function's own, 12).
     #[arg(long, env = "BCRYPT_COST")]
     pub bcrypt_cost: Option<u32>,
@@ -103,7 +106,10 @@ pub async fn run(layout: &Layout, args: &UpArgs) -> Result<()> {
         services::warm_up_functions(&watch, progress).await
     })
     .await?;
-    let bridge = services::start_bridge(layout).await?;
+    let bridge = services::start_bridge(layout, args.api_port).await?;
+    // Every route of the template's HTTP API, under one base URL, as API Gateway serves them.
+    env.push("API_URL", local_stack::loopback_url(bridge.port));
+    env.write(&layout.stack_env(), HEADER)?;
     // With a Docker engine, `sam local` can run the functions in Lambda's own runtime too.
     let sam_gateway = sam::write_env_vars(layout, &template, &env, &extra_env, (localstack.port, dynamodb.port))?;
     print_summary(
@@ -178,6 +184,7 @@ fn print_summary(layout: &Layout, stack: &Stack) {
     row("Functions", &watch::url(stack.watch.port), &stack.watch);
     let queue = stack.env.get("EMAIL_QUEUE_URL").unwrap_or("?");
     row("SQS bridge", &format!("{queue} -> {}", bridge::FUNCTION), &stack.bridge);
+    row("HTTP API", stack.env.get("API_URL").unwrap_or("?"), &stack.bridge);
     let stack_env = layout.stack_env();
     eprintln!("  {:<15} {}", "Coordinates", stack_env.display());
     match &stack.sam_gateway {

@@ -15,6 +15,7 @@ pub fn xtask(state: &Path, args: &[&str]) -> Output {
         .env_remove("LOCALSTACK_PORT")
         .env_remove("DYNAMODB_PORT")
         .env_remove("FUNCTIONS_PORT")
+        .env_remove("API_PORT")
         .output()
         .expect("xtask runs")
 }

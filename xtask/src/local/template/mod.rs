@@ -211,6 +211,37 @@ impl Template {
             .collect()
     }
 
+    /// The HTTP API's route table: every function's `HttpApi` events, in logical-id order.
+    /// An event without `Path` and `Method` is SAM's `$default` route; `Method: any` is `ANY`.
+    pub fn http_api_routes(&self) -> Result<Vec<HttpRoute>> {
+        let mut routes = Vec::new();
+        for (id, resource) in self.section("Resources") {
+            let events = resource
+                .get("Properties")
+                .and_then(|p| p.get("Events"))
+                .and_then(Value::as_object);
+            let http_events = events
+                .into_iter()
+                .flat_map(|e| e.values())
+                .filter(|e| e.get("Type").and_then(Value::as_str) == Some("HttpApi"));
+            for event in http_events {
+                let function = binary_of(&resource)
+                    .with_context(|| format!("{id} has an HttpApi event but no BuildProperties.Binary"))?;
+                let text = |key: &str| event.get("Properties")?.get(key)?.as_str();
+                let key = match (text("Method"), text("Path")) {
+                    (None, None) => "$default".to_owned(),
+                    (Some(method), Some(path)) => format!("{} {path}", method.to_ascii_uppercase()),
+                    _ => bail!("{id}: an HttpApi event needs both Method and Path, or neither"),
+                };
+                routes.push(HttpRoute {
+                    key,
+                    function: function.to_owned(),
+                });
+            }
+        }
+        Ok(routes)
+    }
+
     /// The one DynamoDB table of the template, as DynamoDB Local must create it.
     pub fn table(&self) -> Result<(String, TableSpec)> {
         let ids = self.resources_of_type("AWS::DynamoDB::Table");
@@ -222,6 +253,16 @@ impl Template {
             .with_context(|| format!("{id}: the local stack needs literal table properties (no intrinsics)"))?;
         Ok((id.clone(), spec))
     }
+}
+
+/// One route of the HTTP API and the function behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRoute {
+    /// API Gateway's route key, as the event carries it: `POST /users`, `ANY /{proxy+}`,
+    /// `$default`.
+    pub key: String,
+    /// The function's binary (cargo lambda's name for it).
+    pub function: String,
 }
 
 /// An SQS event source mapping's settings.
@@ -378,6 +419,43 @@ Outputs:
             Template::parse(TEMPLATE).unwrap().function_timeout("f").is_err(),
             "no such function"
         );
+    }
+
+    #[test]
+    fn http_api_routes_come_from_the_functions_events() {
+        let template = Template::load(&crate::layout::Layout::workspace_root().join("template.yaml")).unwrap();
+        let routes: Vec<(String, String)> = template
+            .http_api_routes()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.key, r.function))
+            .collect();
+        let expected = [
+            ("POST /users", "create-user"),
+            ("POST /users/verification", "create-user"),
+            ("POST /sessions", "sign-in"),
+            ("GET /users/verify", "verify-email"),
+            ("POST /users/verify", "verify-email"),
+        ];
+        for (key, function) in expected {
+            assert!(
+                routes.contains(&(key.to_owned(), function.to_owned())),
+                "{key} -> {function} missing from {routes:?}"
+            );
+        }
+        assert_eq!(routes.len(), expected.len(), "{routes:?}");
+        let of = |events: &str| {
+            let yaml = format!(
+                "Resources: {{F: {{Type: AWS::Serverless::Function, Metadata: {{BuildProperties: {{Binary: f}}}}, Properties: {{Events: {events}}}}}}}"
+            );
+            Template::parse(&yaml).unwrap().http_api_routes()
+        };
+        assert_eq!(of("{A: {Type: HttpApi}}").unwrap()[0].key, "$default");
+        assert_eq!(
+            of(r#"{A: {Type: HttpApi, Properties: {Method: any, Path: "/{proxy+}"}}}"#).unwrap()[0].key,
+            "ANY /{proxy+}"
+        );
+        assert!(of("{A: {Type: HttpApi, Properties: {Path: /x}}}").is_err());
     }
 
     #[test]
