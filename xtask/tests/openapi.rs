@@ -633,10 +633,7 @@ fn the_schemas_limits_are_the_validations() {
     assert_eq!(limit("Email", "maxLength"), as_u64(EMAIL_MAX));
     assert_eq!(limit("NewPassword", "minLength"), as_u64(PASSWORD_MIN_CHARS));
     assert_eq!(limit("NewPassword", "maxLength"), as_u64(PASSWORD_MAX_BYTES));
-    assert_eq!(
-        limit("Password", "maxLength"),
-        as_u64(sign_in::domain::sign_in::MAX_PASSWORD_BYTES)
-    );
+    assert_eq!(limit("Password", "maxLength"), as_u64(user_store::passwords::MAX_BYTES));
     assert_eq!(
         limit("VerificationToken", "maxLength"),
         as_u64(tokens::verification::MAX_TOKEN_BYTES)

@@ -8,6 +8,17 @@ use crate::users::PasswordHash;
 #[error("{0}")]
 pub struct HashError(String);
 
+/// bcrypt reads at most 72 bytes of a password: the sign-up refuses longer ones (never
+/// truncates them), so none can match.
+pub const MAX_BYTES: usize = 72;
+
+/// Whether `password` is one a sign-up could have stored (1 to [`MAX_BYTES`] bytes, no NUL):
+/// what a check of a password (sign-in's, verification's) refuses before any work, as invalid
+/// input rather than a wrong password.
+pub fn could_be_stored(password: &str) -> bool {
+    !password.is_empty() && password.len() <= MAX_BYTES && !password.contains('\0')
+}
+
 /// `password` hashed at `cost`.
 pub async fn hash(password: String, cost: u32) -> Result<PasswordHash, HashError> {
     tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))

@@ -84,13 +84,13 @@ fn proof_of(body: &Value) -> Result<Proof, Reply> {
         return Err(invalid_token());
     };
     match object.get("password") {
-        Some(Value::String(password)) if !password.is_empty() && password.len() <= 72 => Ok(Proof {
+        Some(Value::String(password)) if user_store::passwords::could_be_stored(password) => Ok(Proof {
             token: token.clone(),
             password: password.clone(),
         }),
         _ => Err(Reply::error_with(
             ErrorCode::Validation,
-            json!({"fields": {"password": "the password you signed up with: 1-72 bytes"}}),
+            json!({"fields": {"password": "the password you signed up with: 1-72 bytes, without NUL"}}),
         )),
     }
 }
@@ -104,10 +104,12 @@ pub fn invalid_token() -> Reply {
 
 /// Not the password of the sign-up the link confirms.
 pub fn wrong_password() -> Reply {
+    // Never cached, as sign-in's refusal is not: an answer about a password.
     Reply::error(
         ErrorCode::InvalidCredentials,
         "not the password this sign-up chose: the one you signed up with",
     )
+    .with_header(header::CACHE_CONTROL, "no-store".into())
 }
 
 /// Headers of every page: never cached, never framed (a page in a frame can be clicked for its
@@ -183,6 +185,12 @@ pub fn result_page(reply: &Reply) -> Reply {
     };
     let mut page = page_headers(Reply::html(reply.status, html(title, &format!("<p>{text}</p>"))));
     page.error = reply.error;
+    // When to try again is the browser's to know too (a 429's, a 503's).
+    for (name, value) in &reply.headers {
+        if name == header::RETRY_AFTER {
+            page = page.with_header(name.clone(), value.clone());
+        }
+    }
     page
 }
 
@@ -268,5 +276,23 @@ mod tests {
                 .unwrap()
                 .contains("frame-ancestors 'none'")
         );
+    }
+
+    #[test]
+    fn a_refusal_is_never_cached_and_a_page_says_when_to_try_again() {
+        let header = |reply: &Reply, name: header::HeaderName| {
+            reply.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            header(&wrong_password(), header::CACHE_CONTROL).as_deref(),
+            Some("no-store")
+        );
+        let limited = Reply::too_many_requests(std::time::Duration::from_secs(90));
+        let page = result_page(&limited);
+        assert_eq!(page.status, 429);
+        assert_eq!(header(&page, header::RETRY_AFTER).as_deref(), Some("90"));
+        let unavailable = result_page(&Reply::unavailable("r"));
+        assert_eq!(header(&unavailable, header::RETRY_AFTER).as_deref(), Some("1"));
+        assert_eq!(header(&result_page(&wrong_password()), header::RETRY_AFTER), None);
     }
 }

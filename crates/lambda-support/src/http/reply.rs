@@ -80,7 +80,7 @@ impl Reply {
         let seconds = retry_after.as_secs().max(1);
         Self::error_with(
             ErrorCode::TooManyRequests,
-            json!({"message": "too many requests from this client; try again later", "retry_after_seconds": seconds}),
+            json!({"message": "too many requests; try again later", "retry_after_seconds": seconds}),
         )
         .with_header(header::RETRY_AFTER, seconds.to_string())
     }

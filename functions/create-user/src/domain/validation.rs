@@ -6,8 +6,8 @@ use icu_properties::{CodePointMapData, CodePointSetData};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// bcrypt reads at most 72 bytes of a password; longer ones are refused, never truncated.
-pub const PASSWORD_MAX_BYTES: usize = 72;
+/// bcrypt's limit (`user_store::passwords`): longer passwords are refused, never truncated.
+pub const PASSWORD_MAX_BYTES: usize = user_store::passwords::MAX_BYTES;
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const NAME_MAX_CHARS: usize = 100;
 pub use user_events::address::EMAIL_MAX;

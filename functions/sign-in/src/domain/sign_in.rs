@@ -69,7 +69,7 @@ pub fn validate(body: &serde_json::Value) -> Result<SignInRequest, std::collecti
         errors.insert("email".to_owned(), problem.to_owned());
     }
     if let Some(password) = &password
-        && (password.is_empty() || password.len() > MAX_PASSWORD_BYTES || password.contains('\0'))
+        && !user_store::passwords::could_be_stored(password)
     {
         errors.insert("password".to_owned(), "must be 1-72 bytes, without NUL".to_owned());
     }
@@ -78,9 +78,6 @@ pub fn validate(body: &serde_json::Value) -> Result<SignInRequest, std::collecti
         _ => Err(errors),
     }
 }
-
-/// bcrypt reads at most 72 bytes; the sign-up refuses longer passwords, so none can match.
-pub const MAX_PASSWORD_BYTES: usize = 72;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignInError {
