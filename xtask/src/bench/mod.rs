@@ -28,6 +28,7 @@ pub mod events;
 pub mod function_logs;
 pub mod functions;
 pub mod instructions;
+pub mod lambda_shape;
 pub mod load;
 mod measure;
 pub mod one_answer;
