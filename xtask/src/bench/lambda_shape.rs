@@ -15,8 +15,11 @@
 //! A process joins its group from its very start through a shell that writes its own pid into
 //! the group and then execs it ([`wrapper`]): the function's init is shaped too.
 
+use crate::local::template::Template;
 use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The memory size at which Lambda gives a function one full vCPU.
@@ -301,6 +304,92 @@ impl Drop for Group {
     }
 }
 
+/// How the benchmark runs its function processes: in Lambda's shape (a group each, at its
+/// memory size) or plain, and each function's memory size either way (its
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+#[derive(Debug, Clone)]
+pub struct Shape {
+    cgroups: Option<Arc<Cgroups>>,
+    memory_mb: BTreeMap<String, u64>,
+}
+
+impl Shape {
+    /// Each of `functions` at the template's `MemorySize`, or at `memory_mb` for all when given;
+    /// shaped unless `unshaped`, failing (never falling back to unshaped) when the groups
+    /// cannot be made.
+    pub fn new(template: &Template, functions: &[String], memory_mb: Option<u64>, unshaped: bool) -> Result<Self> {
+        let mut sizes = BTreeMap::new();
+        for function in functions {
+            let mb = match memory_mb {
+                Some(mb) => mb,
+                None => template.function_memory_mb(function)?,
+            };
+            check_memory(mb)?;
+            sizes.insert(function.clone(), mb);
+        }
+        let cgroups = if unshaped {
+            None
+        } else {
+            Some(Arc::new(
+                Cgroups::new(&Hierarchy::detect()?).with_context(|| HOW_TO_RUN_ANYWAY)?,
+            ))
+        };
+        Ok(Shape {
+            cgroups,
+            memory_mb: sizes,
+        })
+    }
+
+    /// `function`'s memory size (a function the template does not size: the smallest given).
+    pub fn memory_mb(&self, function: &str) -> u64 {
+        self.memory_mb
+            .get(function)
+            .or_else(|| self.memory_mb.values().min())
+            .copied()
+            .unwrap_or(MIN_MB)
+    }
+
+    /// A group for one process of `function`, when shaped.
+    pub fn group(&self, function: &str) -> Result<Option<Group>> {
+        self.cgroups
+            .as_ref()
+            .map(|c| c.group(function, self.memory_mb(function)))
+            .transpose()
+    }
+
+    /// The report's line on it: which mode ran, and for each of `functions` its memory size
+    /// and, shaped, its share of a CPU.
+    pub fn describe(&self, functions: &[&str]) -> String {
+        let sizes: Vec<String> = functions
+            .iter()
+            .map(|f| {
+                let mb = self.memory_mb(f);
+                match self.cgroups {
+                    Some(_) => format!("{f} at {mb} MB: {:.3} of a CPU", cpu_share(mb)),
+                    None => format!("{f} {mb} MB"),
+                }
+            })
+            .collect();
+        match &self.cgroups {
+            Some(cgroups) => format!(
+                "Shaped like Lambda ({}): each function process in a cgroup of its own, its CPU quota \
+                 `memory / 1769` of a CPU and its memory limited to its size: {}. The emulators run \
+                 unshaped; `--unshaped` gives the plain run.",
+                match cgroups.run {
+                    Hierarchy::V1 { .. } => "cgroup v1",
+                    Hierarchy::V2 { .. } => "cgroup v2",
+                },
+                sizes.join("; ")
+            ),
+            None => format!(
+                "Unshaped (`--unshaped`): every function process may use all of the machine's cores and \
+                 memory, unlike on Lambda (memory sizes, as AWS_LAMBDA_FUNCTION_MEMORY_SIZE only: {}).",
+                sizes.join(", ")
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +408,34 @@ mod tests {
         assert!((cpu_share(1024) - 0.58).abs() < 0.005);
         assert!(check_memory(127).is_err() && check_memory(10_241).is_err());
         assert!(check_memory(128).is_ok() && check_memory(10_240).is_ok());
+    }
+
+    #[test]
+    fn the_memory_sizes_are_the_templates_unless_overridden() {
+        let template = Template::load(&crate::layout::Layout::workspace_root().join("template.yaml")).unwrap();
+        let functions = ["create-user".to_owned(), "send-email".to_owned()];
+        let shape = Shape::new(&template, &functions, None, true).unwrap();
+        assert_eq!(
+            (shape.memory_mb("create-user"), shape.memory_mb("send-email")),
+            (1024, 128)
+        );
+        assert!(shape.group("create-user").unwrap().is_none(), "unshaped: no group");
+        let said = shape.describe(&["create-user", "send-email"]);
+        assert!(
+            said.starts_with("Unshaped") && said.contains("create-user 1024 MB"),
+            "{said}"
+        );
+        let shape = Shape::new(&template, &functions, Some(512), true).unwrap();
+        assert_eq!(
+            (shape.memory_mb("create-user"), shape.memory_mb("send-email")),
+            (512, 512)
+        );
+        assert!(Shape::new(&template, &functions, Some(64), true).is_err());
+        if let Ok(shape) = Shape::new(&template, &functions, None, false) {
+            let said = shape.describe(&["create-user", "send-email"]);
+            assert!(said.contains("create-user at 1024 MB: 0.579 of a CPU"), "{said}");
+            assert!(said.contains("send-email at 128 MB: 0.072 of a CPU"), "{said}");
+        }
     }
 
     /// A temporary directory standing in for the cgroup mount, removed when dropped.
