@@ -4,6 +4,7 @@
 
 use super::events::Events;
 use super::function_logs::{OverheadParts, init_calls, sign_up_times};
+use super::lambda_shape::{Group, Shape};
 use super::runtime_api::{Outcome, RuntimeApi};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
@@ -70,6 +71,8 @@ pub struct Launcher {
     pub pause: Duration,
     /// The stack's LocalStack process, whose CPU the curves read beside the functions'.
     pub localstack: Option<u32>,
+    /// Lambda's CPU share and memory limit for each process, or none (`--unshaped`).
+    pub shape: Shape,
 }
 
 impl Launcher {
@@ -122,6 +125,12 @@ impl Launcher {
             Language::Rust => self.rust_bin_dir.join(name),
             Language::Python => self.python.clone(),
         };
+        // In its group from exec on, when shaped: the group's shell runs `wrapper`, or the program.
+        let group = self.shape.group(name)?;
+        let wrapper: Vec<String> = match &group {
+            Some(group) => group.wrapper().into_iter().chain(wrapper.iter().cloned()).collect(),
+            None => wrapper.to_vec(),
+        };
         let mut cmd = match wrapper.split_first() {
             Some((wrapper, args)) => {
                 let mut cmd = Command::new(wrapper);
@@ -157,7 +166,10 @@ impl Launcher {
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                self.shape.memory_mb(name).to_string(),
+            )
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", name))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
@@ -173,7 +185,12 @@ impl Launcher {
                 name
             )
         })?;
-        Ok(Instance { child, started, log })
+        Ok(Instance {
+            child,
+            started,
+            log,
+            _group: group,
+        })
     }
 }
 
@@ -183,6 +200,8 @@ pub struct Instance {
     /// Just before the exec.
     pub started: Instant,
     pub log: PathBuf,
+    /// Its cgroup when shaped: removed after the process (a field drops after [`Drop::drop`]).
+    _group: Option<Group>,
 }
 
 impl Instance {

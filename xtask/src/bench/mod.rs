@@ -19,7 +19,9 @@
 //! - [`report`] (with [`stats`] and [`chart`]): what it all says, as `bench/results.md` and
 //!   `bench/results.svg`;
 //! - [`profiles`]: the release-profile study (`--profiles`);
-//! - [`instructions`]: instructions per warm invocation under callgrind (`--instructions`).
+//! - [`instructions`]: instructions per warm invocation under callgrind (`--instructions`);
+//! - [`lambda_shape`]: every function process in Lambda's CPU share and memory limit at its
+//!   memory size (cgroups), unless `--unshaped`.
 
 pub mod artifacts;
 pub mod chart;
@@ -28,6 +30,7 @@ pub mod events;
 pub mod function_logs;
 pub mod functions;
 pub mod instructions;
+pub mod lambda_shape;
 pub mod load;
 mod measure;
 pub mod one_answer;
@@ -46,6 +49,7 @@ use crate::random;
 use anyhow::Result;
 use events::Events;
 use functions::{Function, Language, Launcher};
+use lambda_shape::Shape;
 use local_stack::StackEnv;
 use report::PerLanguage;
 use std::path::PathBuf;
@@ -97,6 +101,14 @@ pub struct BenchArgs {
     /// and writes its section of bench/results.md (needs valgrind: apt-get install valgrind).
     #[arg(long)]
     pub instructions: bool,
+    /// Every function at this memory size (MB, 128-10240) rather than the template's
+    /// `MemorySize`: its memory limit and, shaped, its CPU share (`memory / 1769` of a CPU).
+    #[arg(long)]
+    pub memory_mb: Option<u64>,
+    /// The plain run: function processes not shaped like Lambda (no cgroups; all the cores and
+    /// memory there are). Shaping needs root and writable cgroups; without them, this.
+    #[arg(long)]
+    pub unshaped: bool,
 }
 
 impl BenchArgs {
@@ -121,12 +133,14 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     let args = args.sized();
     let bench = Layout::new(layout.root.clone(), Some(layout.installs.join("bench")));
     let template = Template::load(&layout.template())?;
+    // Before anything is built or started: no cgroups, no run (unless --unshaped).
+    let shape = Shape::new(&template, &template.function_binaries(), args.memory_mb, args.unshaped)?;
     let python = install::python_peer(layout).await?;
     if args.profiles {
-        return studies::profile_study(layout, &bench, &template, python, &args).await;
+        return studies::profile_study(layout, &bench, &template, python, shape, &args).await;
     }
     if args.instructions {
-        return studies::instruction_counts(layout, &bench, &template, python, &args).await;
+        return studies::instruction_counts(layout, &bench, &template, python, shape, &args).await;
     }
     let functions = template.function_binaries();
     let mut python_zips = None;
@@ -135,7 +149,7 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
         let out = bench.logs_dir().join("python-zips");
         python_zips = Some(artifacts::python_zips(&python, &layout.python_peer(), &out)?);
     }
-    let launcher = start(layout, &bench, python, &args).await?;
+    let launcher = start(layout, &bench, python, shape, &args).await?;
     let result = measure::measure(&bench, &launcher, &template, &args)
         .await
         .and_then(|report| {
@@ -149,6 +163,7 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
         });
     down::run(&bench).await?;
     let mut report = result?;
+    report.shape = launcher.shape.describe(&Function::ALL.map(Function::name));
     report.rust_zips = artifacts::rust_zips(layout, &functions);
     report.python_zips = python_zips;
 
@@ -178,8 +193,8 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
 const BENCH_SIGNUP_LIMIT: u32 = 10_000_000;
 
 /// Starts the benchmark's stack (release builds, BCRYPT_COST=4 for the pipeline figures).
-async fn start(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<Launcher> {
-    let launcher = start_stack(layout, bench, python, args).await;
+async fn start(layout: &Layout, bench: &Layout, python: PathBuf, shape: Shape, args: &BenchArgs) -> Result<Launcher> {
+    let launcher = start_stack(layout, bench, python, shape, args).await;
     if launcher.is_err() {
         // Half a stack helps nobody here: the benchmark's stack is its own, not for inspection.
         let _ = down::run(bench).await;
@@ -187,7 +202,13 @@ async fn start(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArg
     launcher
 }
 
-async fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &BenchArgs) -> Result<Launcher> {
+async fn start_stack(
+    layout: &Layout,
+    bench: &Layout,
+    python: PathBuf,
+    shape: Shape,
+    args: &BenchArgs,
+) -> Result<Launcher> {
     up::run(
         bench,
         &up::UpArgs {
@@ -221,6 +242,7 @@ async fn start_stack(layout: &Layout, bench: &Layout, python: PathBuf, args: &Be
         pause: Duration::from_millis(args.pause_ms),
         localstack: process::ServiceRecord::load(&bench.run_dir(), crate::local::services::LOCALSTACK)
             .and_then(|record| u32::try_from(record.pid).ok()),
+        shape,
     })
 }
 

@@ -2,6 +2,7 @@
 //! instruction counts under callgrind (`--instructions`).
 
 use super::functions::Function;
+use super::lambda_shape::Shape;
 use super::{BenchArgs, events, instructions, per_language, profiles, report, start};
 use crate::layout::Layout;
 use crate::local::template::Template;
@@ -16,10 +17,11 @@ pub(super) async fn profile_study(
     bench: &Layout,
     template: &Template,
     python: PathBuf,
+    shape: Shape,
     args: &BenchArgs,
 ) -> Result<()> {
     let built = profiles::build_all(layout).await?;
-    let launcher = start(layout, bench, python, args).await?;
+    let launcher = start(layout, bench, python, shape, args).await?;
     let (cold_starts, invocations) = (args.cold_starts, args.invocations.min(200));
     let mut events = events(template)?;
     let table = profiles::measure(&built, &launcher, &mut events, cold_starts, invocations).await;
@@ -35,6 +37,7 @@ pub(super) async fn instruction_counts(
     bench: &Layout,
     template: &Template,
     python: PathBuf,
+    shape: Shape,
     args: &BenchArgs,
 ) -> Result<()> {
     instructions::available()?;
@@ -53,7 +56,7 @@ pub(super) async fn instruction_counts(
         },
     )
     .await?;
-    let mut launcher = start(layout, bench, python, args).await?;
+    let mut launcher = start(layout, bench, python, shape, args).await?;
     launcher.rust_bin_dir = target.join("release");
     let mut events = events(template)?;
     let out = bench.logs_dir().join("callgrind");

@@ -136,32 +136,48 @@ impl Template {
     /// The `Timeout` of the function built from `binary`: its own, else `Globals.Function`'s,
     /// else Lambda's default of 3 s. A number, or a `!Ref` to a parameter's default.
     pub fn function_timeout(&self, binary: &str) -> Result<Duration> {
+        let seconds = self.function_number(binary, "Timeout")?.unwrap_or(3);
+        if !(1..=900).contains(&seconds) {
+            bail!("{binary}: Timeout {seconds} s is outside Lambda's 1-900 s");
+        }
+        Ok(Duration::from_secs(seconds))
+    }
+
+    /// The `MemorySize` of the function built from `binary`, in MB: its own, else
+    /// `Globals.Function`'s, else Lambda's default of 128 MB.
+    pub fn function_memory_mb(&self, binary: &str) -> Result<u64> {
+        let mb = self.function_number(binary, "MemorySize")?.unwrap_or(128);
+        if !(128..=10_240).contains(&mb) {
+            bail!("{binary}: MemorySize {mb} MB is outside Lambda's 128-10240 MB");
+        }
+        Ok(mb)
+    }
+
+    /// The whole-number property `name` of the function built from `binary`: its own, else
+    /// `Globals.Function`'s; a number, or a `!Ref` to a parameter's numeric default.
+    fn function_number(&self, binary: &str, name: &str) -> Result<Option<u64>> {
         let resources = self.section("Resources");
         let function = resources
             .values()
             .find(|r| binary_of(r) == Some(binary))
             .with_context(|| format!("no function with BuildProperties.Binary = {binary}"))?;
         let global = self.doc.get("Globals").and_then(|g| g.get("Function"));
-        let timeout = [function.get("Properties"), global]
+        let value = [function.get("Properties"), global]
             .into_iter()
             .flatten()
-            .find_map(|props| props.get("Timeout"));
-        let seconds = match timeout {
-            None => 3,
+            .find_map(|props| props.get(name));
+        Ok(Some(match value {
+            None => return Ok(None),
             Some(Value::Number(n)) => n
                 .as_u64()
-                .with_context(|| format!("{binary}: Timeout {n} is not whole seconds"))?,
+                .with_context(|| format!("{binary}: {name} {n} is not a whole number"))?,
             Some(Value::Object(intrinsic)) if intrinsic.contains_key("Ref") => intrinsic["Ref"]
                 .as_str()
-                .and_then(|name| self.parameter_default(name))
+                .and_then(|p| self.parameter_default(p))
                 .and_then(|d| d.parse().ok())
-                .with_context(|| format!("{binary}: Timeout refers to no parameter with a numeric default"))?,
-            Some(other) => bail!("{binary}: unsupported Timeout {other:?}"),
-        };
-        if !(1..=900).contains(&seconds) {
-            bail!("{binary}: Timeout {seconds} s is outside Lambda's 1-900 s");
-        }
-        Ok(Duration::from_secs(seconds))
+                .with_context(|| format!("{binary}: {name} refers to no parameter with a numeric default"))?,
+            Some(other) => bail!("{binary}: unsupported {name} {other:?}"),
+        }))
     }
 
     /// Every function's logical id and the names of the environment variables it declares
@@ -419,6 +435,28 @@ Outputs:
             Template::parse(TEMPLATE).unwrap().function_timeout("f").is_err(),
             "no such function"
         );
+    }
+
+    #[test]
+    fn memory_sizes_come_from_the_function_the_globals_or_lambdas_default() {
+        let template = Template::load(&crate::layout::Layout::workspace_root().join("template.yaml")).unwrap();
+        assert_eq!(template.function_memory_mb("create-user").unwrap(), 1024);
+        assert_eq!(template.function_memory_mb("send-email").unwrap(), 128);
+        let of = |yaml: &str| Template::parse(yaml).unwrap().function_memory_mb("f");
+        let function = "Resources: {F: {Type: AWS::Serverless::Function, Metadata: {BuildProperties: {Binary: f}}";
+        assert_eq!(of(&format!("{function}}}}}")).unwrap(), 128);
+        assert_eq!(
+            of(&format!("Globals: {{Function: {{MemorySize: 512}}}}\n{function}}}}}")).unwrap(),
+            512
+        );
+        assert_eq!(
+            of(&format!(
+                "Globals: {{Function: {{MemorySize: 512}}}}\n{function}, Properties: {{MemorySize: 2048}}}}}}"
+            ))
+            .unwrap(),
+            2048
+        );
+        assert!(of(&format!("{function}, Properties: {{MemorySize: 64}}}}}}")).is_err());
     }
 
     #[test]
