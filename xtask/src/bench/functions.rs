@@ -6,9 +6,11 @@ use super::events::Events;
 use super::function_logs::{OverheadParts, init_calls, sign_up_times};
 use super::lambda_shape::{Group, Shape};
 use super::runtime_api::{Outcome, RuntimeApi};
+use super::tls_terminator::TlsTerminator;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -73,6 +75,9 @@ pub struct Launcher {
     pub localstack: Option<u32>,
     /// Lambda's CPU share and memory limit for each process, or none (`--unshaped`).
     pub shape: Shape,
+    /// The TLS terminator before DynamoDB Local that `env` names, kept as long as a launcher
+    /// is (none with `--plain-http`).
+    pub tls: Option<Arc<TlsTerminator>>,
 }
 
 impl Launcher {

@@ -21,7 +21,9 @@
 //! - [`profiles`]: the release-profile study (`--profiles`);
 //! - [`instructions`]: instructions per warm invocation under callgrind (`--instructions`);
 //! - [`lambda_shape`]: every function process in Lambda's CPU share and memory limit at its
-//!   memory size (cgroups), unless `--unshaped`.
+//!   memory size (cgroups), unless `--unshaped`;
+//! - [`tls_terminator`]: HTTPS in front of DynamoDB Local, so that every AWS call a function
+//!   makes is TLS as on AWS (LocalStack answers HTTPS itself), unless `--plain-http`.
 
 pub mod artifacts;
 pub mod chart;
@@ -41,9 +43,11 @@ pub mod runtime_api;
 pub mod stats;
 mod studies;
 pub mod throughput;
+pub mod tls_terminator;
 
 use crate::layout::Layout;
 use crate::local::template::{SqsEventSource, Template};
+use crate::local::tls::LocalCa;
 use crate::local::{down, install, process, up};
 use crate::random;
 use anyhow::Result;
@@ -52,8 +56,11 @@ use functions::{Function, Language, Launcher};
 use lambda_shape::Shape;
 use local_stack::StackEnv;
 use report::PerLanguage;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use tls_terminator::TlsTerminator;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -109,6 +116,10 @@ pub struct BenchArgs {
     /// memory there are). Shaping needs root and writable cgroups; without them, this.
     #[arg(long)]
     pub unshaped: bool,
+    /// The functions call the emulators over plain HTTP, as before, rather than HTTPS (every
+    /// call verified against the stack's own CA, as on AWS, where every call is TLS).
+    #[arg(long)]
+    pub plain_http: bool,
 }
 
 impl BenchArgs {
@@ -163,7 +174,11 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
         });
     down::run(&bench).await?;
     let mut report = result?;
-    report.shape = launcher.shape.describe(&Function::ALL.map(Function::name));
+    report.conditions = format!(
+        "{} {}",
+        launcher.shape.describe(&Function::ALL.map(Function::name)),
+        transport(&launcher)
+    );
     report.rust_zips = artifacts::rust_zips(layout, &functions);
     report.python_zips = python_zips;
 
@@ -229,6 +244,7 @@ async fn start_stack(
         },
     )
     .await?;
+    let (env, tls) = function_env(bench, args).await?;
     Ok(Launcher {
         rust_bin_dir: args.rust_bin_dir.clone().unwrap_or_else(|| {
             layout
@@ -237,13 +253,55 @@ async fn start_stack(
         }),
         python,
         peer_dir: layout.python_peer(),
-        env: StackEnv::read(&bench.stack_env())?.entries().to_vec(),
+        env,
         logs: bench.logs_dir().join("functions"),
         pause: Duration::from_millis(args.pause_ms),
         localstack: process::ServiceRecord::load(&bench.run_dir(), crate::local::services::LOCALSTACK)
             .and_then(|record| u32::try_from(record.pid).ok()),
         shape,
+        tls,
     })
+}
+
+/// The report's line on how the functions reach the emulators.
+fn transport(launcher: &Launcher) -> &'static str {
+    match launcher.tls {
+        Some(_) => {
+            "Every AWS call over TLS, verified against the stack's own CA (trusted through \
+             `SSL_CERT_FILE` and `AWS_CA_BUNDLE`, with the system's CAs): LocalStack's HTTPS, and a \
+             rustls terminator in front of DynamoDB Local; `--plain-http` gives the plain run."
+        }
+        None => "Plain HTTP to the emulators (`--plain-http`): no TLS handshake, unlike on AWS.",
+    }
+}
+
+/// The functions' environment: the stack's, with every AWS endpoint HTTPS unless
+/// `--plain-http` (LocalStack's own port; a terminator before DynamoDB Local) and the stack's
+/// CA trusted the standard ways, as the system's CAs are: `SSL_CERT_FILE` (the Rust SDK's
+/// rustls-native-certs), `AWS_CA_BUNDLE` (botocore). No code path exists for the benchmark.
+async fn function_env(bench: &Layout, args: &BenchArgs) -> Result<(Vec<(String, String)>, Option<Arc<TlsTerminator>>)> {
+    let stack = StackEnv::read(&bench.stack_env())?;
+    let mut env = stack.entries().to_vec();
+    if args.plain_http {
+        return Ok((env, None));
+    }
+    let ca = LocalCa::ensure(&bench.state)?;
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, stack.port("AWS_ENDPOINT_URL_DYNAMODB")?));
+    let terminator = TlsTerminator::start(ca.server_config()?, upstream).await?;
+    let localstack = stack.var("AWS_ENDPOINT_URL")?.replacen("http://", "https://", 1);
+    let bundle = bench.state.join("tls/trust-bundle.pem");
+    ca.write_trust_bundle(&bundle)?;
+    for (key, value) in &mut env {
+        match key.as_str() {
+            "AWS_ENDPOINT_URL" | "AWS_ENDPOINT_URL_SQS" => value.clone_from(&localstack),
+            "AWS_ENDPOINT_URL_DYNAMODB" => *value = terminator.url(),
+            _ => {}
+        }
+    }
+    let bundle = bundle.display().to_string();
+    env.push(("SSL_CERT_FILE".into(), bundle.clone()));
+    env.push(("AWS_CA_BUNDLE".into(), bundle));
+    Ok((env, Some(Arc::new(terminator))))
 }
 
 /// send-email's event source, as template.yaml declares it.
