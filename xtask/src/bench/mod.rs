@@ -152,15 +152,7 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     let launcher = start(layout, &bench, python, shape, &args).await?;
     let result = measure::measure(&bench, &launcher, &template, &args)
         .await
-        .and_then(|report| {
-            // Everything above went through the functions: their logs must hold no secret.
-            crate::secret_scan::no_secrets_in_logs(&bench)?;
-            let function_logs = std::fs::read_dir(&launcher.logs)?
-                .map(|entry| entry.map(|e| e.path()))
-                .collect::<std::io::Result<Vec<_>>>()?;
-            crate::secret_scan::no_secrets_in(&function_logs)?;
-            Ok(report)
-        });
+        .and_then(|report| no_secrets_logged(&bench, &launcher).map(|()| report));
     down::run(&bench).await?;
     let mut report = result?;
     report.shape = launcher.shape.describe(&Function::ALL.map(Function::name));
@@ -187,6 +179,25 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     }
     println!("{text}\nwritten to bench/results.md and bench/results.svg");
     Ok(())
+}
+
+/// Everything a run sent went through the functions: the stack's logs and theirs must hold no
+/// secret.
+fn no_secrets_logged(bench: &Layout, launcher: &Launcher) -> Result<()> {
+    crate::secret_scan::no_secrets_in_logs(bench)?;
+    let function_logs = std::fs::read_dir(&launcher.logs)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    crate::secret_scan::no_secrets_in(&function_logs)
+}
+
+/// Where cargo puts its builds: `CARGO_TARGET_DIR` (relative to the workspace) when set, else
+/// the workspace's `target`.
+fn target_dir(layout: &Layout) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()) {
+        Some(dir) => layout.root.join(dir),
+        None => layout.root.join("target"),
+    }
 }
 
 /// The per-client limit of the benchmark's stack: more sign-ups than any run sends.
@@ -230,11 +241,10 @@ async fn start_stack(
     )
     .await?;
     Ok(Launcher {
-        rust_bin_dir: args.rust_bin_dir.clone().unwrap_or_else(|| {
-            layout
-                .root
-                .join(if args.quick { "target/debug" } else { "target/release" })
-        }),
+        rust_bin_dir: args
+            .rust_bin_dir
+            .clone()
+            .unwrap_or_else(|| target_dir(layout).join(if args.quick { "debug" } else { "release" })),
         python,
         peer_dir: layout.python_peer(),
         env: StackEnv::read(&bench.stack_env())?.entries().to_vec(),
