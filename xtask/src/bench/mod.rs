@@ -21,7 +21,9 @@
 //! - [`profiles`]: the release-profile study (`--profiles`);
 //! - [`instructions`]: instructions per warm invocation under callgrind (`--instructions`);
 //! - [`lambda_shape`]: every function process in Lambda's CPU share and memory limit at its
-//!   memory size (cgroups), unless `--unshaped`.
+//!   memory size (cgroups), unless `--unshaped`;
+//! - [`sweep`]: the memory-size sweep (`--sweep`), cost against latency at each size, and the
+//!   cheapest size that meets each function's objective (`bench/sweep.md`, `bench/sweep.svg`).
 
 pub mod artifacts;
 pub mod chart;
@@ -40,6 +42,7 @@ pub mod report;
 pub mod runtime_api;
 pub mod stats;
 mod studies;
+pub mod sweep;
 pub mod throughput;
 
 use crate::layout::Layout;
@@ -109,6 +112,14 @@ pub struct BenchArgs {
     /// memory there are). Shaping needs root and writable cgroups; without them, this.
     #[arg(long)]
     pub unshaped: bool,
+    /// The memory-size sweep: create-user and send-email, Rust and Python, shaped at each of
+    /// `--sizes`; cost per million invocations against latency, and the cheapest size meeting
+    /// each objective (writes bench/sweep.md and bench/sweep.svg; ~10 min here, builds aside).
+    #[arg(long, conflicts_with_all = ["memory_mb", "unshaped", "profiles", "instructions"])]
+    pub sweep: bool,
+    /// The sweep's memory sizes in MB, comma-separated [default: 128,256,512,1024,1769].
+    #[arg(long, requires = "sweep", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(128..=10_240))]
+    pub sizes: Vec<u64>,
 }
 
 impl BenchArgs {
@@ -141,6 +152,9 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     }
     if args.instructions {
         return studies::instruction_counts(layout, &bench, &template, python, shape, &args).await;
+    }
+    if args.sweep {
+        return sweep::run(layout, &bench, &template, python, shape, &args).await;
     }
     let functions = template.function_binaries();
     let mut python_zips = None;

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 /// One panel: each language's points, in the order the line joins them.
 pub struct Scatter {
     pub title: String,
-    /// What the axes measure, with their units.
+    /// What the axes measure, with their units (y's in the subtitle, x's under the axis).
     pub x_unit: &'static str,
     pub y_unit: &'static str,
     /// `(label, x, y)`; Python's empty where it did not run.
@@ -22,7 +22,7 @@ pub struct Scatter {
 
 impl Scatter {
     fn subtitle(&self) -> String {
-        format!("{} against {}: lower left is better", self.y_unit, self.x_unit)
+        format!("{}, lower left is better", self.y_unit)
     }
 }
 
