@@ -6,11 +6,9 @@ use super::events::Events;
 use super::function_logs::{OverheadParts, init_calls, sign_up_times};
 use super::lambda_shape::{Group, Shape};
 use super::runtime_api::{Outcome, RuntimeApi};
-use super::tls_terminator::TlsTerminator;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,9 +73,8 @@ pub struct Launcher {
     pub localstack: Option<u32>,
     /// Lambda's CPU share and memory limit for each process, or none (`--unshaped`).
     pub shape: Shape,
-    /// The TLS terminator before DynamoDB Local that `env` names, kept as long as a launcher
-    /// is (none with `--plain-http`).
-    pub tls: Option<Arc<TlsTerminator>>,
+    /// The TLS terminator `env` names for DynamoDB, alive with it (none: `--plain-http`).
+    pub tls: Option<std::sync::Arc<super::tls_terminator::TlsTerminator>>,
 }
 
 impl Launcher {
@@ -280,21 +277,25 @@ pub struct ColdStart {
     pub init_calls: Vec<(String, Duration)>,
 }
 
-const WARM_AFTER_FIRST: usize = 5;
+/// The warm invocations after a cold start's first, at the benchmark's bcrypt cost 4.
+pub const WARM_AFTER_FIRST: usize = 5;
 
+/// At bcrypt `cost`, `warm_after` invocations after the first (none: `warm` is zero).
 pub async fn cold_start(
     launcher: &Launcher,
     language: Language,
     function: Function,
+    cost: u32,
+    warm_after: usize,
     events: &mut Events,
 ) -> Result<ColdStart> {
     let api = RuntimeApi::start()?;
-    let mut instance = launcher.spawn(language, function, &api, 4)?;
+    let mut instance = launcher.spawn(language, function, &api, cost)?;
     let first_next = api.wait_for_next(0, INIT_TIMEOUT, &mut || instance.alive()).await?;
     let first = api.invoke(events.next(function), &mut || instance.alive()).await?;
     check(function, &first)?;
-    let mut warm = Vec::with_capacity(WARM_AFTER_FIRST);
-    for _ in 0..WARM_AFTER_FIRST {
+    let mut warm = Vec::with_capacity(warm_after);
+    for _ in 0..warm_after {
         tokio::time::sleep(launcher.pause).await;
         let outcome = api.invoke(events.next(function), &mut || instance.alive()).await?;
         check(function, &outcome)?;

@@ -23,7 +23,9 @@
 //! - [`lambda_shape`]: every function process in Lambda's CPU share and memory limit at its
 //!   memory size (cgroups), unless `--unshaped`;
 //! - [`tls_terminator`]: HTTPS in front of DynamoDB Local, so that every AWS call a function
-//!   makes is TLS as on AWS (LocalStack answers HTTPS itself), unless `--plain-http`.
+//!   makes is TLS as on AWS (LocalStack answers HTTPS itself), unless `--plain-http`;
+//! - [`sweep`]: the memory-size sweep (`--sweep`), cost against latency at each size, and the
+//!   cheapest size that meets each function's objective (`bench/sweep.md`, `bench/sweep.svg`).
 
 pub mod artifacts;
 pub mod chart;
@@ -42,6 +44,7 @@ pub mod report;
 pub mod runtime_api;
 pub mod stats;
 mod studies;
+pub mod sweep;
 pub mod throughput;
 pub mod tls_terminator;
 
@@ -120,6 +123,14 @@ pub struct BenchArgs {
     /// call verified against the stack's own CA, as on AWS, where every call is TLS).
     #[arg(long)]
     pub plain_http: bool,
+    /// The memory-size sweep: create-user and send-email, Rust and Python, shaped at each of
+    /// `--sizes`; cost per million invocations against latency, and the cheapest size meeting
+    /// each objective (writes bench/sweep.md and bench/sweep.svg; ~10 min here, builds aside).
+    #[arg(long, conflicts_with_all = ["memory_mb", "unshaped", "profiles", "instructions"])]
+    pub sweep: bool,
+    /// The sweep's memory sizes in MB, comma-separated [default: 128,256,512,1024,1769].
+    #[arg(long, requires = "sweep", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(128..=10_240))]
+    pub sizes: Vec<u64>,
 }
 
 impl BenchArgs {
@@ -153,6 +164,9 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     if args.instructions {
         return studies::instruction_counts(layout, &bench, &template, python, shape, &args).await;
     }
+    if args.sweep {
+        return sweep::run(layout, &bench, &template, python, shape, &args).await;
+    }
     let functions = template.function_binaries();
     let mut python_zips = None;
     if args.full() {
@@ -163,15 +177,7 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     let launcher = start(layout, &bench, python, shape, &args).await?;
     let result = measure::measure(&bench, &launcher, &template, &args)
         .await
-        .and_then(|report| {
-            // Everything above went through the functions: their logs must hold no secret.
-            crate::secret_scan::no_secrets_in_logs(&bench)?;
-            let function_logs = std::fs::read_dir(&launcher.logs)?
-                .map(|entry| entry.map(|e| e.path()))
-                .collect::<std::io::Result<Vec<_>>>()?;
-            crate::secret_scan::no_secrets_in(&function_logs)?;
-            Ok(report)
-        });
+        .and_then(|report| no_secrets_logged(&bench, &launcher).map(|()| report));
     down::run(&bench).await?;
     let mut report = result?;
     report.conditions = format!(
@@ -202,6 +208,25 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     }
     println!("{text}\nwritten to bench/results.md and bench/results.svg");
     Ok(())
+}
+
+/// Everything a run sent went through the functions: the stack's logs and theirs must hold no
+/// secret.
+fn no_secrets_logged(bench: &Layout, launcher: &Launcher) -> Result<()> {
+    crate::secret_scan::no_secrets_in_logs(bench)?;
+    let function_logs = std::fs::read_dir(&launcher.logs)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    crate::secret_scan::no_secrets_in(&function_logs)
+}
+
+/// Where cargo puts its builds: `CARGO_TARGET_DIR` (relative to the workspace) when set, else
+/// the workspace's `target`.
+fn target_dir(layout: &Layout) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()) {
+        Some(dir) => layout.root.join(dir),
+        None => layout.root.join("target"),
+    }
 }
 
 /// The per-client limit of the benchmark's stack: more sign-ups than any run sends.
@@ -246,11 +271,10 @@ async fn start_stack(
     .await?;
     let (env, tls) = function_env(bench, args).await?;
     Ok(Launcher {
-        rust_bin_dir: args.rust_bin_dir.clone().unwrap_or_else(|| {
-            layout
-                .root
-                .join(if args.quick { "target/debug" } else { "target/release" })
-        }),
+        rust_bin_dir: args
+            .rust_bin_dir
+            .clone()
+            .unwrap_or_else(|| target_dir(layout).join(if args.quick { "debug" } else { "release" })),
         python,
         peer_dir: layout.python_peer(),
         env,

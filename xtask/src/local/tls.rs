@@ -32,7 +32,8 @@ impl LocalCa {
     pub fn ensure(state: &Path) -> Result<Self> {
         let ca = Self { dir: state.join("tls") };
         if !(ca.ca_pem().is_file() && ca.server_pem().is_file()) {
-            ca.make().with_context(|| format!("making the local CA in {}", ca.dir.display()))?;
+            ca.make()
+                .with_context(|| format!("making the local CA in {}", ca.dir.display()))?;
         }
         Ok(ca)
     }
@@ -146,7 +147,11 @@ mod tests {
         ca.server_config().unwrap();
         let bundle = state.join("bundle.pem");
         ca.write_trust_bundle(&bundle).unwrap();
-        assert!(std::fs::read_to_string(&bundle).unwrap().ends_with(&String::from_utf8(before).unwrap()));
+        assert!(
+            std::fs::read_to_string(&bundle)
+                .unwrap()
+                .ends_with(&String::from_utf8(before).unwrap())
+        );
         std::fs::remove_dir_all(&state).unwrap();
     }
 }
