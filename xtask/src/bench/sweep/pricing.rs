@@ -28,10 +28,10 @@ pub const PRICES: Prices = Prices {
     tier: "first 7.5 billion GB-seconds a month",
     per_gb_second: 0.000_013_333_4,
     per_million_requests: 0.20,
-    source: "AWS Lambda pricing page, https://aws.amazon.com/lambda/pricing/",
     // The rates arm64 has had since its launch in 2021; this machine cannot reach the page to
     // read it again, so the date says when they were last written down, not fetched.
-    taken: "2026-12 (unchanged since arm64's launch in 2021)",
+    source: "AWS Lambda pricing page, https://aws.amazon.com/lambda/pricing/ (arm64's rates since 2021)",
+    taken: "2026-12",
 };
 
 /// Lambda bills each invocation's duration rounded up to the next millisecond.
