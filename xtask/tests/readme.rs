@@ -338,6 +338,10 @@ const NOT_RUN_INLINE: &[(&str, &str)] = &[
         "apt-get install valgrind",
         "changes the machine's packages; only `cargo xtask bench --instructions` needs it, and says so when it is missing",
     ),
+    (
+        "cargo xtask bench --sweep",
+        "15 minutes of measuring; its arithmetic, choice and report are xtask::bench::sweep's unit tests, and it runs the same cold starts and warm runs as .ci/run's `bench --quick`",
+    ),
     ("docker rmi", "a mention: it names no image, and would delete SAM's"),
     (
         "docker compose -f localstack/compose.yaml up -d --wait",

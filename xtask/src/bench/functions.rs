@@ -73,6 +73,8 @@ pub struct Launcher {
     pub localstack: Option<u32>,
     /// Lambda's CPU share and memory limit for each process, or none (`--unshaped`).
     pub shape: Shape,
+    /// The TLS terminator `env` names for DynamoDB, alive with it (none: `--plain-http`).
+    pub tls: Option<std::sync::Arc<super::tls_terminator::TlsTerminator>>,
 }
 
 impl Launcher {
@@ -275,21 +277,25 @@ pub struct ColdStart {
     pub init_calls: Vec<(String, Duration)>,
 }
 
-const WARM_AFTER_FIRST: usize = 5;
+/// The warm invocations after a cold start's first, at the benchmark's bcrypt cost 4.
+pub const WARM_AFTER_FIRST: usize = 5;
 
+/// At bcrypt `cost`, `warm_after` invocations after the first (none: `warm` is zero).
 pub async fn cold_start(
     launcher: &Launcher,
     language: Language,
     function: Function,
+    cost: u32,
+    warm_after: usize,
     events: &mut Events,
 ) -> Result<ColdStart> {
     let api = RuntimeApi::start()?;
-    let mut instance = launcher.spawn(language, function, &api, 4)?;
+    let mut instance = launcher.spawn(language, function, &api, cost)?;
     let first_next = api.wait_for_next(0, INIT_TIMEOUT, &mut || instance.alive()).await?;
     let first = api.invoke(events.next(function), &mut || instance.alive()).await?;
     check(function, &first)?;
-    let mut warm = Vec::with_capacity(WARM_AFTER_FIRST);
-    for _ in 0..WARM_AFTER_FIRST {
+    let mut warm = Vec::with_capacity(warm_after);
+    for _ in 0..warm_after {
         tokio::time::sleep(launcher.pause).await;
         let outcome = api.invoke(events.next(function), &mut || instance.alive()).await?;
         check(function, &outcome)?;

@@ -68,7 +68,10 @@ async fn cold_starts(
                 let mut starts = Vec::with_capacity(args.cold_starts);
                 for _ in 0..args.cold_starts {
                     throughput::wait_until_quiet(&endpoints, &stack_queue).await?;
-                    starts.push(functions::cold_start(launcher, language, function, events).await?);
+                    starts.push(
+                        functions::cold_start(launcher, language, function, 4, functions::WARM_AFTER_FIRST, events)
+                            .await?,
+                    );
                 }
                 Ok(starts)
             })

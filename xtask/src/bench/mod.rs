@@ -21,7 +21,11 @@
 //! - [`profiles`]: the release-profile study (`--profiles`);
 //! - [`instructions`]: instructions per warm invocation under callgrind (`--instructions`);
 //! - [`lambda_shape`]: every function process in Lambda's CPU share and memory limit at its
-//!   memory size (cgroups), unless `--unshaped`.
+//!   memory size (cgroups), unless `--unshaped`;
+//! - [`tls_terminator`]: HTTPS in front of DynamoDB Local, so that every AWS call a function
+//!   makes is TLS as on AWS (LocalStack answers HTTPS itself), unless `--plain-http`;
+//! - [`sweep`]: the memory-size sweep (`--sweep`), cost against latency at each size, and the
+//!   cheapest size that meets each function's objective (`bench/sweep.md`, `bench/sweep.svg`).
 
 pub mod artifacts;
 pub mod chart;
@@ -40,10 +44,13 @@ pub mod report;
 pub mod runtime_api;
 pub mod stats;
 mod studies;
+pub mod sweep;
 pub mod throughput;
+pub mod tls_terminator;
 
 use crate::layout::Layout;
 use crate::local::template::{SqsEventSource, Template};
+use crate::local::tls::LocalCa;
 use crate::local::{down, install, process, up};
 use crate::random;
 use anyhow::Result;
@@ -52,8 +59,11 @@ use functions::{Function, Language, Launcher};
 use lambda_shape::Shape;
 use local_stack::StackEnv;
 use report::PerLanguage;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use tls_terminator::TlsTerminator;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -109,6 +119,18 @@ pub struct BenchArgs {
     /// memory there are). Shaping needs root and writable cgroups; without them, this.
     #[arg(long)]
     pub unshaped: bool,
+    /// The functions call the emulators over plain HTTP, as before, rather than HTTPS (every
+    /// call verified against the stack's own CA, as on AWS, where every call is TLS).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// The memory-size sweep: create-user and send-email, Rust and Python, shaped at each of
+    /// `--sizes`; cost per million invocations against latency, and the cheapest size meeting
+    /// each objective (writes bench/sweep.md and bench/sweep.svg; ~10 min here, builds aside).
+    #[arg(long, conflicts_with_all = ["memory_mb", "unshaped", "profiles", "instructions"])]
+    pub sweep: bool,
+    /// The sweep's memory sizes in MB, comma-separated [default: 128,256,512,1024,1769].
+    #[arg(long, requires = "sweep", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(128..=10_240))]
+    pub sizes: Vec<u64>,
 }
 
 impl BenchArgs {
@@ -120,8 +142,10 @@ impl BenchArgs {
     fn sized(&self) -> Self {
         let mut args = self.clone();
         if self.quick {
-            (args.cold_starts, args.invocations, args.events) = (3, 20, 50);
-            (args.users, args.load_signups, args.curve_requests) = (3, 40, 8);
+            // Shaped at 128 MB, the Python peer's send-email takes ~5 s a batch (0.072 of a
+            // CPU): so few that CI's quick run stays a few minutes, yet every step runs.
+            (args.cold_starts, args.invocations, args.events) = (1, 5, 20);
+            (args.users, args.load_signups, args.curve_requests) = (2, 20, 8);
         }
         args
     }
@@ -142,6 +166,9 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     if args.instructions {
         return studies::instruction_counts(layout, &bench, &template, python, shape, &args).await;
     }
+    if args.sweep {
+        return sweep::run(layout, &bench, &template, python, shape, &args).await;
+    }
     let functions = template.function_binaries();
     let mut python_zips = None;
     if args.full() {
@@ -152,18 +179,14 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     let launcher = start(layout, &bench, python, shape, &args).await?;
     let result = measure::measure(&bench, &launcher, &template, &args)
         .await
-        .and_then(|report| {
-            // Everything above went through the functions: their logs must hold no secret.
-            crate::secret_scan::no_secrets_in_logs(&bench)?;
-            let function_logs = std::fs::read_dir(&launcher.logs)?
-                .map(|entry| entry.map(|e| e.path()))
-                .collect::<std::io::Result<Vec<_>>>()?;
-            crate::secret_scan::no_secrets_in(&function_logs)?;
-            Ok(report)
-        });
+        .and_then(|report| no_secrets_logged(&bench, &launcher).map(|()| report));
     down::run(&bench).await?;
     let mut report = result?;
-    report.shape = launcher.shape.describe(&Function::ALL.map(Function::name));
+    report.conditions = format!(
+        "{} {}",
+        launcher.shape.describe(&Function::ALL.map(Function::name)),
+        transport(&launcher)
+    );
     report.rust_zips = artifacts::rust_zips(layout, &functions);
     report.python_zips = python_zips;
 
@@ -187,6 +210,25 @@ pub async fn run(layout: &Layout, args: &BenchArgs) -> Result<()> {
     }
     println!("{text}\nwritten to bench/results.md and bench/results.svg");
     Ok(())
+}
+
+/// Everything a run sent went through the functions: the stack's logs and theirs must hold no
+/// secret.
+fn no_secrets_logged(bench: &Layout, launcher: &Launcher) -> Result<()> {
+    crate::secret_scan::no_secrets_in_logs(bench)?;
+    let function_logs = std::fs::read_dir(&launcher.logs)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    crate::secret_scan::no_secrets_in(&function_logs)
+}
+
+/// Where cargo puts its builds: `CARGO_TARGET_DIR` (relative to the workspace) when set, else
+/// the workspace's `target`.
+fn target_dir(layout: &Layout) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()) {
+        Some(dir) => layout.root.join(dir),
+        None => layout.root.join("target"),
+    }
 }
 
 /// The per-client limit of the benchmark's stack: more sign-ups than any run sends.
@@ -229,21 +271,63 @@ async fn start_stack(
         },
     )
     .await?;
+    let (env, tls) = function_env(bench, args).await?;
     Ok(Launcher {
-        rust_bin_dir: args.rust_bin_dir.clone().unwrap_or_else(|| {
-            layout
-                .root
-                .join(if args.quick { "target/debug" } else { "target/release" })
-        }),
+        rust_bin_dir: args
+            .rust_bin_dir
+            .clone()
+            .unwrap_or_else(|| target_dir(layout).join(if args.quick { "debug" } else { "release" })),
         python,
         peer_dir: layout.python_peer(),
-        env: StackEnv::read(&bench.stack_env())?.entries().to_vec(),
+        env,
         logs: bench.logs_dir().join("functions"),
         pause: Duration::from_millis(args.pause_ms),
         localstack: process::ServiceRecord::load(&bench.run_dir(), crate::local::services::LOCALSTACK)
             .and_then(|record| u32::try_from(record.pid).ok()),
         shape,
+        tls,
     })
+}
+
+/// The report's line on how the functions reach the emulators.
+fn transport(launcher: &Launcher) -> &'static str {
+    match launcher.tls {
+        Some(_) => {
+            "Every AWS call over TLS, verified against the stack's own CA (trusted through \
+             `SSL_CERT_FILE` and `AWS_CA_BUNDLE`, with the system's CAs): LocalStack's HTTPS, and a \
+             rustls terminator in front of DynamoDB Local; `--plain-http` gives the plain run."
+        }
+        None => "Plain HTTP to the emulators (`--plain-http`): no TLS handshake, unlike on AWS.",
+    }
+}
+
+/// The functions' environment: the stack's, with every AWS endpoint HTTPS unless
+/// `--plain-http` (LocalStack's own port; a terminator before DynamoDB Local) and the stack's
+/// CA trusted the standard ways, as the system's CAs are: `SSL_CERT_FILE` (the Rust SDK's
+/// rustls-native-certs), `AWS_CA_BUNDLE` (botocore). No code path exists for the benchmark.
+async fn function_env(bench: &Layout, args: &BenchArgs) -> Result<(Vec<(String, String)>, Option<Arc<TlsTerminator>>)> {
+    let stack = StackEnv::read(&bench.stack_env())?;
+    let mut env = stack.entries().to_vec();
+    if args.plain_http {
+        return Ok((env, None));
+    }
+    let ca = LocalCa::ensure(&bench.state)?;
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, stack.port("AWS_ENDPOINT_URL_DYNAMODB")?));
+    let terminator = TlsTerminator::start(ca.server_config()?, upstream).await?;
+    let localstack = stack.var("AWS_ENDPOINT_URL")?.replacen("http://", "https://", 1);
+    let bundle = bench.state.join("tls/trust-bundle.pem");
+    ca.write_trust_bundle(&bundle)?;
+    for (key, value) in &mut env {
+        match key.as_str() {
+            "AWS_ENDPOINT_URL" | "AWS_ENDPOINT_URL_SQS" => value.clone_from(&localstack),
+            "AWS_ENDPOINT_URL_DYNAMODB" => *value = terminator.url(),
+            _ => {}
+        }
+    }
+    let bundle = bundle.display().to_string();
+    env.push(("SSL_CERT_FILE".into(), bundle.clone()));
+    env.push(("AWS_CA_BUNDLE".into(), bundle));
+    Ok((env, Some(Arc::new(terminator))))
 }
 
 /// send-email's event source, as template.yaml declares it.

@@ -170,7 +170,11 @@ async fn measure_one(
         for (p50_ms, f) in init.iter_mut().zip(Function::ALL) {
             let mut samples = Vec::with_capacity(cold_starts);
             for _ in 0..cold_starts {
-                samples.push(functions::cold_start(launcher, Language::Rust, f, events).await?.init);
+                samples.push(
+                    functions::cold_start(launcher, Language::Rust, f, 4, functions::WARM_AFTER_FIRST, events)
+                        .await?
+                        .init,
+                );
             }
             *p50_ms = ms(p50(&samples));
         }

@@ -15,7 +15,9 @@
 //! - [`sam`]: what `sam local` needs to run against the stack, and its base image;
 //! - [`sam_build`]: `sam build`'s output, rebuilt when older than its sources;
 //! - [`docker`]: a Docker engine for `sam local`, started (and stopped) where none answers;
-//! - [`packages`]: the system packages that needs, installed through apt-get where xtask can.
+//! - [`packages`]: the system packages that needs, installed through apt-get where xtask can;
+//! - [`tls`]: the stack's own CA and server certificate, for LocalStack's HTTPS (and the
+//!   benchmark's).
 //!
 //! Named `local`, not `stack`, so that each name has one meaning: *the local stack* is the
 //! running set of services (what `stack.env` describes and the `local-stack` crate reaches,
@@ -33,4 +35,5 @@ pub mod sam;
 pub mod sam_build;
 pub mod services;
 pub mod template;
+pub mod tls;
 pub mod up;

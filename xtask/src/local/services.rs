@@ -3,6 +3,7 @@
 
 use super::process::{self, ServiceRecord};
 use super::sam;
+use super::tls::LocalCa;
 use crate::layout::Layout;
 use crate::ui;
 use anyhow::{Result, bail};
@@ -63,17 +64,18 @@ impl Readiness {
 /// The running LocalStack of this state dir, or a new one on `wanted_port` (or a free port).
 pub async fn start_localstack(layout: &Layout, wanted_port: Option<u16>) -> Result<ServiceRecord> {
     let ready = Readiness::LocalStack;
+    let ca = LocalCa::ensure(&layout.state)?;
     start(
         layout,
         LOCALSTACK,
         (wanted_port, LOCALSTACK_DEFAULT_PORT),
         ready,
-        |port| localstack_command(layout, port),
+        |port| localstack_command(layout, &ca, port),
     )
     .await
 }
 
-fn localstack_command(layout: &Layout, port: u16) -> Command {
+fn localstack_command(layout: &Layout, ca: &LocalCa, port: u16) -> Command {
     let venv = layout.localstack_venv();
     let mut cmd = Command::new(venv.join("bin/python"));
     cmd.args(["-m", "localstack.runtime.main"])
@@ -93,6 +95,9 @@ fn localstack_command(layout: &Layout, port: u16) -> Command {
         // No analytics: without it, SIGTERM hangs for half a minute trying to flush them.
         .env("DISABLE_EVENTS", "1")
         .env("SKIP_SSL_CERT_DOWNLOAD", "1")
+        // HTTPS on the same port with the stack's own certificate, which a client can verify
+        // by trusting the stack's CA (the benchmark's functions do); plain HTTP still answers.
+        .env("CUSTOM_SSL_CERT_PATH", ca.server_pem())
         // plux caches entry points per user; keep that cache with the venv it describes.
         .env("XDG_CACHE_HOME", venv.join("cache"));
     // The emulator must not talk to itself through a shell's stack.env or a real profile.

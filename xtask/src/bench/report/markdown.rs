@@ -58,8 +58,8 @@ impl Report {
              before answering (`store_ms`, and for Python `publish_ms`: Rust's create-user answers, \
              then publishes). Warm invocations are {pause_ms} ms apart (`--pause-ms`).\n"
         );
-        if !self.shape.is_empty() {
-            let _ = writeln!(out, "{}\n", self.shape);
+        if !self.conditions.is_empty() {
+            let _ = writeln!(out, "{}\n", self.conditions);
         }
         let _ = writeln!(out, "![Rust vs Python](results.svg)\n");
     }

@@ -130,8 +130,9 @@ pub struct Report {
     pub python_zips: Option<serde_json::Map<String, serde_json::Value>>,
     /// Whether answers' times tell cases apart ([`Report::one_time`]).
     one_time: Vec<String>,
-    /// Which mode ran, shaped like Lambda or not, and at what memory sizes.
-    pub shape: String,
+    /// The conditions it ran under: shaped like Lambda or not (at what memory sizes), TLS or
+    /// plain HTTP.
+    pub conditions: String,
 }
 
 /// How the report names a warm run's workload.

@@ -1,12 +1,16 @@
 //! The benchmark's chart (docs/benchmark.md): one small panel per figure, Rust and Python side
 //! by side, each panel on its own scale (the figures have different units); and the curves'
-//! chart, a line per language across the steps of load. Plain SVG, written by hand: a dependency
+//! chart, a line per language across the steps of load; [`scatter`]: the sweep's chart, cost
+//! against latency at each memory size. Plain SVG, written by hand: a dependency
 //! for a dozen rectangles would cost more build time than it saves.
 //!
 //! SVG does not wrap or measure text, so the layout is derived from what is written: every
 //! column is as wide as the widest panel's title, subtitle or bars and figures, and the chart
 //! as wide as its columns or its own title, whichever is wider (see [`text_width`]).
 
+mod scatter;
+
+pub use scatter::{Scatter, scatter_svg};
 use std::fmt::Write as _;
 
 pub struct Panel {
@@ -355,7 +359,7 @@ mod tests {
     }
 
     /// The chart's width and every text's `x`, `y` and font size, as written.
-    fn texts(svg: &str) -> (f64, Vec<(f64, f64, f64, String)>) {
+    pub(super) fn texts(svg: &str) -> (f64, Vec<(f64, f64, f64, String)>) {
         let attr = |tag: &str, name: &str| -> Option<f64> {
             let rest = tag.split_once(&format!(" {name}=\""))?.1;
             rest.split_once('"')?.0.parse().ok()
