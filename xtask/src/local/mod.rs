@@ -6,6 +6,7 @@
 //! - [`template`]: `template.yaml`, the one definition of the infrastructure, and what the
 //!   stack derives from it;
 //! - [`install`]: the emulators and tools, pinned, under `.local/`;
+//! - [`listeners`]: who listens on a port, so a service that answers is the one started;
 //! - [`process`]: the processes xtask starts: background services that outlive it, and
 //!   foreground commands with their output in a log;
 //! - [`services`]: the stack's services (LocalStack, DynamoDB Local, cargo lambda watch, the
@@ -27,6 +28,7 @@
 pub mod docker;
 pub mod down;
 pub mod install;
+pub mod listeners;
 pub mod packages;
 pub mod process;
 pub mod provision;

@@ -1,6 +1,7 @@
 //! The services `up` starts: the two emulators, `cargo lambda watch` and the bridge (with the
 //! HTTP API), how each is started, and how we know it is ready.
 
+use super::listeners;
 use super::process::{self, ServiceRecord};
 use super::sam;
 use super::tls::LocalCa;
@@ -311,10 +312,15 @@ async fn wait_ready(record: ServiceRecord, readiness: Readiness) -> Result<Servi
     const TIMEOUT: Duration = Duration::from_secs(90);
     let started = Instant::now();
     loop {
-        if readiness.ready(record.port).await {
-            return Ok(record);
-        }
-        let problem = if !record.is_running() {
+        let problem = if readiness.ready(record.port).await {
+            let family: Vec<i32> = record.family().iter().map(|p| p.pid).collect();
+            if listeners::someone_else_listens(record.port, &family) != Some(true) {
+                return Ok(record);
+            }
+            "found its port answered by another process: another stack starting at the same \
+             moment took it (run `cargo xtask up` again: it picks a free port), or one that \
+             shares ports (SO_REUSEPORT) listens there too"
+        } else if !record.is_running() {
             "exited"
         } else if started.elapsed() > TIMEOUT {
             "did not answer within 90 s"
