@@ -175,23 +175,37 @@ const CURVE_PANEL_H: f64 = CURVE_H + 75.0;
 /// `bench/curves.svg`: a panel per curve, the steps evenly spaced (they grow by factors, so
 /// a linear x axis would crowd the first ones), y from zero to the highest figure.
 pub fn curves_svg(title: &str, curves: &[Curve]) -> String {
-    let (legend, legend_w) = legend();
-    let panel_w = widest(curves.iter().flat_map(|c| {
+    let widths = |c: &Curve| {
         [
             text_width(&c.title, FONT),
             text_width(&subtitle(c.unit, c.lower_is_better), FONT),
             AXIS_W + CURVE_W,
         ]
-    })) + GUTTER;
-    let columns = curves.len().clamp(1, COLUMNS) as f64;
+    };
+    panels_svg(title, curves, widths, CURVE_PANEL_H, write_curve)
+}
+
+/// A chart of `panels`, [`COLUMNS`] to a row under the title and the key: each column as wide
+/// as the widest of the panels' `widths` (their texts and their plot) and a gutter, each row
+/// `panel_h` high; `draw` writes one panel at its top-left corner. The curves' and the sweep's.
+fn panels_svg<P>(
+    title: &str,
+    panels: &[P],
+    widths: impl Fn(&P) -> [f64; 3],
+    panel_h: f64,
+    draw: impl Fn(&mut String, &P, f64, f64),
+) -> String {
+    let (legend, legend_w) = legend();
+    let panel_w = widest(panels.iter().flat_map(widths)) + GUTTER;
+    let columns = panels.len().clamp(1, COLUMNS) as f64;
     let inner = widest([columns * panel_w - GUTTER, text_width(title, TITLE_FONT), legend_w]);
     let width = (inner + 2.0 * MARGIN).ceil();
-    let height = CURVE_PANEL_H * curves.len().div_ceil(COLUMNS) as f64 + HEADER_H + 5.0;
+    let height = panel_h * panels.len().div_ceil(COLUMNS) as f64 + HEADER_H + 5.0;
     let mut out = open(title, &legend, width, height);
-    for (i, curve) in curves.iter().enumerate() {
+    for (i, panel) in panels.iter().enumerate() {
         let x = MARGIN + (i % COLUMNS) as f64 * panel_w;
-        let y = HEADER_H + (i / COLUMNS) as f64 * CURVE_PANEL_H;
-        write_curve(&mut out, curve, x, y);
+        let y = HEADER_H + (i / COLUMNS) as f64 * panel_h;
+        draw(&mut out, panel, x, y);
     }
     out.push_str("</svg>\n");
     out

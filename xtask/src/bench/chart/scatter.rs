@@ -3,10 +3,7 @@
 //! language's points in the order of the sizes. Both axes span the points' own range (the
 //! figures at their ends say where), so that sizes costing nearly the same stay apart.
 
-use super::{
-    AXIS_W, COLUMNS, FONT, GUTTER, HEADER_H, MARGIN, PYTHON, RUST, TITLE_FONT, escape, figure, legend, open,
-    text_width, widest,
-};
+use super::{AXIS_W, FONT, PYTHON, RUST, escape, figure, panels_svg, text_width};
 use std::fmt::Write as _;
 
 /// One panel: each language's points, in the order the line joins them.
@@ -36,26 +33,14 @@ const SCATTER_PANEL_H: f64 = PLOT_H + 90.0;
 
 /// `bench/sweep.svg`: a panel per [`Scatter`], three to a row.
 pub fn scatter_svg(title: &str, panels: &[Scatter]) -> String {
-    let (legend, legend_w) = legend();
-    let panel_w = widest(panels.iter().flat_map(|p| {
+    let widths = |p: &Scatter| {
         [
             text_width(&p.title, FONT),
             text_width(&p.subtitle(), FONT),
             AXIS_W + PLOT_W + LABEL_ROOM,
         ]
-    })) + GUTTER;
-    let columns = panels.len().clamp(1, COLUMNS) as f64;
-    let inner = widest([columns * panel_w - GUTTER, text_width(title, TITLE_FONT), legend_w]);
-    let width = (inner + 2.0 * MARGIN).ceil();
-    let height = SCATTER_PANEL_H * panels.len().div_ceil(COLUMNS) as f64 + HEADER_H + 5.0;
-    let mut out = open(title, &legend, width, height);
-    for (i, panel) in panels.iter().enumerate() {
-        let x = MARGIN + (i % COLUMNS) as f64 * panel_w;
-        let y = HEADER_H + (i / COLUMNS) as f64 * SCATTER_PANEL_H;
-        write_scatter(&mut out, panel, x, y);
-    }
-    out.push_str("</svg>\n");
-    out
+    };
+    panels_svg(title, panels, widths, SCATTER_PANEL_H, write_scatter)
 }
 
 /// The range an axis shows: the values', widened by a tenth on each side (never below zero), or
