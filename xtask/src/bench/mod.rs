@@ -59,7 +59,6 @@ use functions::{Function, Language, Launcher};
 use lambda_shape::Shape;
 use local_stack::StackEnv;
 use report::PerLanguage;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -312,11 +311,9 @@ async fn function_env(bench: &Layout, args: &BenchArgs) -> Result<(Vec<(String, 
         return Ok((env, None));
     }
     let ca = LocalCa::ensure(&bench.state)?;
-    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, stack.port("AWS_ENDPOINT_URL_DYNAMODB")?));
-    let terminator = TlsTerminator::start(ca.server_config()?, upstream).await?;
+    let terminator = TlsTerminator::start(ca.server_config()?, stack.port("AWS_ENDPOINT_URL_DYNAMODB")?).await?;
     let localstack = stack.var("AWS_ENDPOINT_URL")?.replacen("http://", "https://", 1);
-    let bundle = bench.state.join("tls/trust-bundle.pem");
-    ca.write_trust_bundle(&bundle)?;
+    let bundle = ca.write_trust_bundle()?;
     for (key, value) in &mut env {
         match key.as_str() {
             "AWS_ENDPOINT_URL" | "AWS_ENDPOINT_URL_SQS" => value.clone_from(&localstack),

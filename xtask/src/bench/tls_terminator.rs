@@ -7,7 +7,6 @@
 
 use anyhow::{Context, Result};
 use local_stack::LOOPBACK;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -19,8 +18,9 @@ pub struct TlsTerminator {
 }
 
 impl TlsTerminator {
-    /// Listens on a free loopback port; each connection goes to `upstream` (plain TCP).
-    pub async fn start(config: rustls::ServerConfig, upstream: SocketAddr) -> Result<Self> {
+    /// Listens on a free loopback port; each connection goes to the loopback port `upstream`
+    /// (plain TCP).
+    pub async fn start(config: rustls::ServerConfig, upstream: u16) -> Result<Self> {
         let listener = TcpListener::bind((LOOPBACK, 0))
             .await
             .context("binding the TLS terminator")?;
@@ -50,10 +50,10 @@ impl Drop for TlsTerminator {
     }
 }
 
-async fn relay(acceptor: TlsAcceptor, client: TcpStream, upstream: SocketAddr) -> std::io::Result<()> {
+async fn relay(acceptor: TlsAcceptor, client: TcpStream, upstream: u16) -> std::io::Result<()> {
     client.set_nodelay(true)?;
     let mut client = acceptor.accept(client).await?;
-    let mut server = TcpStream::connect(upstream).await?;
+    let mut server = TcpStream::connect((LOOPBACK, upstream)).await?;
     server.set_nodelay(true)?;
     tokio::io::copy_bidirectional(&mut client, &mut server).await?;
     Ok(())
@@ -73,14 +73,14 @@ mod tests {
         let ca = LocalCa::ensure(&state).unwrap();
         // The upstream: an echo of what it reads, upper-cased, so that the answer is its own.
         let upstream = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
-        let upstream_addr = upstream.local_addr().unwrap();
+        let upstream_port = upstream.local_addr().unwrap().port();
         tokio::spawn(async move {
             let (mut conn, _) = upstream.accept().await.unwrap();
             let mut buf = [0u8; 5];
             conn.read_exact(&mut buf).await.unwrap();
             conn.write_all(&buf.to_ascii_uppercase()).await.unwrap();
         });
-        let terminator = TlsTerminator::start(ca.server_config().unwrap(), upstream_addr)
+        let terminator = TlsTerminator::start(ca.server_config().unwrap(), upstream_port)
             .await
             .unwrap();
 

@@ -88,10 +88,11 @@ impl LocalCa {
             .with_single_cert(certs, key)?)
     }
 
-    /// Writes a bundle of the system's CAs and this one to `out`, for `SSL_CERT_FILE` and
-    /// `AWS_CA_BUNDLE`: a function then reads and parses as many certificates at its first
-    /// handshake as it would on Lambda, where the bundle is the system's (plus ours here).
-    pub fn write_trust_bundle(&self, out: &Path) -> Result<()> {
+    /// Writes a bundle of the system's CAs and this one beside the CA and returns its path, for
+    /// `SSL_CERT_FILE` and `AWS_CA_BUNDLE`: a function then reads and parses as many certificates
+    /// at its first handshake as it would on Lambda, where the bundle is the system's (plus ours
+    /// here).
+    pub fn write_trust_bundle(&self) -> Result<PathBuf> {
         let mut bundle = SYSTEM_BUNDLES
             .iter()
             .find_map(|path| std::fs::read_to_string(path).ok())
@@ -100,11 +101,9 @@ impl LocalCa {
             bundle.push('\n');
         }
         bundle.push_str(&std::fs::read_to_string(self.ca_pem())?);
-        if let Some(parent) = out.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(out, bundle)?;
-        Ok(())
+        let out = self.dir.join("trust-bundle.pem");
+        std::fs::write(&out, bundle)?;
+        Ok(out)
     }
 }
 
@@ -145,8 +144,7 @@ mod tests {
         LocalCa::ensure(&state).unwrap();
         assert_eq!(std::fs::read(ca.ca_pem()).unwrap(), before);
         ca.server_config().unwrap();
-        let bundle = state.join("bundle.pem");
-        ca.write_trust_bundle(&bundle).unwrap();
+        let bundle = ca.write_trust_bundle().unwrap();
         assert!(
             std::fs::read_to_string(&bundle)
                 .unwrap()
